@@ -1,0 +1,38 @@
+"""One SQLAlchemy MetaData for every table, so one engine (SQLite by default, PostgreSQL by
+URL) holds all of tideserve's state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+
+metadata = MetaData()
+
+
+def sqlite_url(state_dir: Path) -> str:
+    return f"sqlite:///{(state_dir / 'tideserve.db').resolve()}"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn, _record):  # type: ignore[no-untyped-def]
+            # WAL lets the metrics flush and the control plane write without blocking readers.
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def create_all(engine: Engine) -> None:
+    # Importing the table modules registers their tables on `metadata`.
+    import tideserve.control.tables  # noqa: F401
+    import tideserve.metrics.tables  # noqa: F401
+
+    metadata.create_all(engine)

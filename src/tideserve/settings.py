@@ -1,0 +1,30 @@
+"""Server settings: what `tideserve up` was started with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "123456789012"
+AWS_PERIOD_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = field(default_factory=lambda: Path(".tideserve"))
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # The metric period in seconds. AWS's is 60; every AWS duration derived from it (alarm
+    # windows, cooldowns) is scaled by period / 60, so --period 2 runs 30 times faster.
+    period: float = 60.0
+    region: str = DEFAULT_REGION
+    account: str = DEFAULT_ACCOUNT
+    database_url: str | None = None
+    # Unpickling runs code: joblib/pickle model files load only when this is set.
+    trust_pickle: bool = False
+
+    @property
+    def time_scale(self) -> float:
+        """Multiply an AWS duration in seconds by this to get ours."""
+        return self.period / AWS_PERIOD_SECONDS
