@@ -1,0 +1,188 @@
+"""The one ASGI application `tideserve up` serves: health, Prometheus, the SageMaker Runtime
+data plane (hot path, plain ASGI) and every AWS control-plane protocol, all behind SigV4."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tideserve.api import sigv4
+from tideserve.api.rpc import OperationRegistry, auth_error_response, handle_rpc
+from tideserve.api.runtime_wire import runtime_error_response
+from tideserve.clock import Clock
+from tideserve.errors import AuthError, TideserveError, ValidationError
+from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
+
+log = logging.getLogger("tideserve.api")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+MAX_CONTROL_BODY_BYTES = 16 * 1024 * 1024
+
+
+class PayloadTooLarge(ValidationError):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"Received payload size exceeds the maximum allowed payload size of "
+                    f"{limit} bytes."
+                )
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def send_bytes(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class KeyCache:
+    """Secrets by access key id, read from the store once (keys change rarely)."""
+
+    def __init__(self, lookup: Callable[[str], str | None]) -> None:
+        self._lookup = lookup
+        self._known: dict[str, str] = {}
+
+    def __call__(self, key_id: str) -> str | None:
+        secret = self._known.get(key_id)
+        if secret is None:
+            secret = self._lookup(key_id)
+            if secret is not None:
+                self._known[key_id] = secret
+        return secret
+
+
+class TideserveApp:
+    def __init__(
+        self,
+        router: Router,
+        registry: OperationRegistry,
+        secret_for: Callable[[str], str | None],
+        clock: Clock,
+        metrics_text: Callable[[], tuple[bytes, str]],
+        lifespan: Callable[[], Any] | None = None,
+    ) -> None:
+        self.router = router
+        self.registry = registry
+        self.secret_for = KeyCache(secret_for)
+        self.clock = clock
+        self.metrics_text = metrics_text
+        self.lifespan = lifespan
+        self.ready = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if method == "GET" and path == "/healthz":
+            status = 200 if self.ready else 503
+            body = json.dumps({"status": "ok" if self.ready else "starting"}).encode()
+            await send_bytes(send, status, body, [(b"content-type", b"application/json")])
+            return
+        if method == "GET" and path == "/metrics":
+            text, ctype = self.metrics_text()
+            await send_bytes(send, 200, text, [(b"content-type", ctype.encode())])
+            return
+        if path.startswith("/endpoints/") and path.endswith("/invocations") and method == "POST":
+            await self._invoke(scope, receive, send)
+            return
+        await self._control(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, headers: list[tuple[str, str]], body: bytes
+                            ) -> sigv4.Identity:
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        return sigv4.verify(
+            scope["method"], raw_path.decode("latin-1"), scope.get("query_string", b"").decode(),
+            headers, body, self.secret_for, self.clock.now(),
+        )
+
+    async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            lowered = {k.lower(): v for k, v in headers}
+            declared = int(lowered.get("content-length") or 0)
+            if declared > MAX_PAYLOAD_BYTES:
+                raise PayloadTooLarge(
+                    f"Received payload size ({declared} bytes) exceeds the maximum allowed "
+                    f"payload size of {MAX_PAYLOAD_BYTES} bytes."
+                )
+            body = await read_body(receive, MAX_PAYLOAD_BYTES)
+            await self._authenticate(scope, headers, body)
+            name = scope["path"][len("/endpoints/"):-len("/invocations")]
+            result = await self.router.invoke(Invocation(name, body, lowered))
+        except TideserveError as exc:
+            response = runtime_error_response(exc)
+            await response(scope, receive, send)
+            return
+        out = [
+            (b"content-type", result.content_type.encode("latin-1")),
+            (b"x-amzn-invoked-production-variant", result.variant.encode("latin-1")),
+        ]
+        if result.custom_attributes is not None:
+            out.append(
+                (b"x-amzn-sagemaker-custom-attributes", result.custom_attributes.encode("latin-1"))
+            )
+        await send_bytes(send, 200, result.body, out)
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        try:
+            body = await read_body(receive, MAX_CONTROL_BODY_BYTES)
+            identity = await self._authenticate(scope, headers, body)
+        except AuthError as exc:
+            response: Response = auth_error_response(request, exc)
+            await response(scope, receive, send)
+            return
+        except TideserveError as exc:
+            response = auth_error_response(request, exc)
+            await response(scope, receive, send)
+            return
+        response = await handle_rpc(request, body, identity.service, self.registry)
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.lifespan is not None:
+                        self._lifespan_cm = self.lifespan()
+                        await self._lifespan_cm.__aenter__()
+                    self.ready = True
+                except Exception as exc:  # noqa: BLE001 - reported to the server
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ready = False
+                if self.lifespan is not None:
+                    await self._lifespan_cm.__aexit__(None, None, None)
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,427 @@
+"""Server-side AWS Signature Version 4 verification (spec §7.4).
+
+We recompute the signature exactly as botocore's `SigV4Auth` computes it and compare in constant
+time. This runs on every InvokeEndpoint, so the expensive part — the four-HMAC signing-key chain —
+is cached per (key id, secret, date, region, service); what remains per request is two SHA-256s
+(body, canonical request) and one HMAC.
+
+Codes: no credentials at all -> MissingAuthenticationTokenException; a malformed or incomplete
+Authorization (missing parts, `host` or the date not signed, no date) ->
+IncompleteSignatureException; an unknown access key -> UnrecognizedClientException; a wrong
+signature, a wrong scope or a clock skew beyond ±15 min -> InvalidSignatureException.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, unquote
+
+from tideserve.errors import AuthError
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW_SECONDS = 15 * 60
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+MISSING = "MissingAuthenticationTokenException"
+INCOMPLETE = "IncompleteSignatureException"
+UNRECOGNIZED = "UnrecognizedClientException"
+INVALID = "InvalidSignatureException"
+
+_SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
+# Paths made only of these characters need neither dot-segment removal nor re-encoding.
+_PLAIN_PATH = re.compile(r"/(?:[A-Za-z0-9_~\-]+[A-Za-z0-9_~\-.]*/?)*")
+_WHITESPACE = re.compile(r"\s+")
+_KEY_CACHE_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who signed the request, and the scope they signed it for."""
+
+    access_key_id: str
+    region: str
+    service: str
+
+
+@dataclass(frozen=True)
+class _Authorization:
+    access_key_id: str
+    date: str  # YYYYMMDD from the credential scope
+    region: str
+    service: str
+    signed_headers: str  # "host;x-amz-date", as sent
+    signature: str
+    amz_date: str | None  # set for presigned requests, where the date travels in the query
+    expires: int | None  # presigned only: seconds after amz_date the URL stays valid
+
+
+_signing_keys: dict[tuple[str, str, str, str, str], bytes] = {}
+
+
+def verify(
+    method: str,
+    raw_path: str,
+    query_string: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    secret_for: Callable[[str], str | None],
+    now: float,
+    *,
+    expected_service: str | None = None,
+) -> Identity:
+    """Check the request's SigV4 signature; return who signed it or raise AuthError.
+
+    `raw_path` and `query_string` are exactly as received (still percent-encoded); `headers`
+    are (name, value) pairs in any case; `now` is epoch seconds from the injected clock.
+    """
+    header_map = _header_map(headers)
+    auth = _parse_authorization(header_map, query_string)
+    if expected_service is not None and auth.service != expected_service:
+        raise AuthError(
+            f"Credential should be scoped to correct service: '{expected_service}'.",
+            code=INVALID,
+        )
+    signed_names = auth.signed_headers.split(";")
+    amz_date = auth.amz_date or _request_date(header_map, signed_names)
+    _check_date(amz_date, auth.date, now, auth.expires)
+    secret = secret_for(auth.access_key_id)
+    if secret is None:
+        raise AuthError("The security token included in the request is invalid.", code=UNRECOGNIZED)
+    canonical = _canonical_request(
+        method, raw_path, query_string, header_map, signed_names, auth, body
+    )
+    scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
+    string_to_sign = "\n".join(
+        (ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
+    )
+    key = _signing_key(secret, auth)
+    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, auth.signature):
+        raise AuthError(_SIGNATURE_MISMATCH, code=INVALID)
+    return Identity(auth.access_key_id, auth.region, auth.service)
+
+
+def scope_service(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> str | None:
+    """The service named in the Authorization header's credential scope, or None.
+
+    Cheap and unverified: used only to pick which service's dispatcher handles the request
+    (and so which error dialect a failure is reported in) before verify() runs.
+    """
+    value = _authorization_value(headers)
+    if value is None:
+        return None
+    start = value.find("Credential=")
+    if start < 0:
+        return None
+    end = value.find(",", start)
+    credential = value[start + 11 : end if end >= 0 else len(value)].strip()
+    parts = credential.split("/")
+    return parts[3] if len(parts) == 5 else None
+
+
+def clear_key_cache() -> None:
+    _signing_keys.clear()
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+
+def _header_map(headers: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in headers:
+        lname = name.lower()
+        if lname in out:
+            out[lname].append(value)
+        else:
+            out[lname] = [value]
+    return out
+
+
+def _authorization_value(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> str | None:
+    if isinstance(headers, Mapping):
+        value = headers.get("authorization")
+        return value if value is not None else headers.get("Authorization")
+    for name, value in headers:
+        if name.lower() == "authorization":
+            return value
+    return None
+
+
+def _parse_authorization(header_map: dict[str, list[str]], query_string: str) -> _Authorization:
+    values = header_map.get("authorization")
+    if values:
+        return _parse_header_authorization(values[0])
+    if "X-Amz-Signature=" in query_string or "x-amz-signature=" in query_string.lower():
+        return _parse_query_authorization(query_string)
+    raise AuthError("Missing Authentication Token", code=MISSING)
+
+
+def _parse_header_authorization(value: str) -> _Authorization:
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme != ALGORITHM:
+        raise AuthError(
+            f"Unsupported authorization type: '{scheme}'; only {ALGORITHM} is accepted.",
+            code=INCOMPLETE,
+        )
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        name, sep, field_value = part.strip().partition("=")
+        if sep:
+            fields[name] = field_value
+    missing = [f for f in ("Credential", "SignedHeaders", "Signature") if f not in fields]
+    if missing:
+        raise AuthError(
+            " ".join(f"Authorization header requires '{f}' parameter." for f in missing)
+            + f" Authorization={value}",
+            code=INCOMPLETE,
+        )
+    return _authorization_from(
+        fields["Credential"], fields["SignedHeaders"], fields["Signature"], None, None
+    )
+
+
+def _parse_query_authorization(query_string: str) -> _Authorization:
+    """Presigned URLs (§7.4 item 7): the same fields travel as X-Amz-* query parameters."""
+    params = {}
+    for pair in query_string.split("&"):
+        name, _, value = pair.partition("=")
+        params[unquote(name)] = unquote(value)
+    if params.get("X-Amz-Algorithm") != ALGORITHM:
+        raise AuthError(f"X-Amz-Algorithm must be {ALGORITHM}.", code=INCOMPLETE)
+    needed = ("X-Amz-Credential", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Date")
+    missing = [n for n in needed if n not in params]
+    if missing:
+        raise AuthError(
+            " ".join(f"Query-string authentication requires the {n} parameter." for n in missing),
+            code=INCOMPLETE,
+        )
+    return _authorization_from(
+        params["X-Amz-Credential"],
+        params["X-Amz-SignedHeaders"],
+        params["X-Amz-Signature"],
+        params["X-Amz-Date"],
+        _expires(params.get("X-Amz-Expires", "900")),
+    )
+
+
+def _expires(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 604800:
+        raise AuthError(
+            f"X-Amz-Expires must be between 1 and 604800 seconds; got '{value}'.",
+            code=INCOMPLETE,
+        )
+    return int(value)
+
+
+def _authorization_from(
+    credential: str,
+    signed_headers: str,
+    signature: str,
+    amz_date: str | None,
+    expires: int | None,
+) -> _Authorization:
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts):
+        raise AuthError(
+            f"Credential should be scoped to a valid region, service and 'aws4_request' "
+            f"terminator; got '{credential}'.",
+            code=INCOMPLETE,
+        )
+    names = signed_headers.split(";")
+    if "host" not in names:
+        raise AuthError(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+            code=INCOMPLETE,
+        )
+    return _Authorization(
+        parts[0], parts[1], parts[2], parts[3], signed_headers, signature, amz_date, expires
+    )
+
+
+def _request_date(header_map: dict[str, list[str]], signed_names: list[str]) -> str:
+    """The request time as YYYYMMDDTHHMMSSZ, from X-Amz-Date or else Date; it must be signed."""
+    if "x-amz-date" in header_map:
+        name, value = "x-amz-date", header_map["x-amz-date"][0].strip()
+    elif "date" in header_map:
+        name, value = "date", _http_date_to_amz(header_map["date"][0])
+    else:
+        raise AuthError(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            code=INCOMPLETE,
+        )
+    if name not in signed_names:
+        raise AuthError(
+            f"'{name}' must be a 'SignedHeader' in the AWS Authorization.", code=INCOMPLETE
+        )
+    return value
+
+
+def _http_date_to_amz(value: str) -> str:
+    try:
+        return parsedate_to_datetime(value).strftime("%Y%m%dT%H%M%SZ")
+    except (TypeError, ValueError) as exc:
+        message = f"Date header is not a valid HTTP date: '{value}'."
+        raise AuthError(message, code=INCOMPLETE) from exc
+
+
+def _amz_epoch(amz_date: str) -> int:
+    if len(amz_date) != 16 or amz_date[8] != "T" or amz_date[15] != "Z":
+        raise ValueError(amz_date)
+    d, t = amz_date[:8], amz_date[9:15]
+    fields = (int(d[:4]), int(d[4:6]), int(d[6:8]), int(t[:2]), int(t[2:4]), int(t[4:6]))
+    return calendar.timegm(fields)
+
+
+def _format_amz(epoch: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch))
+
+
+def _check_date(amz_date: str, scope_date: str, now: float, expires: int | None) -> None:
+    try:
+        when = _amz_epoch(amz_date)
+    except ValueError as exc:
+        raise AuthError(
+            f"X-Amz-Date must be in ISO8601 basic format (YYYYMMDD'T'HHMMSS'Z'); got '{amz_date}'.",
+            code=INCOMPLETE,
+        ) from exc
+    if amz_date[:8] != scope_date:
+        raise AuthError(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            f"from HTTP: '{scope_date}' != '{amz_date[:8]}', from '{amz_date}'.",
+            code=INVALID,
+        )
+    if expires is not None:
+        if when + expires < now:
+            raise AuthError(f"Request has expired: {amz_date} + {expires} s.", code=INVALID)
+        if when > now + MAX_SKEW_SECONDS:
+            raise AuthError(f"Request is not yet valid: {amz_date}.", code=INVALID)
+        return
+    if when < now - MAX_SKEW_SECONDS:
+        raise AuthError(
+            f"Signature expired: {amz_date} is now earlier than "
+            f"{_format_amz(now - MAX_SKEW_SECONDS)} ({_format_amz(now)} - 15 min.)",
+            code=INVALID,
+        )
+    if when > now + MAX_SKEW_SECONDS:
+        raise AuthError(
+            f"Signature not yet current: {amz_date} is still later than "
+            f"{_format_amz(now + MAX_SKEW_SECONDS)} ({_format_amz(now)} + 15 min.)",
+            code=INVALID,
+        )
+
+
+# -- canonical request --------------------------------------------------------------------------
+
+
+def _canonical_request(
+    method: str,
+    raw_path: str,
+    query_string: str,
+    header_map: dict[str, list[str]],
+    signed_names: list[str],
+    auth: _Authorization,
+    body: bytes,
+) -> str:
+    presigned = auth.amz_date is not None
+    payload_hash = _payload_hash(header_map, body, presigned)
+    return "\n".join(
+        (
+            method.upper(),
+            canonical_uri(raw_path),
+            canonical_query(query_string, drop_signature=presigned),
+            _canonical_headers(header_map, signed_names),
+            auth.signed_headers,
+            payload_hash,
+        )
+    )
+
+
+def canonical_uri(raw_path: str) -> str:
+    """The path as received, dot segments and empty segments removed, percent-encoded again
+    (so `%` becomes `%25`), as botocore does for every service but S3."""
+    if not raw_path:
+        return "/"
+    if _PLAIN_PATH.fullmatch(raw_path):
+        return raw_path
+    return quote(_remove_dot_segments(raw_path), safe="/~")
+
+
+def _remove_dot_segments(path: str) -> str:
+    out: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment and segment != ".":
+            out.append(segment)
+    first = "/" if path[0] == "/" else ""
+    last = "/" if path[-1] == "/" and out else ""
+    return first + "/".join(out) + last
+
+
+def canonical_query(query_string: str, *, drop_signature: bool = False) -> str:
+    if not query_string:
+        return ""
+    pairs = []
+    for pair in query_string.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if drop_signature and name == "X-Amz-Signature":
+            continue
+        pairs.append((quote(unquote(name), safe="-_.~"), quote(unquote(value), safe="-_.~")))
+    pairs.sort()
+    return "&".join(f"{k}={v}" for k, v in pairs)
+
+
+def _canonical_headers(header_map: dict[str, list[str]], signed_names: list[str]) -> str:
+    lines = []
+    for name in signed_names:
+        values = header_map.get(name)
+        if values is None:
+            raise AuthError(
+                f"Signed header '{name}' is not present in the request.", code=INVALID
+            )
+        lines.append(f"{name}:{','.join(_trim(v) for v in values)}\n")
+    return "".join(lines)
+
+
+def _trim(value: str) -> str:
+    if "  " in value or "\t" in value or value != value.strip():
+        return _WHITESPACE.sub(" ", value.strip())
+    return value
+
+
+def _payload_hash(header_map: dict[str, list[str]], body: bytes, presigned: bool) -> str:
+    declared = header_map.get("x-amz-content-sha256")
+    if declared:
+        return declared[0]
+    if presigned:
+        return "UNSIGNED-PAYLOAD"
+    return hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+
+
+def _signing_key(secret: str, auth: _Authorization) -> bytes:
+    cache_key = (auth.access_key_id, secret, auth.date, auth.region, auth.service)
+    key = _signing_keys.get(cache_key)
+    if key is None:
+        key = hmac.digest(("AWS4" + secret).encode(), auth.date.encode(), "sha256")
+        for part in (auth.region, auth.service, "aws4_request"):
+            key = hmac.digest(key, part.encode(), "sha256")
+        if len(_signing_keys) >= _KEY_CACHE_LIMIT:
+            # Keys are per day, so an unbounded cache would only grow; dropping all of them
+            # costs four HMACs per key on the next request.
+            _signing_keys.clear()
+        _signing_keys[cache_key] = key
+    return key

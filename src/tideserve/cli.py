@@ -1,0 +1,197 @@
+"""The `tideserve` command: `up` runs the server; the rest are thin boto3 clients of it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tideserve.client import DEFAULT_URL, client
+from tideserve.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tideserve", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the server (API, router, controller) on one port")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8080)
+    up.add_argument("--state-dir", type=Path, default=Path(".tideserve"))
+    up.add_argument("--period", type=float, default=60.0,
+                    help="metric period in seconds (60 as CloudWatch; smaller compresses time)")
+    up.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
+    up.add_argument("--trust-pickle", action="store_true",
+                    help="allow joblib/pickle model files (unpickling runs code)")
+
+    for name, helptext in (("deploy", "create model, endpoint config and endpoint in one step"),
+                           ("invoke", "invoke an endpoint"),
+                           ("endpoints", "list endpoints, or describe one"),
+                           ("metrics", "print an endpoint's per-period metrics")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--url", default=DEFAULT_URL)
+        p.add_argument("--state-dir", type=Path, default=Path(".tideserve"))
+        _CLIENT_ARGS[name](p)
+
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        from tideserve.server import serve
+
+        serve(Settings(state_dir=args.state_dir, host=args.host, port=args.port,
+                       period=args.period, database_url=args.database_url,
+                       trust_pickle=args.trust_pickle))
+        return 0
+    try:
+        return int(_COMMANDS[args.command](args) or 0)
+    except Exception as exc:  # botocore ClientError and friends: print, don't trace
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _deploy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--file", type=Path, help="YAML with name, model and variants")
+    p.add_argument("--name", help="endpoint name (model and config take it too)")
+    p.add_argument("--model-data", help="ModelDataUrl: model.tar.gz or directory, path/file:// /s3://")
+    p.add_argument("--image", default="tideserve/sklearn")
+    p.add_argument("--instance-type", default="ml.m5.large")
+    p.add_argument("--instance-count", type=int, default=1)
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-wait", action="store_true")
+
+
+def _invoke_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("endpoint")
+    p.add_argument("--body", help="request body (default: stdin)")
+    p.add_argument("--content-type", default="text/csv")
+    p.add_argument("--accept", default="application/json")
+    p.add_argument("--target-variant")
+
+
+def _endpoints_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("endpoint", nargs="?")
+
+
+def _metrics_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("endpoint")
+    p.add_argument("--variant", default="AllTraffic")
+    p.add_argument("--minutes", type=float, default=15)
+    p.add_argument("--period", type=int, default=60)
+
+
+_CLIENT_ARGS = {"deploy": _deploy_args, "invoke": _invoke_args,
+                "endpoints": _endpoints_args, "metrics": _metrics_args}
+
+
+def deploy_spec(args: argparse.Namespace) -> dict[str, Any]:
+    if args.file:
+        spec = yaml.safe_load(args.file.read_text())
+    else:
+        if not args.name or not args.model_data:
+            raise SystemExit("deploy needs --file, or --name and --model-data")
+        spec = {
+            "name": args.name,
+            "model": {"image": args.image, "model_data_url": args.model_data,
+                      "environment": dict(kv.split("=", 1) for kv in args.env)},
+            "variants": [{"name": "AllTraffic", "instance_type": args.instance_type,
+                          "instance_count": args.instance_count}],
+        }
+    return spec
+
+
+def deploy(args: argparse.Namespace) -> int:
+    spec = deploy_spec(args)
+    sm = client("sagemaker", args.url, args.state_dir)
+    name = spec["name"]
+    model = spec["model"]
+    sm.create_model(
+        ModelName=name,
+        PrimaryContainer={"Image": model["image"], "ModelDataUrl": str(model["model_data_url"]),
+                          "Environment": {k: str(v) for k, v in
+                                          (model.get("environment") or {}).items()}},
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/tideserve",
+    )
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+        {"VariantName": v.get("name", "AllTraffic"), "ModelName": name,
+         "InstanceType": v.get("instance_type", "ml.m5.large"),
+         "InitialInstanceCount": int(v.get("instance_count", 1)),
+         "InitialVariantWeight": float(v.get("weight", 1.0))}
+        for v in spec.get("variants") or [{}]
+    ])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    if not args.no_wait:
+        sm.get_waiter("endpoint_in_service").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 600})
+    print(json.dumps(_summary(sm.describe_endpoint(EndpointName=name)), indent=2))
+    return 0
+
+
+def invoke(args: argparse.Namespace) -> int:
+    body = args.body if args.body is not None else sys.stdin.read()
+    rt = client("sagemaker-runtime", args.url, args.state_dir)
+    kwargs: dict[str, Any] = {"EndpointName": args.endpoint, "Body": body.encode(),
+                              "ContentType": args.content_type, "Accept": args.accept}
+    if args.target_variant:
+        kwargs["TargetVariant"] = args.target_variant
+    resp = rt.invoke_endpoint(**kwargs)
+    sys.stdout.write(resp["Body"].read().decode() + "\n")
+    return 0
+
+
+def endpoints(args: argparse.Namespace) -> int:
+    sm = client("sagemaker", args.url, args.state_dir)
+    if args.endpoint:
+        print(json.dumps(_summary(sm.describe_endpoint(EndpointName=args.endpoint)), indent=2))
+        return 0
+    print(f"{'ENDPOINT':32} {'STATUS':14} {'INSTANCES (current/desired)'}")
+    for page in sm.get_paginator("list_endpoints").paginate():
+        for e in page["Endpoints"]:
+            desc = sm.describe_endpoint(EndpointName=e["EndpointName"])
+            counts = ", ".join(
+                f"{v['VariantName']} {v.get('CurrentInstanceCount', 0)}/"
+                f"{v.get('DesiredInstanceCount', 0)}"
+                for v in desc.get("ProductionVariants", [])
+            )
+            print(f"{e['EndpointName']:32} {e['EndpointStatus']:14} {counts}")
+    return 0
+
+
+def metrics(args: argparse.Namespace) -> int:
+    cw = client("cloudwatch", args.url, args.state_dir)
+    end = datetime.now(UTC)
+    start = end - timedelta(minutes=args.minutes)
+    dims = [{"Name": "EndpointName", "Value": args.endpoint},
+            {"Name": "VariantName", "Value": args.variant}]
+    for name, stats in (("Invocations", ["Sum"]), ("InvocationsPerInstance", ["Sum"]),
+                        ("ModelLatency", ["Average", "Maximum"]),
+                        ("OverheadLatency", ["Average"]), ("InvocationModelErrors", ["Sum"])):
+        resp = cw.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName=name, Dimensions=dims, StartTime=start,
+            EndTime=end, Period=args.period, Statistics=stats)
+        points = sorted(resp["Datapoints"], key=lambda d: d["Timestamp"])
+        print(f"{name}:")
+        for d in points:
+            values = "  ".join(f"{s}={d[s]:.1f}" for s in stats)
+            print(f"  {d['Timestamp']:%H:%M:%S}  {values}")
+    return 0
+
+
+def _summary(desc: dict[str, Any]) -> dict[str, Any]:
+    keep = ("EndpointName", "EndpointStatus", "FailureReason", "EndpointConfigName")
+    out = {k: desc[k] for k in keep if k in desc}
+    out["Variants"] = [
+        {k: v.get(k) for k in ("VariantName", "CurrentInstanceCount", "DesiredInstanceCount",
+                               "CurrentWeight")}
+        for v in desc.get("ProductionVariants", [])
+    ]
+    return out
+
+
+_COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Reads and writes of the control plane's rows. Each function is one transaction, so the API
+(in a thread pool) and the controller (in the event loop) never see half a change."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from tideserve.control import tables as t
+
+
+@dataclass
+class EndpointRow:
+    name: str
+    arn: str
+    config_name: str
+    pending_config_name: str | None
+    status: str
+    failure_reason: str | None
+    variants: list[dict[str, Any]]
+    creation_time: float
+    last_modified_time: float
+    generation: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Any) -> EndpointRow:
+        return cls(
+            name=row.name,
+            arn=row.arn,
+            config_name=row.config_name,
+            pending_config_name=row.pending_config_name,
+            status=row.status,
+            failure_reason=row.failure_reason,
+            variants=list(row.variants),
+            creation_time=row.creation_time,
+            last_modified_time=row.last_modified_time,
+            generation=row.generation or 0,
+        )
+
+    def variant(self, name: str) -> dict[str, Any] | None:
+        return next((v for v in self.variants if v["VariantName"] == name), None)
+
+
+class ControlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # Endpoint rows are read-modify-written by the API (desired state) and the controller
+        # (observed state); one lock serialises those so neither overwrites the other. One
+        # server process owns the database.
+        self._endpoint_lock = threading.Lock()
+
+    # -- models and endpoint configs: immutable rows of (name, arn, spec) -------------------
+
+    def insert_resource(self, table: Any, name: str, arn: str, spec: dict, now: float) -> bool:
+        with self.engine.begin() as conn:
+            if conn.execute(select(table.c.name).where(table.c.name_lower == name.lower())).first():
+                return False
+            conn.execute(
+                insert(table).values(
+                    name_lower=name.lower(), name=name, arn=arn, spec=spec, creation_time=now
+                )
+            )
+        return True
+
+    def get_resource(self, table: Any, name: str) -> Any | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(table).where(table.c.name_lower == name.lower())).first()
+
+    def list_resources(self, table: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(table)))
+
+    def delete_resource(self, table: Any, name: str) -> bool:
+        with self.engine.begin() as conn:
+            res = conn.execute(delete(table).where(table.c.name_lower == name.lower()))
+        return res.rowcount > 0
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def insert_endpoint(self, row: EndpointRow) -> bool:
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                select(t.endpoints.c.name).where(t.endpoints.c.name_lower == row.name.lower())
+            ).first()
+            if found:
+                return False
+            conn.execute(
+                insert(t.endpoints).values(
+                    name_lower=row.name.lower(),
+                    name=row.name,
+                    arn=row.arn,
+                    config_name=row.config_name,
+                    pending_config_name=row.pending_config_name,
+                    status=row.status,
+                    failure_reason=row.failure_reason,
+                    variants=row.variants,
+                    creation_time=row.creation_time,
+                    last_modified_time=row.last_modified_time,
+                    generation=1,
+                )
+            )
+        return True
+
+    def get_endpoint(self, name: str) -> EndpointRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.endpoints).where(t.endpoints.c.name_lower == name.lower())
+            ).first()
+        return EndpointRow.from_row(row) if row else None
+
+    def list_endpoints(self) -> list[EndpointRow]:
+        with self.engine.connect() as conn:
+            return [EndpointRow.from_row(r) for r in conn.execute(select(t.endpoints))]
+
+    def update_endpoint(
+        self, name: str, *, expect_generation: int | None = None, bump: bool = False, **values: Any
+    ) -> bool:
+        """Write `values` onto the endpoint's row. With `expect_generation`, only if no newer
+        desired state arrived meanwhile (the controller must not overwrite an API change)."""
+        stmt = update(t.endpoints).where(t.endpoints.c.name_lower == name.lower())
+        if expect_generation is not None:
+            stmt = stmt.where(t.endpoints.c.generation == expect_generation)
+        if bump:
+            values["generation"] = t.endpoints.c.generation + 1
+        with self.engine.begin() as conn:
+            res = conn.execute(stmt.values(**values))
+        return res.rowcount > 0
+
+    def modify_endpoint(
+        self, name: str, change: Callable[[EndpointRow], bool], *, bump: bool = False
+    ) -> EndpointRow | None:
+        """Apply `change` to the current row and write it back, atomically. `change` edits the
+        row in place and returns False to write nothing; it may raise to abort."""
+        with self._endpoint_lock:
+            row = self.get_endpoint(name)
+            if row is None or not change(row):
+                return row
+            self.update_endpoint(
+                name, bump=bump, config_name=row.config_name,
+                pending_config_name=row.pending_config_name, status=row.status,
+                failure_reason=row.failure_reason, variants=row.variants,
+                last_modified_time=row.last_modified_time,
+            )
+            if bump:
+                row.generation += 1
+            return row
+
+    def delete_endpoint(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.endpoints).where(t.endpoints.c.name_lower == name.lower()))
+
+    # -- tags --------------------------------------------------------------------------------
+
+    def put_tags(self, arn: str, tags: Iterable[dict[str, str]]) -> None:
+        with self.engine.begin() as conn:
+            for tag in tags:
+                conn.execute(
+                    delete(t.tags).where(t.tags.c.resource_arn == arn, t.tags.c.key == tag["Key"])
+                )
+                conn.execute(
+                    insert(t.tags).values(
+                        resource_arn=arn, key=tag["Key"], value=tag.get("Value", "")
+                    )
+                )
+
+    def get_tags(self, arn: str) -> list[dict[str, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.tags).where(t.tags.c.resource_arn == arn).order_by(t.tags.c.key)
+            )
+            return [{"Key": r.key, "Value": r.value} for r in rows]
+
+    def delete_tags(self, arn: str, keys: Iterable[str] | None = None) -> None:
+        stmt = delete(t.tags).where(t.tags.c.resource_arn == arn)
+        if keys is not None:
+            stmt = stmt.where(t.tags.c.key.in_(list(keys)))
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    # -- access keys -------------------------------------------------------------------------
+
+    def secret_for(self, access_key_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.access_keys.c.secret_access_key).where(
+                    t.access_keys.c.access_key_id == access_key_id
+                )
+            ).first()
+        return row[0] if row else None
+
+    def create_access_key(self, user: str, now: float) -> tuple[str, str]:
+        key_id = "AKIA" + secrets.token_hex(8).upper()
+        secret = secrets.token_urlsafe(30)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.access_keys).values(
+                    access_key_id=key_id, secret_access_key=secret, user=user, creation_time=now
+                )
+            )
+        return key_id, secret
+
+    def has_access_keys(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.access_keys.c.access_key_id)).first() is not None
+
+    # -- instances (for orphan clean-up) -----------------------------------------------------
+
+    def record_instance(self, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.instances).values(**values))
+
+    def forget_instance(self, instance_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.instances).where(t.instances.c.instance_id == instance_id))
+
+    def recorded_instances(self) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(t.instances)))

@@ -1,0 +1,78 @@
+"""The control plane's tables: what the API has accepted (desired state) and what the
+controller observed. JSON columns keep AWS's request shapes verbatim, so Describe* echoes what
+was asked for."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Float, Integer, String, Table, Text
+
+from tideserve.db import metadata
+
+models = Table(
+    "models",
+    metadata,
+    Column("name_lower", String(63), primary_key=True),
+    Column("name", String(63), nullable=False),
+    Column("arn", String(256), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("creation_time", Float, nullable=False),
+)
+
+endpoint_configs = Table(
+    "endpoint_configs",
+    metadata,
+    Column("name_lower", String(63), primary_key=True),
+    Column("name", String(63), nullable=False),
+    Column("arn", String(256), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("creation_time", Float, nullable=False),
+)
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("name_lower", String(63), primary_key=True),
+    Column("name", String(63), nullable=False),
+    Column("arn", String(256), nullable=False),
+    Column("config_name", String(63), nullable=False),
+    # Set while an UpdateEndpoint deploys a new fleet; cleared when traffic has shifted.
+    Column("pending_config_name", String(63)),
+    Column("status", String(32), nullable=False),
+    Column("failure_reason", Text),
+    # [{VariantName, ModelName, InstanceType, DesiredInstanceCount, CurrentInstanceCount,
+    #   DesiredWeight, CurrentWeight, ServerlessConfig?}] — see control/endpoints.py
+    Column("variants", JSON, nullable=False),
+    Column("creation_time", Float, nullable=False),
+    Column("last_modified_time", Float, nullable=False),
+    # Bumped on every desired-state change so the controller can tell what is new.
+    Column("generation", Integer, nullable=False, default=0),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("resource_arn", String(256), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("secret_access_key", String(128), nullable=False),
+    Column("user", String(128), nullable=False),
+    Column("creation_time", Float, nullable=False),
+)
+
+# Instance processes the fleet started, so a restarted server can stop orphans.
+instances = Table(
+    "instances",
+    metadata,
+    Column("instance_id", String(64), primary_key=True),
+    Column("endpoint_name", String(63), nullable=False),
+    Column("variant_name", String(63), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("url", String(256), nullable=False),
+    Column("start_time", Float, nullable=False),
+)

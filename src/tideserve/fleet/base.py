@@ -1,0 +1,49 @@
+"""The fleet contract: a provider starts, checks and stops instances. An instance is anything
+that answers the container contract (GET /ping, POST /invocations) at a URL; readiness is
+checked over HTTP by the controller, not by the provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from tideserve.cost.catalog import InstanceType
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    instance_id: str
+    endpoint_name: str
+    variant_name: str
+    instance_type: InstanceType
+    model_dir: Path
+    runtime: str
+    environment: dict[str, str] = field(default_factory=dict)
+    trust_pickle: bool = False
+    # A user's own contract-speaking server instead of ours (from the container's
+    # TIDESERVE_SERVE_COMMAND); `{port}` and `{model_dir}` are substituted.
+    command: str | None = None
+
+
+@dataclass
+class InstanceHandle:
+    spec: InstanceSpec
+    url: str
+    pid: int
+    log_path: Path
+    started_at: float
+
+
+class InstanceProvider(Protocol):
+    async def start(self, spec: InstanceSpec) -> InstanceHandle: ...
+
+    def exit_code(self, handle: InstanceHandle) -> int | None:
+        """None while the instance runs; its exit status once it has stopped."""
+        ...
+
+    async def stop(self, handle: InstanceHandle, grace_seconds: float) -> None: ...
+
+    def failure_detail(self, handle: InstanceHandle) -> str:
+        """The last lines an instance wrote, for FailureReason."""
+        ...

@@ -1,0 +1,154 @@
+"""Instances as local OS processes, one per instance, each on its own loopback port.
+
+The instance type sets the process's numeric threads (its vCPUs, capped at this machine's
+cores) and, where the OS allows, an address-space limit from its memory. Children are asked to
+die with the server (PR_SET_PDEATHSIG), so a killed server leaves no orphans serving stale
+models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import resource
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tideserve.fleet.base import InstanceHandle, InstanceSpec
+
+_PR_SET_PDEATHSIG = 1
+# Python, numpy and the frameworks reserve far more address space than they touch, so the
+# limit leaves headroom over the type's memory rather than cutting exactly at it.
+_ADDRESS_SPACE_HEADROOM = 4 * 2**30
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _child_setup(memory_bytes: int | None) -> None:  # runs in the child before exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+    # Own process group (same session): a signal to it reaches a user's server and its children.
+    os.setpgid(0, 0)
+    if memory_bytes:
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        except (ValueError, OSError):
+            pass
+
+
+class LocalProcessProvider:
+    def __init__(self, log_dir: Path, host: str = "127.0.0.1", limit_memory: bool = True) -> None:
+        self.log_dir = log_dir
+        self.host = host
+        self.limit_memory = limit_memory
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    async def start(self, spec: InstanceSpec) -> InstanceHandle:
+        port = free_port(self.host)
+        threads = max(1, min(spec.instance_type.vcpu, os.cpu_count() or 1))
+        env = {**os.environ, **spec.environment}
+        env.update(
+            SAGEMAKER_BIND_TO_PORT=str(port),
+            TIDESERVE_INSTANCE_ID=spec.instance_id,
+            PYTHONUNBUFFERED="1",
+        )
+        if spec.command:
+            argv = shlex.split(spec.command.format(port=port, model_dir=spec.model_dir))
+        else:
+            argv = [
+                sys.executable, "-m", "tideserve.serving.instance",
+                "--model-dir", str(spec.model_dir), "--runtime", spec.runtime,
+                "--host", self.host, "--port", str(port), "--threads", str(threads),
+            ]
+            if spec.trust_pickle:
+                argv.append("--trust-pickle")
+        memory = int(spec.instance_type.memory_gib * 2**30) + _ADDRESS_SPACE_HEADROOM
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{spec.instance_id}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                argv, cwd=spec.model_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=lambda: _child_setup(memory if self.limit_memory else None),
+            )
+        self._procs[spec.instance_id] = proc
+        return InstanceHandle(
+            spec=spec, url=f"http://{self.host}:{port}", pid=proc.pid, log_path=log_path,
+            started_at=time.time(),
+        )
+
+    def exit_code(self, handle: InstanceHandle) -> int | None:
+        proc = self._procs.get(handle.spec.instance_id)
+        return proc.poll() if proc is not None else -1
+
+    async def stop(self, handle: InstanceHandle, grace_seconds: float) -> None:
+        """SIGTERM, then SIGKILL after the grace period (SageMaker gives 30 s)."""
+        proc = self._procs.pop(handle.spec.instance_id, None)
+        if proc is None or proc.poll() is not None:
+            return
+        _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        while proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGKILL)
+            await asyncio.to_thread(proc.wait)
+
+    def stop_all_now(self) -> None:
+        """Synchronous last resort at shutdown."""
+        for proc in list(self._procs.values()):
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in list(self._procs.values()):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        self._procs.clear()
+
+    def failure_detail(self, handle: InstanceHandle) -> str:
+        try:
+            lines = handle.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        errors = [ln for ln in lines if "Error" in ln or "error" in ln]
+        return (errors or lines or [""])[-1][:500]
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+def kill_orphan(pid: int) -> None:
+    """Stop a process a previous server run recorded, if it is still one of our instances."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return
+    if b"tideserve" not in cmdline and b"SAGEMAKER_BIND_TO_PORT" not in cmdline:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,183 @@
+"""In-memory aggregation of metric values per period: the hot path's only metrics work.
+
+The router calls `record` once per metric per request: a lock, two dict lookups and a few float
+operations (see bench/metrics_record.py). Nothing touches the database; once per period the
+lead's loop calls `flush(now)` and hands the closed periods to MetricStore.put.
+
+Two kinds of state per series (namespace, metric name, dimensions, unit):
+- open periods: statistic set + sketch per period start; `flush` returns and forgets the closed
+  ones (period start + period <= now), as CloudWatch serves only closed periods;
+- cumulative totals (count, sum, last value) that flush never resets, for Prometheus counters.
+
+Late values (a timestamp in a period already flushed) open that period again; the next flush
+emits a second datapoint for it and the store merges the two, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+from tideserve.metrics.model import Datapoint, Dimensions
+from tideserve.metrics.sketch import SketchBuilder
+
+SeriesKey = tuple[str, str, Dimensions, str]  # namespace, metric name, dimensions, unit
+
+
+class _Period:
+    __slots__ = ("sample_count", "sum", "minimum", "maximum", "sketch")
+
+    def __init__(self) -> None:
+        self.sample_count = 0.0
+        self.sum = 0.0
+        self.minimum = math.inf
+        self.maximum = -math.inf
+        self.sketch = SketchBuilder()
+
+
+class _Series:
+    __slots__ = ("count", "sum", "last", "periods")
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.sum = 0.0
+        self.last = math.nan
+        self.periods: dict[float, _Period] = {}
+
+
+@dataclass(frozen=True)
+class SeriesTotals:
+    """Cumulative since start-up, for Prometheus: `count` values summing to `sum`; `last` is
+    the most recent value (for gauges such as CPUUtilization)."""
+
+    namespace: str
+    metric_name: str
+    dimensions: Dimensions
+    unit: str
+    count: float
+    sum: float
+    last: float
+
+
+class MetricAggregator:
+    def __init__(self, period: float) -> None:
+        if period <= 0:
+            raise ValueError(f"period must be positive, got {period}")
+        self.period = float(period)
+        self._series: dict[SeriesKey, _Series] = {}
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Dimensions,
+        value: float,
+        unit: str = "None",
+        *,
+        timestamp: float,
+        count: float = 1.0,
+    ) -> None:
+        """Add `value` (`count` times, for PutMetricData Values/Counts) at `timestamp` (epoch
+        seconds). `dimensions` must be canonical: build it once with model.dimensions()."""
+        start = timestamp - timestamp % self.period
+        key = (namespace, name, dimensions, unit)
+        with self._lock:
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = _Series()
+            p = series.periods.get(start)
+            if p is None:
+                p = series.periods[start] = _Period()
+            p.sample_count += count
+            p.sum += value * count
+            if value < p.minimum:
+                p.minimum = value
+            if value > p.maximum:
+                p.maximum = value
+            p.sketch.add(value, count)
+            series.count += count
+            series.sum += value * count
+            series.last = value
+
+    def record_statistics(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: Dimensions,
+        *,
+        sample_count: float,
+        sum: float,
+        minimum: float,
+        maximum: float,
+        unit: str = "None",
+        timestamp: float,
+    ) -> None:
+        """Add a pre-aggregated statistic set (PutMetricData StatisticValues)."""
+        start = timestamp - timestamp % self.period
+        key = (namespace, name, dimensions, unit)
+        with self._lock:
+            series = self._series.setdefault(key, _Series())
+            p = series.periods.setdefault(start, _Period())
+            p.sample_count += sample_count
+            p.sum += sum
+            p.minimum = min(p.minimum, minimum)
+            p.maximum = max(p.maximum, maximum)
+            p.sketch.add_statistic_set(sample_count, minimum, maximum)
+            series.count += sample_count
+            series.sum += sum
+            series.last = maximum
+
+    def ensure(
+        self, namespace: str, name: str, dimensions: Dimensions, unit: str = "None", *,
+        timestamp: float,
+    ) -> None:
+        """Make the period holding `timestamp` publish a datapoint for this series even with no
+        values: it then flushes as a single value 0 (SampleCount 1, Sum/Min/Max 0), the way
+        SageMaker publishes zeros for an idle variant so scale-in alarms see data (§5.1).
+        The router calls this for names.ZERO_WHEN_IDLE once per period per live variant;
+        values recorded in the same period replace the zero rather than adding to it."""
+        start = timestamp - timestamp % self.period
+        key = (namespace, name, dimensions, unit)
+        with self._lock:
+            series = self._series.setdefault(key, _Series())
+            series.periods.setdefault(start, _Period())
+
+    def flush(self, now: float) -> list[Datapoint]:
+        """Return and forget every period that has closed (start + period <= now)."""
+        closed: list[tuple[SeriesKey, float, _Period]] = []
+        with self._lock:
+            for key, series in self._series.items():
+                if not series.periods:
+                    continue
+                for start in [s for s in series.periods if s + self.period <= now]:
+                    closed.append((key, start, series.periods.pop(start)))
+        closed.sort(key=lambda c: (c[1], c[0]))
+        return [_datapoint(key, start, p) for key, start, p in closed]
+
+    def totals(self) -> list[SeriesTotals]:
+        with self._lock:
+            return [
+                SeriesTotals(k[0], k[1], k[2], k[3], s.count, s.sum, s.last)
+                for k, s in self._series.items()
+            ]
+
+    def forget(self, dimensions: Dimensions) -> None:
+        """Drop every series with exactly these dimensions (e.g. a deleted variant), open
+        periods included, so neither memory nor the Prometheus page grows forever."""
+        with self._lock:
+            for key in [k for k in self._series if k[2] == dimensions]:
+                del self._series[key]
+
+
+def _datapoint(key: SeriesKey, start: float, p: _Period) -> Datapoint:
+    namespace, name, dims, unit = key
+    if p.sample_count == 0:  # ensured but idle: publish one zero
+        zero = SketchBuilder()
+        zero.add(0.0)
+        return Datapoint(namespace, name, dims, start, unit, 1.0, 0.0, 0.0, 0.0, zero.freeze())
+    return Datapoint(
+        namespace, name, dims, start, unit, p.sample_count, p.sum, p.minimum, p.maximum,
+        p.sketch.freeze(),
+    )

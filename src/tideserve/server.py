@@ -1,0 +1,171 @@
+"""Wiring for `tideserve up`: builds every component once, in one place, and runs the API,
+the router and the controller in one process on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from tideserve.api.app import TideserveApp
+from tideserve.api.rpc import OperationRegistry
+from tideserve.clock import Clock, WallClock
+from tideserve.control.controller import Controller, InstanceReady
+from tideserve.control.models import ModelCache
+from tideserve.control.names import Arns
+from tideserve.control.sagemaker import SageMakerService
+from tideserve.control.store import ControlStore
+from tideserve.cost.catalog import Catalog
+from tideserve.db import create_all, make_engine, sqlite_url
+from tideserve.fleet.local import LocalProcessProvider, kill_orphan
+from tideserve.metrics.aggregator import MetricAggregator
+from tideserve.metrics.cloudwatch import CloudWatchMetrics
+from tideserve.metrics.prometheus import render
+from tideserve.metrics.store import MetricStore
+from tideserve.metrics.system import InstanceSampler
+from tideserve.serving.router import NAMESPACE, Router
+from tideserve.serving.routes import RouteTable
+from tideserve.settings import Settings
+
+log = logging.getLogger("tideserve")
+
+HEALTH_INTERVAL_SECONDS = 1.0
+ZERO_FILLED = ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors",
+               "Invocation5XXErrors", "InvocationModelErrors")
+
+
+@dataclass
+class Server:
+    settings: Settings
+    clock: Clock
+    store: ControlStore
+    metrics: MetricAggregator
+    metric_store: MetricStore
+    controller: Controller
+    router: Router
+    provider: LocalProcessProvider
+    sampler: InstanceSampler
+    app: TideserveApp
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        for row in self.store.recorded_instances():
+            kill_orphan(row.pid)
+            self.store.forget_instance(row.instance_id)
+        await self.controller.start()
+        tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health())]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.controller.shutdown()
+            await self.router.close()
+            self.provider.stop_all_now()
+            self._flush(self.clock.now() + self.settings.period)
+
+    async def _periods(self) -> None:
+        """Once per metric period: sample instances, publish zeros for idle variants (AWS does,
+        so scale-in alarms see data), and move closed periods into the store."""
+        period = self.settings.period
+        while True:
+            now = self.clock.now()
+            await asyncio.sleep(period - (now % period) + 0.01)
+            try:
+                self._publish_zeros()
+                self.sampler.sample(self.controller.instance_pids())
+                self._flush(self.clock.now())
+            except Exception:
+                log.exception("metric period failed")
+
+    def _publish_zeros(self) -> None:
+        for route in list(self.router.routes.endpoints.values()):
+            for variant in route.variants:
+                dims = (("EndpointName", route.name), ("VariantName", variant.name))
+                for name in ZERO_FILLED:
+                    self.metrics.ensure(NAMESPACE, name, dims, "None")
+
+    def _flush(self, now: float) -> None:
+        points = self.metrics.flush(now)
+        if points:
+            self.metric_store.put(points)
+
+    async def _health(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+            try:
+                await self.controller.check_health()
+            except Exception:
+                log.exception("health check failed")
+
+    def on_instance_ready(self, ready: InstanceReady) -> None:
+        dims = (("EndpointName", ready.endpoint), ("VariantName", ready.variant))
+        self.metrics.record("tideserve", "InstanceStartupTime", dims, ready.seconds, "Seconds")
+
+
+def write_credentials(path: Path, key_id: str, secret: str, region: str) -> None:
+    path.write_text(
+        f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
+        f"region = {region}\n"
+    )
+    path.chmod(0o600)
+
+
+def build(settings: Settings, clock: Clock | None = None) -> Server:
+    clock = clock or WallClock()
+    state = settings.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url or sqlite_url(state))
+    create_all(engine)
+    store = ControlStore(engine)
+    credentials = state / "credentials"
+    if not store.has_access_keys() or not credentials.exists():
+        key_id, secret = store.create_access_key("admin", clock.now())
+        write_credentials(credentials, key_id, secret, settings.region)
+    catalog = Catalog.default(extra=state / "instance_types.csv")
+    arns = Arns(settings.region, settings.account)
+    metrics = MetricAggregator(settings.period)
+    metric_store = MetricStore(engine)
+    routes = RouteTable()
+    router = Router(routes, metrics, settings.account, settings.region)
+    provider = LocalProcessProvider(state / "logs", host="127.0.0.1")
+    models = ModelCache(state / "models", state / "s3")
+    holder: dict[str, Server] = {}
+    controller = Controller(
+        store, catalog, provider, routes, models, clock, trust_pickle=settings.trust_pickle,
+        on_ready=lambda r: holder["server"].on_instance_ready(r),
+    )
+    sagemaker = SageMakerService(store, arns, catalog, clock, on_change=controller.notify)
+    cloudwatch = CloudWatchMetrics(metric_store, metrics, clock)
+    registry = OperationRegistry()
+    for op, fn in sagemaker.operations().items():
+        registry.register("sagemaker", op, fn)
+    for op, fn in cloudwatch.operations().items():
+        registry.register("monitoring", op, fn)
+    sampler = InstanceSampler(metrics, catalog)
+    app = TideserveApp(router, registry, store.secret_for, clock, lambda: render(metrics))
+    server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
+                    sampler, app)
+    holder["server"] = server
+    app.lifespan = server.lifespan
+    return server
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    server = build(settings)
+    started = time.time()
+    log.info("state in %s; credentials in %s", settings.state_dir, settings.state_dir / "credentials")
+    config = uvicorn.Config(
+        server.app, host=settings.host, port=settings.port, lifespan="on", access_log=False,
+        log_level="warning", timeout_keep_alive=75,
+    )
+    uvicorn.Server(config).run()
+    log.info("stopped after %.0f s", time.time() - started)

@@ -1,0 +1,247 @@
+"""The instance process: one model behind the SageMaker container contract.
+
+    python -m tideserve.serving.instance --model-dir DIR --runtime NAME --port P
+        [--host 127.0.0.1] [--threads N] [--trust-pickle] [--max-payload-mb 6]
+
+The process environment carries the model's Environment (SAGEMAKER_PROGRAM, ...). The model is
+loaded before the socket opens, so a 200 from `GET /ping` means ready. `POST /invocations`
+runs the runtime in a thread pool of `--threads` workers, so /ping answers while predictions
+run; numeric libraries are limited to the same number of threads. Statuses: 413 for a body
+over the limit, 400/415 for a body or type the runtime refuses, 500 when the model raises
+(the first line of the error in the body, the traceback in this process's log). SIGTERM stops
+accepting, finishes in-flight requests and exits 0.
+
+The ASGI app is written against the raw protocol: the whole data path is a header scan, a
+body read and one executor hop, well under a millisecond.
+
+Top-level imports are standard library only: thread limits must be in the environment before
+numpy is first imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("tideserve.instance")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+_CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+def load_runtime(
+    model_dir: Path,
+    runtime: str,
+    env: Mapping[str, str],
+    trust_pickle: bool = False,
+    threads: int | None = None,
+) -> Any:
+    """Load a model in this process, as an instance does (see runtimes.loader)."""
+    from tideserve.serving.runtimes.loader import load_runtime as load
+
+    return load(model_dir, runtime, env, trust_pickle, threads)
+
+
+class InstanceApp:
+    """ASGI app for /ping, /invocations and /execution-parameters over one runtime."""
+
+    def __init__(self, runtime: Any, threads: int, max_payload_bytes: int) -> None:
+        self.runtime = runtime
+        self.threads = threads
+        self.max_payload_bytes = max_payload_bytes
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="predict")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/invocations":
+            if method == "POST":
+                await self.invocations(scope, receive, send)
+            else:
+                await _respond(send, 405, b"Use POST /invocations.", _TEXT)
+        elif path == "/ping" and method in ("GET", "HEAD"):
+            await _respond(send, 200, b"", [])
+        elif path == "/execution-parameters" and method == "GET":
+            await _respond(send, 200, self._execution_parameters(), _JSON)
+        else:
+            await _respond(send, 404, b"Not found: the instance serves /ping and /invocations.", _TEXT)
+
+    async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        if int(headers.get(b"content-length", 0) or 0) > self.max_payload_bytes:
+            await _respond(send, 413, self._too_large(), _TEXT)
+            return
+        body = await _read_body(receive, self.max_payload_bytes)
+        if body is None:
+            await _respond(send, 413, self._too_large(), _TEXT)
+            return
+        attributes = headers.get(_CUSTOM_ATTRIBUTES)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(
+                self.pool,
+                self.runtime.invoke,
+                body,
+                headers.get(b"content-type", b"").decode("latin-1"),
+                headers.get(b"accept", b"").decode("latin-1"),
+                attributes.decode("latin-1") if attributes is not None else None,
+            )
+        except Exception as exc:
+            await self._fail(send, exc)
+            return
+        out = [(b"content-type", result.content_type.encode("latin-1", "replace"))]
+        if result.custom_attributes is not None:
+            out.append((_CUSTOM_ATTRIBUTES, result.custom_attributes.encode("latin-1", "replace")))
+        await _respond(send, 200, result.body, out)
+
+    async def _fail(self, send: Send, exc: Exception) -> None:
+        status = getattr(exc, "status", 500)
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        if status >= 500:
+            cause = exc.__cause__ or exc
+            log.error("invocation failed: %s", message, exc_info=cause)
+        await _respond(send, status, message.encode("utf-8", "replace"), _TEXT)
+
+    def _too_large(self) -> bytes:
+        limit = self.max_payload_bytes
+        return f"Request body is larger than the {limit} bytes this instance accepts.".encode()
+
+    def _execution_parameters(self) -> bytes:
+        # Batch transform asks this to size its requests (spec 3.6).
+        return json.dumps(
+            {
+                "MaxConcurrentTransforms": self.threads,
+                "BatchStrategy": "MULTI_RECORD",
+                "MaxPayloadInMB": self.max_payload_bytes // (1024 * 1024),
+            }
+        ).encode()
+
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None once it passes `limit` bytes."""
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body if len(body) <= limit else None
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="tideserve.serving.instance", description=__doc__)
+    parser.add_argument("--model-dir", required=True, type=Path)
+    parser.add_argument("--runtime", required=True)
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--threads", type=int, default=1, help="prediction threads (>= 1)")
+    parser.add_argument("--trust-pickle", action="store_true")
+    parser.add_argument("--max-payload-mb", type=float, default=6.0)
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    return args
+
+
+def limit_threads(threads: int) -> None:
+    """Cap BLAS/OpenMP pools; must run before numpy is imported to reach every library."""
+    for name in _THREAD_VARS:
+        os.environ[name] = str(threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    limit_threads(args.threads)
+    runtime = load_runtime(
+        args.model_dir, args.runtime, dict(os.environ), args.trust_pickle, args.threads
+    )
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.threads)
+    except ImportError:
+        pass
+    app = InstanceApp(runtime, args.threads, int(args.max_payload_mb * 1024 * 1024))
+    return serve(app, args.host, args.port)
+
+
+def serve(app: InstanceApp, host: str, port: int) -> int:
+    import uvicorn
+
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler
+    # that was installed before it ran; a no-op one here turns that into a clean exit 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop=_available("uvloop", "asyncio"),
+        http=_available("httptools", "h11"),
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        # Longer than the router's idle keep-alive, so the instance never closes a pooled
+        # connection the router is about to reuse.
+        timeout_keep_alive=75,
+    )
+    log.info("serving %s on http://%s:%d", app.runtime.name, host, port)
+    uvicorn.Server(config).run()
+    app.pool.shutdown(wait=True)
+    return 0
+
+
+def _available(module: str, fallback: str) -> str:
+    try:
+        __import__(module)
+    except ImportError:
+        return fallback
+    return module
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The data plane: InvokeEndpoint through the router to an instance.
+
+A request picks a variant by weight (or TargetVariant), then the instance with the fewest
+requests in flight, and is forwarded over a keep-alive connection. A request that never
+reached an instance (connection refused, instance gone) is retried once on another; anything
+the instance answered is final. Metrics are counted in memory; nothing here touches the
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from tideserve.errors import ModelInvocationError, UnavailableError, ValidationError
+from tideserve.metrics.aggregator import MetricAggregator
+from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, least_outstanding
+
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # 6 MiB, InvokeEndpoint's limit
+MODEL_TIMEOUT_SECONDS = 60.0
+NAMESPACE = "AWS/SageMaker"
+
+_FORWARD_HEADERS = (
+    ("content-type", "Content-Type"),
+    ("accept", "Accept"),
+    ("x-amzn-sagemaker-custom-attributes", "X-Amzn-SageMaker-Custom-Attributes"),
+    ("x-amzn-sagemaker-inference-id", "X-Amzn-SageMaker-Inference-Id"),
+)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    endpoint_name: str
+    body: bytes
+    headers: dict[str, str]  # lower-cased names
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    body: bytes
+    content_type: str
+    variant: str
+    custom_attributes: str | None
+
+
+class Router:
+    def __init__(
+        self,
+        routes: RouteTable,
+        metrics: MetricAggregator,
+        account: str,
+        region: str,
+        timeout: float = MODEL_TIMEOUT_SECONDS,
+    ) -> None:
+        self.routes = routes
+        self.metrics = metrics
+        self.account = account
+        self.region = region
+        self.timeout = timeout
+        self.rng = random.Random()
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=75, ttl_dns_cache=None),
+                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=2.0),
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def invoke(self, inv: Invocation) -> InvocationResult:
+        started = time.perf_counter()
+        route = self.routes.get(inv.endpoint_name)
+        if route is None:
+            raise ValidationError(
+                f"Endpoint {inv.endpoint_name} of account {self.account} not found."
+            )
+        variant = self._variant(route, inv.headers.get("x-amzn-sagemaker-target-variant"))
+        backend = least_outstanding(variant.backends, self.rng)
+        if backend is None:
+            raise UnavailableError(f"Endpoint {route.name} has no instance in service.")
+        dims = (("EndpointName", route.name), ("VariantName", variant.name))
+        instances = len(variant.backends)
+        headers = {out: inv.headers[h] for h, out in _FORWARD_HEADERS if h in inv.headers}
+        try:
+            status, body, resp_headers, model_us = await self._forward(
+                variant.backends, backend, inv.body, headers
+            )
+        except ModelInvocationError:
+            self._count(dims, instances, errors=(0, 0, 1))
+            raise
+        total_us = (time.perf_counter() - started) * 1e6
+        self._record(dims, instances, status, model_us, total_us)
+        if status >= 300:
+            raise model_error(status, body, self.region, route.name)
+        return InvocationResult(
+            body=body,
+            content_type=resp_headers.get("Content-Type", "application/octet-stream"),
+            variant=variant.name,
+            custom_attributes=resp_headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+        )
+
+    def _variant(self, route: EndpointRoute, target: str | None):  # type: ignore[no-untyped-def]
+        if target is not None:
+            variant = route.variant(target)
+            if variant is None:
+                raise ValidationError(
+                    f"Invalid target variant: {target} is not a variant of endpoint {route.name}."
+                )
+            return variant
+        variant = route.pick_variant(self.rng)
+        if variant is None:
+            raise UnavailableError(f"Endpoint {route.name} has no instance in service.")
+        return variant
+
+    async def _forward(
+        self, backends: list[Backend], backend: Backend, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str], float]:
+        session = self.session()
+        for attempt in (1, 2):
+            current = backend
+            current.in_flight += 1
+            t0 = time.perf_counter()
+            try:
+                async with session.post(
+                    current.url + "/invocations", data=body, headers=headers
+                ) as resp:
+                    payload = await resp.read()
+                    model_us = (time.perf_counter() - t0) * 1e6
+                    return resp.status, payload, dict(resp.headers), model_us
+            except aiohttp.ClientConnectorError as exc:
+                # The connection was refused: the request never reached a model, so it may go
+                # once more, to another instance. Anything later is final (it may have run).
+                retry = least_outstanding(backends, self.rng, exclude=current)
+                if attempt == 2 or retry is None:
+                    raise model_unreachable(str(exc)) from exc
+                backend = retry
+            except asyncio.TimeoutError:
+                raise model_timeout() from None
+            except aiohttp.ClientError as exc:
+                raise model_unreachable(str(exc)) from exc
+            finally:
+                current.in_flight -= 1
+        raise AssertionError("unreachable")
+
+    def _record(
+        self, dims: tuple[tuple[str, str], ...], instances: int, status: int,
+        model_us: float, total_us: float,
+    ) -> None:
+        rec = self.metrics.record
+        errors = (int(400 <= status < 500), int(status >= 500), int(status >= 300))
+        self._count(dims, instances, errors)
+        rec(NAMESPACE, "ModelLatency", dims, model_us, "Microseconds")
+        rec(NAMESPACE, "OverheadLatency", dims, max(0.0, total_us - model_us), "Microseconds")
+
+    def _count(
+        self, dims: tuple[tuple[str, str], ...], instances: int, errors: tuple[int, int, int]
+    ) -> None:
+        rec = self.metrics.record
+        rec(NAMESPACE, "Invocations", dims, 1.0, "None")
+        rec(NAMESPACE, "InvocationsPerInstance", dims, 1.0 / max(1, instances), "None")
+        rec(NAMESPACE, "Invocation4XXErrors", dims, float(errors[0]), "None")
+        rec(NAMESPACE, "Invocation5XXErrors", dims, float(errors[1]), "None")
+        rec(NAMESPACE, "InvocationModelErrors", dims, float(errors[2]), "None")
+
+
+def _console_hint(region: str, endpoint: str, account: str) -> str:
+    return (
+        f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logEventViewer:group=/aws/sagemaker/Endpoints/{endpoint} in account {account} "
+        "for more information."
+    )
+
+
+def model_error(status: int, body: bytes, region: str, endpoint: str) -> ModelInvocationError:
+    text = body.decode("utf-8", errors="replace")
+    kind = "client" if 400 <= status < 500 else "server"
+    return ModelInvocationError(
+        f'Received {kind} error ({status}) from primary with message "{text}". '
+        + _console_hint(region, endpoint, "tideserve"),
+        original_status=status,
+        original_message=text,
+    )
+
+
+def model_timeout() -> ModelInvocationError:
+    return ModelInvocationError(
+        'Received server error (0) from primary with message "Your invocation timed out while '
+        "waiting for a response from container primary. Review the latency metrics for each "
+        'container in Amazon CloudWatch, resolve the issue, and try again."',
+        original_status=0,
+        original_message="timed out",
+    )
+
+
+def model_unreachable(detail: str) -> ModelInvocationError:
+    return ModelInvocationError(
+        f'Received server error (0) from primary with message "{detail}".',
+        original_status=0,
+        original_message=detail,
+    )

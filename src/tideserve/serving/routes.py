@@ -1,0 +1,81 @@
+"""What the router knows: for each endpoint, its variants, their weights and the instances in
+service, each with its count of requests in flight. The controller edits this table; the
+router only reads it and counts."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+
+@dataclass(eq=False)
+class Backend:
+    instance_id: str
+    url: str
+    in_flight: int = 0
+
+
+@dataclass(eq=False)
+class VariantRoute:
+    name: str
+    weight: float
+    backends: list[Backend] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class EndpointRoute:
+    name: str
+    variants: list[VariantRoute] = field(default_factory=list)
+
+    def variant(self, name: str) -> VariantRoute | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    def pick_variant(self, rng: random.Random) -> VariantRoute | None:
+        """A variant with probability weight / Σ weights, among those that can serve.
+        Variants of weight 0 get no untargeted traffic (AWS)."""
+        live = [v for v in self.variants if v.weight > 0 and v.backends]
+        if not live:
+            return None
+        if len(live) == 1:
+            return live[0]
+        return rng.choices(live, weights=[v.weight for v in live])[0]
+
+
+def least_outstanding(backends: list[Backend], rng: random.Random,
+                      exclude: Backend | None = None) -> Backend | None:
+    """The backend with the fewest requests in flight; ties go to a random one so that idle
+    instances share load evenly."""
+    best: list[Backend] = []
+    low = None
+    for b in backends:
+        if b is exclude:
+            continue
+        if low is None or b.in_flight < low:
+            best, low = [b], b.in_flight
+        elif b.in_flight == low:
+            best.append(b)
+    if not best:
+        return None
+    return best[0] if len(best) == 1 else rng.choice(best)
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self.endpoints: dict[str, EndpointRoute] = {}
+
+    def get(self, name: str) -> EndpointRoute | None:
+        return self.endpoints.get(name)
+
+    def put(self, route: EndpointRoute) -> None:
+        self.endpoints[route.name] = route
+
+    def get_ci(self, name: str) -> EndpointRoute | None:
+        """By name, ignoring case (the control plane's keys are lower-cased)."""
+        route = self.endpoints.get(name)
+        if route is not None:
+            return route
+        lowered = name.lower()
+        return next((r for n, r in self.endpoints.items() if n.lower() == lowered), None)
+
+    def remove(self, name: str) -> None:
+        self.endpoints.pop(name, None)
