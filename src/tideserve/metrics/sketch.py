@@ -55,13 +55,15 @@ class Sketch:
             return self.minimum
         if q >= 1:
             return self.maximum
-        rank = q * (self.count - 1)
+        # Nearest rank: the smallest value with at least q of the weight at or below it
+        # (p90 of {4, 6} is 6, p50 is 4).
+        rank = q * self.count * (1 - 1e-12)
         seen = self.zero_count
-        if seen > rank:
+        if seen >= rank:
             return self._clamp(0.0)
         for index, n in self.bins:
             seen += n
-            if seen > rank:
+            if seen >= rank:
                 return self._clamp(2.0 * GAMMA**index / (GAMMA + 1.0))
         return self.maximum
 

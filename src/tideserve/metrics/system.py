@@ -1,0 +1,97 @@
+"""Instance utilisation metrics for `/aws/sagemaker/Endpoints` (§5.3), sampled with psutil.
+
+CPUUtilization is the process tree's CPU summed over cores, so an instance with 4 vCPUs ranges
+0..400 % as on SageMaker; MemoryUtilization is resident memory over the instance type's memory,
+0..100 %. A local process is not confined to its instance type's size, so both are clamped to
+the range AWS can report (a process using 6 cores on a 4-vCPU type reads 400 %).
+
+Non-blocking: psutil's cpu_percent(interval=None) measures since the previous call on the same
+Process object, so Process objects are kept between samples; a process's first sample only
+primes the measurement and records no CPU value. Each instance records its own value into the
+variant's series, so Average is the mean over instances and SampleCount counts instance samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import psutil
+
+from tideserve.metrics import names
+from tideserve.metrics.aggregator import MetricAggregator
+from tideserve.metrics.model import dimensions
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    pid: int
+    vcpu: int  # of the instance type, e.g. 4 for ml.m5.xlarge
+    memory_limit_bytes: int  # of the instance type
+    endpoint: str
+    variant: str
+
+
+class _Tracked:
+    """psutil Process objects of one instance's tree, kept so cpu_percent has a baseline."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.procs: dict[int, psutil.Process] = {}
+
+    def sample(self) -> tuple[float | None, int]:
+        """(cpu percent over cores or None while priming, rss bytes) of the process tree."""
+        root = psutil.Process(self.pid)  # raises NoSuchProcess once it is gone
+        current = {self.pid: self.procs.get(self.pid) or root}
+        try:
+            for child in root.children(recursive=True):
+                current[child.pid] = self.procs.get(child.pid) or child
+        except psutil.Error:
+            pass
+        primed = self.pid in self.procs
+        cpu = 0.0
+        rss = 0
+        for pid, proc in current.items():
+            try:
+                pct = proc.cpu_percent(interval=None)
+                rss += proc.memory_info().rss
+            except psutil.Error:  # a child exited between listing and sampling
+                continue
+            if pid in self.procs:  # new children count from their next sample
+                cpu += pct
+        self.procs = current
+        return (cpu if primed else None), rss
+
+
+class InstanceSampler:
+    def __init__(self, aggregator: MetricAggregator) -> None:
+        self._aggregator = aggregator
+        self._tracked: dict[str, _Tracked] = {}
+
+    def sample(self, instances: Mapping[str, InstanceInfo], now: float) -> None:
+        """Record one CPUUtilization and MemoryUtilization value per live instance at `now`.
+        Instances absent from `instances` are forgotten; vanished processes are skipped."""
+        for gone in self._tracked.keys() - instances.keys():
+            del self._tracked[gone]
+        for instance_id, info in instances.items():
+            tracked = self._tracked.get(instance_id)
+            if tracked is None or tracked.pid != info.pid:
+                tracked = self._tracked[instance_id] = _Tracked(info.pid)
+            try:
+                cpu, rss = tracked.sample()
+            except psutil.Error:
+                del self._tracked[instance_id]
+                continue
+            self._record(info, cpu, rss, now)
+
+    def _record(self, info: InstanceInfo, cpu: float | None, rss: int, now: float) -> None:
+        dims = dimensions(EndpointName=info.endpoint, VariantName=info.variant)
+        ns = names.ENDPOINT_INSTANCES
+        if cpu is not None:
+            cpu = min(cpu, 100.0 * info.vcpu)
+            self._aggregator.record(ns, names.CPU_UTILIZATION, dims, cpu, names.PERCENT,
+                                    timestamp=now)
+        if info.memory_limit_bytes > 0:
+            mem = min(100.0 * rss / info.memory_limit_bytes, 100.0)
+            self._aggregator.record(ns, names.MEMORY_UTILIZATION, dims, mem, names.PERCENT,
+                                    timestamp=now)
