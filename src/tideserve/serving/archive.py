@@ -14,9 +14,10 @@ which re-checks each path against the real filesystem (it catches link chains th
 escape once earlier links exist). A refusal is a ValidationError naming the member, and
 nothing is ever written outside `dest`.
 
-Everything lands in a temporary sibling of `dest` that is renamed into place when complete, so
-an existing `dest` is always a finished fetch: fetching again returns it without work (models
-are immutable, so a directory per model is a cache).
+Everything lands in a temporary sibling of `dest` that is renamed into place when complete
+(over `dest` if it exists and is empty), so a non-empty `dest` is always a finished fetch:
+fetching again returns it without work (models are immutable, so a directory per model is a
+cache).
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from urllib.parse import unquote, urlparse
 
 from tideserve.errors import NotFoundError, ValidationError
 
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
+
 
 def fetch_model_data(url: str, dest: Path, object_store_root: Path | None) -> Path:
     """Materialise `url` as the model directory `dest` and return it."""
     dest = Path(dest)
-    if dest.is_dir():
+    if dest.is_dir() and any(dest.iterdir()):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
@@ -77,10 +80,20 @@ def _local_path(url: str, object_store_root: Path | None) -> Path | None:
 def _materialise(source: Path, tree: Path, url: str) -> None:
     if source.is_dir():
         _copy_tree(source, tree)
-    elif tarfile.is_tarfile(source):
+    elif _is_archive(source):
         extract_archive(source, tree)
     else:
         shutil.copy2(source, tree / source.name)
+
+
+def _is_archive(path: Path) -> bool:
+    """By name or by content: a damaged model.tar.gz must fail, not be copied as a file."""
+    if path.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        return True
+    with open(path, "rb") as f:
+        if f.read(2) == b"\x1f\x8b":  # gzip magic
+            return True
+    return tarfile.is_tarfile(path)
 
 
 def _fetch_remote(url: str, staging: Path, tree: Path) -> None:

@@ -85,7 +85,9 @@ class InstanceApp:
         elif path == "/execution-parameters" and method == "GET":
             await _respond(send, 200, self._execution_parameters(), _JSON)
         else:
-            await _respond(send, 404, b"Not found: the instance serves /ping and /invocations.", _TEXT)
+            await _respond(
+                send, 404, b"Not found: the instance serves /ping and /invocations.", _TEXT
+            )
 
     async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
@@ -159,7 +161,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -194,12 +198,19 @@ def limit_threads(threads: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     limit_threads(args.threads)
-    runtime = load_runtime(
-        args.model_dir, args.runtime, dict(os.environ), args.trust_pickle, args.threads
-    )
+    try:
+        runtime = load_runtime(
+            args.model_dir, args.runtime, dict(os.environ), args.trust_pickle, args.threads
+        )
+    except Exception as exc:  # the instance never becomes ready; say why and exit 1
+        message = getattr(exc, "message", None)
+        log.error("cannot load the model: %s", message or exc, exc_info=message is None)
+        return 1
     try:
         from threadpoolctl import threadpool_limits
 
@@ -228,6 +239,8 @@ def serve(app: InstanceApp, host: str, port: int) -> int:
         # Longer than the router's idle keep-alive, so the instance never closes a pooled
         # connection the router is about to reuse.
         timeout_keep_alive=75,
+        server_header=False,
+        date_header=False,
     )
     log.info("serving %s on http://%s:%d", app.runtime.name, host, port)
     uvicorn.Server(config).run()
