@@ -13,6 +13,7 @@ from tideserve.scaling.alarms import (
     AlarmState,
     MetricAlarm,
     evaluate,
+    evaluation_interval,
     evaluation_range,
     new_alarm_state,
     set_alarm_state,
@@ -269,3 +270,25 @@ def test_set_alarm_state_rejects(value: str, reason: str, data: str, code: str) 
     with pytest.raises(ValidationError) as err:
         set_alarm_state(tt_alarm("high"), new_alarm_state(0), value, reason, data, START)
     assert err.value.code == code
+
+
+@pytest.mark.parametrize(("period", "interval"), [(10, 10), (30, 10), (60, 60), (300, 60)])
+def test_evaluation_interval_every_minute_or_every_10s_for_high_resolution(
+    period: int, interval: int
+) -> None:
+    assert evaluation_interval(tt_alarm("high", Period=period)) == interval
+
+
+def test_period_starts_off_by_float_noise_still_land_in_their_period() -> None:
+    """0.1-s periods: 3 × 0.1 is 0.30000000000000004, which must still key the 4th period."""
+    alarm = tt_alarm("high")
+    step = 0.1
+    base = 17_000_000.0
+    points = {base + k * step: 90.0 for k in range(3)}
+    counts = {base + k * step: 1.0 for k in range(3)}
+    result = evaluate(
+        alarm, new_alarm_state(0), points, base + 3 * step, period=step, sample_counts=counts
+    )
+    assert result.state.value == "ALARM"
+    data = json.loads(result.state.reason_data)
+    assert [p["sampleCount"] for p in data["evaluatedDatapoints"]] == [1.0, 1.0, 1.0]

@@ -79,15 +79,28 @@ def breaches(alarm: MetricAlarm, value: float) -> bool:
     raise ValueError(f"unsupported ComparisonOperator {op!r}")
 
 
+def evaluation_interval(alarm: MetricAlarm) -> int:
+    """How often CloudWatch evaluates the alarm, in AWS seconds: every minute for Period ≥ 60,
+    every 10 s for the high-resolution periods. The caller schedules ticks (scaled by its
+    time compression); Auto Scaling actions re-run on each tick while in ALARM."""
+    return 60 if alarm.period >= 60 else 10
+
+
+def _by_index(values: Mapping[float, float], period: float) -> dict[int, float]:
+    """Period index → value; float period starts need not match our arithmetic bit for bit."""
+    return {
+        math.floor(start / period + _ALIGN_EPS): value
+        for start, value in values.items()
+        if not math.isnan(value)
+    }
+
+
 def window(
     alarm: MetricAlarm, datapoints: Mapping[float, float], now: float, period: float
 ) -> list[Point]:
     """The evaluation range, oldest first: the R most recent *complete* periods ending at or
     before `now`, aligned to multiples of `period`. A NaN value counts as missing."""
-    by_index: dict[int, float] = {}
-    for start, value in datapoints.items():
-        if not math.isnan(value):
-            by_index[math.floor(start / period + _ALIGN_EPS)] = value
+    by_index = _by_index(datapoints, period)
     end = math.floor(now / period + _ALIGN_EPS)  # index of the period still in progress
     first = end - evaluation_range(alarm)
     return [(i * period, by_index.get(i)) for i in range(first, end)]
@@ -175,7 +188,11 @@ def evaluate(
     server that compresses time (--period 2 evaluates a Period=60 alarm over 2-s periods).
     `sample_counts` (period start → SampleCount) is only needed for percentile alarms with
     EvaluateLowSampleCountPercentile=ignore, and is quoted in StateReasonData when given."""
-    points = window(alarm, datapoints, now, float(period or alarm.period))
+    step = float(period or alarm.period)
+    points = window(alarm, datapoints, now, step)
+    if sample_counts is not None:  # re-key onto our period starts
+        counts = _by_index(sample_counts, step)
+        sample_counts = {t: counts[round(t / step)] for t, _ in points if round(t / step) in counts}
     latest = next((v for _, v in reversed(points) if v is not None), None)
     if _low_sample_count(alarm, points, sample_counts):
         decision = Decision(None, tuple(points[-alarm.evaluation_periods :]), "ignore")
