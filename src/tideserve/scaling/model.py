@@ -26,7 +26,9 @@ DEFAULT_TT_COOLDOWN = 300
 DEFAULT_STEP_COOLDOWN = 300
 
 AdjustmentType = Literal["ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity"]
-ActivityStatus = Literal["Pending", "InProgress", "Successful", "Overridden", "Unfulfilled", "Failed"]
+ActivityStatus = Literal[
+    "Pending", "InProgress", "Successful", "Overridden", "Unfulfilled", "Failed"
+]
 
 ROLE_ARN = (
     "arn:aws:iam::{account}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
