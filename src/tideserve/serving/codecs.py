@@ -147,9 +147,12 @@ def _is_float(cell: str) -> bool:
 
 def _decode_npy(body: bytes) -> np.ndarray:
     try:
-        return np.load(io.BytesIO(body), allow_pickle=False)
+        array = np.load(io.BytesIO(body), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise InvokeError(400, f"The application/x-npy body is not a numpy array: {exc}") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive sent as x-npy
+        raise InvokeError(400, "The application/x-npy body is an .npz archive; send x-npz.")
+    return array
 
 
 def _decode_npz(body: bytes) -> np.ndarray:
@@ -160,7 +163,7 @@ def _decode_npz(body: bytes) -> np.ndarray:
                 raise InvokeError(
                     400, f"The application/x-npz body must hold one array; it holds {names}."
                 )
-            return archive[names[0]]
+            return np.asarray(archive[names[0]])
     except (ValueError, OSError, EOFError) as exc:
         raise InvokeError(
             400, f"The application/x-npz body is not a numpy archive: {exc}"

@@ -135,7 +135,8 @@ class InstanceApp:
             {
                 "MaxConcurrentTransforms": self.threads,
                 "BatchStrategy": "MULTI_RECORD",
-                "MaxPayloadInMB": self.max_payload_bytes // (1024 * 1024),
+                # 0 would mean "no limit" to batch transform, so never report less than 1.
+                "MaxPayloadInMB": max(1, self.max_payload_bytes // (1024 * 1024)),
             }
         ).encode()
 
