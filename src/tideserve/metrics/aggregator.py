@@ -19,6 +19,7 @@ import math
 import threading
 from dataclasses import dataclass
 
+from tideserve.clock import Clock, WallClock
 from tideserve.metrics.model import Datapoint, Dimensions
 from tideserve.metrics.sketch import SketchBuilder
 
@@ -61,10 +62,13 @@ class SeriesTotals:
 
 
 class MetricAggregator:
-    def __init__(self, period: float) -> None:
+    def __init__(self, period: float, clock: Clock | None = None) -> None:
+        """`period` in seconds; `clock` stamps values recorded without a timestamp (the
+        wall clock unless injected: the simulator and tests pass theirs)."""
         if period <= 0:
             raise ValueError(f"period must be positive, got {period}")
         self.period = float(period)
+        self.clock: Clock = clock or WallClock()
         self._series: dict[SeriesKey, _Series] = {}
         self._lock = threading.Lock()
 
@@ -76,11 +80,14 @@ class MetricAggregator:
         value: float,
         unit: str = "None",
         *,
-        timestamp: float,
+        timestamp: float | None = None,
         count: float = 1.0,
     ) -> None:
         """Add `value` (`count` times, for PutMetricData Values/Counts) at `timestamp` (epoch
-        seconds). `dimensions` must be canonical: build it once with model.dimensions()."""
+        seconds; now by default). `dimensions` must be canonical: sorted by name, as
+        model.dimensions() builds them, once per series rather than per request."""
+        if timestamp is None:
+            timestamp = self.clock.now()
         start = timestamp - timestamp % self.period
         key = (namespace, name, dimensions, unit)
         with self._lock:
@@ -112,9 +119,11 @@ class MetricAggregator:
         minimum: float,
         maximum: float,
         unit: str = "None",
-        timestamp: float,
+        timestamp: float | None = None,
     ) -> None:
         """Add a pre-aggregated statistic set (PutMetricData StatisticValues)."""
+        if timestamp is None:
+            timestamp = self.clock.now()
         start = timestamp - timestamp % self.period
         key = (namespace, name, dimensions, unit)
         with self._lock:
@@ -131,13 +140,15 @@ class MetricAggregator:
 
     def ensure(
         self, namespace: str, name: str, dimensions: Dimensions, unit: str = "None", *,
-        timestamp: float,
+        timestamp: float | None = None,
     ) -> None:
         """Make the period holding `timestamp` publish a datapoint for this series even with no
         values: it then flushes as a single value 0 (SampleCount 1, Sum/Min/Max 0), the way
         SageMaker publishes zeros for an idle variant so scale-in alarms see data (§5.1).
         The router calls this for names.ZERO_WHEN_IDLE once per period per live variant;
         values recorded in the same period replace the zero rather than adding to it."""
+        if timestamp is None:
+            timestamp = self.clock.now()
         start = timestamp - timestamp % self.period
         key = (namespace, name, dimensions, unit)
         with self._lock:

@@ -11,7 +11,7 @@ period is never served, as in CloudWatch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tideserve.clock import Clock
@@ -34,6 +34,15 @@ class CloudWatchMetrics:
         self.store = store
         self.aggregator = aggregator
         self.clock = clock
+
+    def operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        """Operation name -> handler, for the API's registry."""
+        return {
+            "GetMetricStatistics": self.get_metric_statistics,
+            "GetMetricData": self.get_metric_data,
+            "ListMetrics": self.list_metrics,
+            "PutMetricData": self.put_metric_data,
+        }
 
     def flush(self) -> int:
         """Move every closed period from the aggregator to the store; the number moved."""

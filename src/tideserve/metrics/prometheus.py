@@ -38,9 +38,10 @@ _LABELS = {names.ENDPOINT_NAME: "endpoint", names.VARIANT_NAME: "variant",
 
 def snake(name: str) -> str:
     """'InvocationsPerInstance' -> 'invocations_per_instance', 'CPUUtilization' ->
-    'cpu_utilization', 'Invocation4XXErrors' -> 'invocation4xx_errors'."""
-    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
+    'cpu_utilization', 'Invocation4XXErrors' -> 'invocation_4xx_errors'."""
+    s = re.sub(r"([a-z])([0-9])", r"\1_\2", name)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    s = re.sub(r"([a-z])([A-Z])", r"\1_\2", s)
     return re.sub(r"[^a-zA-Z0-9_]", "_", s).lower()
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from tideserve.cost.catalog import Catalog
 from tideserve.metrics import names
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.model import dimensions
@@ -30,6 +31,16 @@ class InstanceInfo:
     memory_limit_bytes: int  # of the instance type
     endpoint: str
     variant: str
+
+    @staticmethod
+    def from_catalog(catalog: Catalog, pid: int, endpoint: str, variant: str,
+                     instance_type: str) -> InstanceInfo:
+        t = catalog.get(instance_type)
+        return InstanceInfo(pid, t.vcpu, int(t.memory_gib * 2**30), endpoint, variant)
+
+
+# The controller's form: instance id -> (pid, endpoint, variant, instance type name).
+ControllerInstance = tuple[int, str, str, str]
 
 
 class _Tracked:
@@ -64,16 +75,24 @@ class _Tracked:
 
 
 class InstanceSampler:
-    def __init__(self, aggregator: MetricAggregator) -> None:
+    def __init__(self, aggregator: MetricAggregator, catalog: Catalog | None = None) -> None:
+        """`catalog` resolves instance type names when `sample` is given controller tuples."""
         self._aggregator = aggregator
+        self._catalog = catalog
         self._tracked: dict[str, _Tracked] = {}
 
-    def sample(self, instances: Mapping[str, InstanceInfo], now: float) -> None:
-        """Record one CPUUtilization and MemoryUtilization value per live instance at `now`.
-        Instances absent from `instances` are forgotten; vanished processes are skipped."""
+    def sample(self, instances: Mapping[str, InstanceInfo | ControllerInstance],
+               now: float | None = None) -> None:
+        """Record one CPUUtilization and MemoryUtilization value per live instance at `now`
+        (the aggregator's clock by default). Instances absent from `instances` are forgotten;
+        vanished processes and unknown instance types are skipped."""
+        now = self._aggregator.clock.now() if now is None else now
         for gone in self._tracked.keys() - instances.keys():
             del self._tracked[gone]
-        for instance_id, info in instances.items():
+        for instance_id, given in instances.items():
+            info = self._info(given)
+            if info is None:
+                continue
             tracked = self._tracked.get(instance_id)
             if tracked is None or tracked.pid != info.pid:
                 tracked = self._tracked[instance_id] = _Tracked(info.pid)
@@ -83,6 +102,14 @@ class InstanceSampler:
                 del self._tracked[instance_id]
                 continue
             self._record(info, cpu, rss, now)
+
+    def _info(self, given: InstanceInfo | ControllerInstance) -> InstanceInfo | None:
+        if isinstance(given, InstanceInfo):
+            return given
+        pid, endpoint, variant, instance_type = given
+        if self._catalog is None or instance_type not in self._catalog:
+            return None
+        return InstanceInfo.from_catalog(self._catalog, pid, endpoint, variant, instance_type)
 
     def _record(self, info: InstanceInfo, cpu: float | None, rss: int, now: float) -> None:
         dims = dimensions(EndpointName=info.endpoint, VariantName=info.variant)
