@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.scaling.builders import T0, Endpoint, fire, make_target, step_policy, user_alarm
 from tideserve.errors import ValidationError
 from tideserve.scaling.engine import TargetState
 from tideserve.scaling.model import StepAdjustment
 from tideserve.scaling.step import find_step, percent_delta
-
-from tests.scaling.builders import T0, Endpoint, fire, make_target, step_policy, user_alarm
 
 # AWS's worked example: threshold 50; out [0,10) 0 %, [10,20) +10 %, [20,∞) +30 %;
 # in (−10,0] 0, (−20,−10] −10 %, (−∞,−20] −30 %.

@@ -7,18 +7,6 @@ from dataclasses import replace
 
 import pytest
 
-from tideserve.scaling.alarms import evaluate, new_alarm_state
-from tideserve.scaling.engine import (
-    TargetContext,
-    TargetState,
-    complete_activity,
-    enforce_bounds,
-    execute_policies,
-    execute_policy,
-)
-from tideserve.scaling.model import delete_policy_plan, deregister_plan
-from tideserve.scaling.target_tracking import target_tracking_alarms, tracking_proposal
-
 from tests.scaling.builders import (
     RESOURCE,
     T0,
@@ -30,6 +18,17 @@ from tests.scaling.builders import (
     step_policy,
     tt_policy,
 )
+from tideserve.scaling.alarms import evaluate, new_alarm_state
+from tideserve.scaling.engine import (
+    TargetContext,
+    TargetState,
+    complete_activity,
+    enforce_bounds,
+    execute_policies,
+    execute_policy,
+)
+from tideserve.scaling.model import delete_policy_plan, deregister_plan
+from tideserve.scaling.target_tracking import target_tracking_alarms, tracking_proposal
 
 
 def test_put_target_tracking_makes_alarm_high_and_low_exactly_like_aws() -> None:
@@ -43,7 +42,8 @@ def test_put_target_tracking_makes_alarm_high_and_low_exactly_like_aws() -> None
             "AWS/SageMaker", "InvocationsPerInstance", "Sum", 60)
         assert alarm.dimensions == (("EndpointName", "ep"), ("VariantName", "AllTraffic"))
         assert alarm.alarm_actions == (action,) and alarm.ok_actions == ()
-        assert alarm.description == f"DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {action}."
+        assert alarm.description == (
+            f"DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {action}.")
         assert alarm.treat_missing_data == "missing" and alarm.unit is None
     assert (high.evaluation_periods, high.datapoints_to_alarm, high.comparison_operator,
             high.threshold) == (3, 3, "GreaterThanThreshold", 70.0)

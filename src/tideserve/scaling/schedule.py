@@ -15,6 +15,7 @@ Decisions where AWS is silent (UNCONFIRMED):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -87,7 +88,9 @@ def next_fire_time(action: ScheduledAction, after: float) -> float | None:
     its StartTime/EndTime, or None if it never fires again."""
     schedule = parse_schedule(action.schedule)
     tz = parse_timezone(action.timezone)
-    lower = after if action.start_time is None else max(after, action.start_time - 1e-9)
+    # StartTime itself may fire: search from just below it (the next float down).
+    start = action.start_time
+    lower = after if start is None else max(after, math.nextafter(start, -math.inf))
     if schedule.kind == "at":
         assert schedule.at is not None
         t = schedule.at.replace(tzinfo=tz).timestamp()

@@ -13,10 +13,45 @@ from tideserve.scaling.model import (
     PredefinedMetric,
     TargetTrackingConfig,
 )
-from tideserve.scaling.target_tracking import PREDEFINED_METRICS
 
 _TT = "targetTrackingScalingPolicyConfiguration"
 STATISTICS = ("Average", "Minimum", "Maximum", "SampleCount", "Sum")
+
+# botocore 1.44's application-autoscaling MetricType enum (all services), for AWS's own
+# wording when a value is not in it; tests check it against botocore.
+ALL_METRIC_TYPES = (
+    "DynamoDBReadCapacityUtilization",
+    "DynamoDBWriteCapacityUtilization",
+    "ALBRequestCountPerTarget",
+    "RDSReaderAverageCPUUtilization",
+    "RDSReaderAverageDatabaseConnections",
+    "EC2SpotFleetRequestAverageCPUUtilization",
+    "EC2SpotFleetRequestAverageNetworkIn",
+    "EC2SpotFleetRequestAverageNetworkOut",
+    "SageMakerVariantInvocationsPerInstance",
+    "ECSServiceAverageCPUUtilization",
+    "ECSServiceAverageMemoryUtilization",
+    "AppStreamAverageCapacityUtilization",
+    "ComprehendInferenceUtilization",
+    "LambdaProvisionedConcurrencyUtilization",
+    "CassandraReadCapacityUtilization",
+    "CassandraWriteCapacityUtilization",
+    "KafkaBrokerStorageUtilization",
+    "ElastiCacheEngineCPUUtilization",
+    "ElastiCacheDatabaseMemoryUsagePercentage",
+    "ElastiCachePrimaryEngineCPUUtilization",
+    "ElastiCacheReplicaEngineCPUUtilization",
+    "ElastiCacheDatabaseMemoryUsageCountedForEvictPercentage",
+    "NeptuneReaderAverageCPUUtilization",
+    "SageMakerVariantProvisionedConcurrencyUtilization",
+    "ElastiCacheDatabaseCapacityUsageCountedForEvictPercentage",
+    "SageMakerInferenceComponentInvocationsPerCopy",
+    "WorkSpacesAverageUserSessionsCapacityUtilization",
+    "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution",
+    "SageMakerVariantConcurrentRequestsPerModelHighResolution",
+    "ECSServiceAverageCPUUtilizationHighResolution",
+    "ECSServiceAverageMemoryUtilizationHighResolution",
+)
 
 # Which predefined types make sense for which SageMaker dimension (the variant-level ones of
 # botocore's MetricType enum; the inference-component ones need an IC target, which tideserve
@@ -67,8 +102,7 @@ def _predefined(spec: Any, dimension: str) -> PredefinedMetric:
     path = f"{_TT}.predefinedMetricSpecification"
     metric_type = spec.get("PredefinedMetricType")
     allowed = METRICS_FOR_DIMENSION.get(dimension, ())
-    if metric_type not in PREDEFINED_METRICS:
-        enum_value(metric_type, list(allowed), f"{path}.predefinedMetricType")
+    enum_value(metric_type, ALL_METRIC_TYPES, f"{path}.predefinedMetricType")
     if metric_type not in allowed:
         raise ValidationError(
             f"Predefined metric type {metric_type} is not supported for scalable dimension "
