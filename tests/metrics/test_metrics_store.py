@@ -124,3 +124,10 @@ def test_rows_older_than_fifteen_days_are_pruned_on_put(store: MetricStore) -> N
     later = T0 + RETENTION_SECONDS + 3600
     store.put([point(later, 2)])
     assert store.datapoints(NS, names.INVOCATIONS, V1, 0, later + 60) == [point(later, 2)]
+
+
+def test_retention_can_be_shortened_for_a_compressed_period(engine) -> None:
+    store = MetricStore(engine, retention_seconds=600)
+    store.put([point(T0, 1)])
+    store.put([point(T0 + 660, 2)])
+    assert store.datapoints(NS, names.INVOCATIONS, V1, 0, T0 + 720) == [point(T0 + 660, 2)]

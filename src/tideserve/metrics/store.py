@@ -39,8 +39,11 @@ def _dims_from_key(key: str) -> Dimensions:
 
 
 class MetricStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, retention_seconds: float = RETENTION_SECONDS) -> None:
+        """`retention_seconds`: raw rows older than this (behind the newest datapoint) are
+        pruned; a server with a compressed period may scale it (15 d x period / 60)."""
         self._engine = engine
+        self._retention = retention_seconds
         self._ids: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()  # guards the id cache and the prune mark
         self._high_water = 0.0
@@ -65,8 +68,8 @@ class MetricStore:
                 [{"sid": sid, "ts": ts} for sid, ts in seen.items()],
             )
             self._high_water = max(self._high_water, max(seen.values()))
-            if self._high_water - self._last_prune >= _PRUNE_EVERY:
-                self._prune(conn, self._high_water - RETENTION_SECONDS)
+            if self._high_water - self._last_prune >= min(_PRUNE_EVERY, self._retention / 10):
+                self._prune(conn, self._high_water - self._retention)
                 self._last_prune = self._high_water
 
     def _series_id(
