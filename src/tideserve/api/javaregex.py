@@ -113,9 +113,7 @@ def _escape(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
     return pattern[i : i + 2], i + 2
 
 
-def _property(
-    pattern: str, name: str, negate: bool, in_class: bool, after: int
-) -> tuple[str, int]:
+def _property(pattern: str, name: str, negate: bool, in_class: bool, after: int) -> tuple[str, int]:
     body = _ranges_text(_property_ranges(pattern, name))
     if not in_class:
         return ("[^" if negate else "[") + body + "]", after
@@ -149,9 +147,7 @@ def _property_ranges(pattern: str, name: str) -> list[tuple[int, int]]:
 
 
 def _ranges_text(ranges: list[tuple[int, int]]) -> str:
-    return "".join(
-        f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges
-    )
+    return "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
 
 
 @cache

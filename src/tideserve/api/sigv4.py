@@ -390,9 +390,7 @@ def _canonical_headers(header_map: dict[str, list[str]], signed_names: list[str]
     for name in signed_names:
         values = header_map.get(name)
         if values is None:
-            raise AuthError(
-                f"Signed header '{name}' is not present in the request.", code=INVALID
-            )
+            raise AuthError(f"Signed header '{name}' is not present in the request.", code=INVALID)
         lines.append(f"{name}:{','.join(_trim(v) for v in values)}\n")
     return "".join(lines)
 

@@ -1,0 +1,233 @@
+"""One entry point for every RPC-style AWS call: detect the protocol, decode, validate against
+the botocore shape, call the registered handler, encode the result or the error.
+
+    awsJson 1.0/1.1   X-Amz-Target: <Prefix>.<Op>                     (all four services)
+    RPC v2 CBOR       POST /service/<ServiceId>/operation/<Op>,
+                      smithy-protocol: rpc-v2-cbor                     (CloudWatch)
+    Query             form body Action=<Op>&Version=...                (CloudWatch)
+
+A protocol the service's model does not declare is answered as an unknown operation. Handlers
+receive the decoded, validated input as plain Python and return the output the same way; they
+raise `tideserve.errors` exceptions and never see HTTP. Authentication happens before this
+(the caller verifies SigV4 over the bytes as received, compressed or not).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from botocore.model import OperationModel, ServiceModel
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tideserve import errors as domain
+from tideserve.api import validation, wire_cbor, wire_json, wire_query
+from tideserve.api.errors import wire_error
+from tideserve.api.shapes import RPC_MODELS, SerializationError, find_operation, rpc_model
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], "dict[str, Any] | None | Awaitable[dict[str, Any] | None]"]
+# Gzip bodies are inflated to at most this: CloudWatch's own request limit is 1 MB and
+# SageMaker's 6 MiB, so anything near it is a decompression bomb, not a metric batch.
+MAX_INFLATED_BYTES = 16 * 1024 * 1024
+
+
+class Protocol(StrEnum):
+    JSON = "json"
+    CBOR = "smithy-rpc-v2-cbor"
+    QUERY = "query"
+
+
+@dataclass(frozen=True)
+class _Registration:
+    handler: Handler
+    is_async: bool
+
+
+class OperationRegistry:
+    """Which handler serves each (SigV4 signing name, AWS operation name)."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, str], _Registration] = {}
+
+    def register(self, service: str, operation: str, handler: Handler) -> None:
+        if service not in RPC_MODELS:
+            raise ValueError(f"unknown service {service!r}; expected one of {sorted(RPC_MODELS)}")
+        if find_operation(rpc_model(service), operation) is None:
+            raise ValueError(f"{service} has no operation named {operation!r}")
+        self._handlers[(service, operation)] = _Registration(
+            handler, inspect.iscoroutinefunction(handler)
+        )
+
+    def lookup(self, service: str, operation: str) -> _Registration | None:
+        return self._handlers.get((service, operation))
+
+    def operations(self, service: str) -> list[str]:
+        return sorted(op for svc, op in self._handlers if svc == service)
+
+
+async def handle_rpc(
+    request: Request, body: bytes, service: str, registry: OperationRegistry
+) -> Response:
+    """Serve one authenticated RPC request for `service` (a SigV4 signing name)."""
+    request_id = str(uuid.uuid4())
+    protocol = detect_protocol(request.headers, request.url.path)
+    operation: OperationModel | None = None
+    try:
+        model = rpc_model(service)
+        body = inflate(request.headers, body)
+        operation, params = _decode_request(request, body, protocol, model)
+        registration = registry.lookup(service, operation.name)
+        if registration is None:
+            raise _unknown_operation(f"{operation.name} is not implemented by tideserve")
+        validation.check(operation.input_shape, params)
+        result = await _call(registration, params)
+        return _success(protocol, operation, result, request_id)
+    except Exception as exc:  # every failure becomes an AWS-shaped error response
+        if not isinstance(exc, domain.TideserveError):
+            op_name = operation.name if operation else "?"
+            log.exception("unexpected failure in %s.%s (request %s)", service, op_name, request_id)
+        return error_response(protocol, service, exc, request_id)
+
+
+def detect_protocol(headers: Mapping[str, str], path: str) -> Protocol:
+    """Which wire protocol the request speaks, from its headers and path alone."""
+    if "x-amz-target" in headers:
+        return Protocol.JSON
+    if headers.get("smithy-protocol") == "rpc-v2-cbor" or path.startswith("/service/"):
+        return Protocol.CBOR
+    if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return Protocol.QUERY
+    return Protocol.JSON
+
+
+def rpc_error_response(request: Request, service: str, exc: BaseException) -> Response:
+    """An AWS error for a request that failed before handle_rpc (e.g. SigV4), in the
+    request's own protocol."""
+    protocol = detect_protocol(request.headers, request.url.path)
+    return error_response(protocol, service, exc, str(uuid.uuid4()))
+
+
+def inflate(headers: Mapping[str, str], body: bytes) -> bytes:
+    """Undo `Content-Encoding: gzip` (CloudWatch PutMetricData over 10 KB), bounded."""
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding != "gzip":
+        raise SerializationError(f"Unsupported Content-Encoding: {encoding}")
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        data = inflater.decompress(body, MAX_INFLATED_BYTES)
+    except zlib.error as exc:
+        raise SerializationError(f"The gzip request body is corrupt: {exc}") from exc
+    if inflater.unconsumed_tail:
+        raise domain.LimitExceededError(
+            f"The request body inflates to more than {MAX_INFLATED_BYTES} bytes.",
+            code="RequestEntityTooLarge",
+        )
+    return data
+
+
+def _decode_request(
+    request: Request, body: bytes, protocol: Protocol, model: ServiceModel
+) -> tuple[OperationModel, dict[str, Any]]:
+    if protocol.value not in _protocols_of(model):
+        raise _unknown_operation(f"{model.service_name} does not speak the {protocol} protocol")
+    if protocol is Protocol.QUERY:
+        form = wire_query.parse_form(body)
+        form.update(request.query_params)
+        operation = _operation(model, form.get("Action", ""))
+        return operation, wire_query.parse_input(form, operation.input_shape)
+    if protocol is Protocol.CBOR:
+        operation = _operation(model, _cbor_operation_name(request.url.path, model))
+        return operation, wire_cbor.parse_input(body, operation.input_shape)
+    prefix, _, name = request.headers["x-amz-target"].rpartition(".")
+    if prefix != model.metadata.get("targetPrefix"):
+        raise _unknown_operation(f"Unknown target prefix {prefix!r}")
+    operation = _operation(model, name)
+    return operation, wire_json.parse_input(body, operation.input_shape)
+
+
+def _protocols_of(model: ServiceModel) -> list[str]:
+    declared = model.metadata.get("protocols")
+    return list(declared) if declared else [model.metadata["protocol"]]
+
+
+def _cbor_operation_name(path: str, model: ServiceModel) -> str:
+    parts = path.split("/")  # ['', 'service', <ServiceId>, 'operation', <Op>]
+    if len(parts) != 5 or parts[1] != "service" or parts[3] != "operation":
+        raise _unknown_operation(f"Not an RPC v2 operation path: {path}")
+    if parts[2] != model.metadata.get("targetPrefix"):
+        raise _unknown_operation(f"Unknown service id {parts[2]!r}")
+    return parts[4]
+
+
+def _operation(model: ServiceModel, name: str) -> OperationModel:
+    operation = find_operation(model, name)
+    if operation is None:
+        raise _unknown_operation(f"Unknown operation {name!r}")
+    return operation
+
+
+def _unknown_operation(message: str) -> domain.ValidationError:
+    return domain.ValidationError(message, code="UnknownOperationException")
+
+
+async def _call(registration: _Registration, params: dict[str, Any]) -> dict[str, Any] | None:
+    if registration.is_async:
+        result = await registration.handler(params)  # type: ignore[misc]
+    else:
+        result = await run_in_threadpool(registration.handler, params)
+    if inspect.isawaitable(result):
+        result = await result
+    return result  # type: ignore[return-value]
+
+
+def _success(
+    protocol: Protocol, operation: OperationModel, result: dict[str, Any] | None, request_id: str
+) -> Response:
+    headers = {"x-amzn-RequestId": request_id}
+    shape = operation.output_shape
+    if protocol is Protocol.QUERY:
+        body = wire_query.render_output(operation, result, request_id)
+        return Response(body, 200, headers, media_type=wire_query.CONTENT_TYPE)
+    if protocol is Protocol.CBOR:
+        headers["smithy-protocol"] = "rpc-v2-cbor"
+        body = wire_cbor.render_output(shape, result)
+        return Response(body, 200, headers, media_type=wire_cbor.CONTENT_TYPE)
+    body = wire_json.render_output(shape, result)
+    return Response(body, 200, headers, media_type=_json_type(operation.service_model))
+
+
+def error_response(
+    protocol: Protocol, service: str, exc: BaseException, request_id: str
+) -> Response:
+    """`exc` as `service` reports it, in `protocol`'s error format."""
+    error = wire_error(service, exc)
+    headers = {"x-amzn-RequestId": request_id}
+    if protocol is Protocol.QUERY:
+        namespace = rpc_model(service).metadata.get("xmlNamespace", "")
+        code = error.query_code or error.code
+        body = wire_query.error_body(code, error.message, error.fault, request_id, namespace)
+        return Response(body, error.status, headers, media_type=wire_query.CONTENT_TYPE)
+    if error.query_code is not None:
+        headers["x-amzn-query-error"] = f"{error.query_code};{error.fault}"
+    if protocol is Protocol.CBOR:
+        headers["smithy-protocol"] = "rpc-v2-cbor"
+        body = wire_cbor.error_body(error.code, error.message)
+        return Response(body, error.status, headers, media_type=wire_cbor.CONTENT_TYPE)
+    body = wire_json.error_body(error.code, error.message)
+    return Response(body, error.status, headers, media_type=_json_type(rpc_model(service)))
+
+
+def _json_type(model: ServiceModel) -> str:
+    return f"application/x-amz-json-{model.metadata.get('jsonVersion', '1.1')}"
