@@ -40,7 +40,8 @@ _SIGNATURE_MISMATCH = (
     "Consult the service documentation for details."
 )
 # Paths made only of these characters need neither dot-segment removal nor re-encoding.
-_PLAIN_PATH = re.compile(r"/(?:[A-Za-z0-9_~\-]+[A-Za-z0-9_~\-.]*/?)*")
+_SEGMENT = r"[A-Za-z0-9_~\-][A-Za-z0-9_~\-.]*"  # no leading dot: never "." or ".."
+_PLAIN_PATH = re.compile(rf"/(?:{_SEGMENT}/)*(?:{_SEGMENT})?")
 _WHITESPACE = re.compile(r"\s+")
 _KEY_CACHE_LIMIT = 4096
 
@@ -98,16 +99,18 @@ def verify(
     secret = secret_for(auth.access_key_id)
     if secret is None:
         raise AuthError("The security token included in the request is invalid.", code=UNRECOGNIZED)
-    canonical = _canonical_request(
-        method, raw_path, query_string, header_map, signed_names, auth, body
+    unsigned = _canonical_request_without_payload(
+        method, raw_path, query_string, header_map, signed_names, auth
     )
     scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
-    string_to_sign = "\n".join(
-        (ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
-    )
     key = _signing_key(secret, auth)
-    expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, auth.signature):
+    for payload_hash in _payload_hashes(header_map, body, presigned=auth.amz_date is not None):
+        canonical_hash = hashlib.sha256((unsigned + payload_hash).encode()).hexdigest()
+        string_to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{canonical_hash}"
+        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, auth.signature):
+            break
+    else:
         raise AuthError(_SIGNATURE_MISMATCH, code=INVALID)
     return Identity(auth.access_key_id, auth.region, auth.service)
 
@@ -324,26 +327,19 @@ def _check_date(amz_date: str, scope_date: str, now: float, expires: int | None)
 # -- canonical request --------------------------------------------------------------------------
 
 
-def _canonical_request(
+def _canonical_request_without_payload(
     method: str,
     raw_path: str,
     query_string: str,
     header_map: dict[str, list[str]],
     signed_names: list[str],
     auth: _Authorization,
-    body: bytes,
 ) -> str:
-    presigned = auth.amz_date is not None
-    payload_hash = _payload_hash(header_map, body, presigned)
-    return "\n".join(
-        (
-            method.upper(),
-            canonical_uri(raw_path),
-            canonical_query(query_string, drop_signature=presigned),
-            _canonical_headers(header_map, signed_names),
-            auth.signed_headers,
-            payload_hash,
-        )
+    """The canonical request up to and including the newline before the payload hash."""
+    query = canonical_query(query_string, drop_signature=auth.amz_date is not None)
+    headers = _canonical_headers(header_map, signed_names)
+    return (
+        f"{method.upper()}\n{canonical_uri(raw_path)}\n{query}\n{headers}\n{auth.signed_headers}\n"
     )
 
 
@@ -401,13 +397,15 @@ def _trim(value: str) -> str:
     return value
 
 
-def _payload_hash(header_map: dict[str, list[str]], body: bytes, presigned: bool) -> str:
+def _payload_hashes(header_map: dict[str, list[str]], body: bytes, presigned: bool) -> list[str]:
+    """What the signer may have used as the payload hash: X-Amz-Content-SHA256 when sent,
+    else the body's SHA-256; presigned URLs may also have used UNSIGNED-PAYLOAD (S3 style;
+    botocore's own non-S3 presigner hashes the body)."""
     declared = header_map.get("x-amz-content-sha256")
     if declared:
-        return declared[0]
-    if presigned:
-        return "UNSIGNED-PAYLOAD"
-    return hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+        return [declared[0]]
+    body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+    return [body_hash, "UNSIGNED-PAYLOAD"] if presigned else [body_hash]
 
 
 def _signing_key(secret: str, auth: _Authorization) -> bytes:

@@ -169,9 +169,19 @@ def _distinct(items: Iterator[str]) -> list[str]:
 
 
 def _shown(shape: Shape, value: Any) -> str | None:
-    if shape.metadata.get("sensitive"):
+    if _sensitive(shape):
         return None
     return f"'{_java_text(value)}'"
+
+
+def _sensitive(shape: Shape) -> bool:
+    """A sensitive shape, or a list or map that holds sensitive values, is never echoed."""
+    parts = [shape]
+    if shape.type_name == "list":
+        parts.append(shape.member)
+    elif shape.type_name == "map":
+        parts += [shape.key, shape.value]
+    return any(part.metadata.get("sensitive") for part in parts)
 
 
 def _java_text(value: Any) -> str:
