@@ -73,6 +73,10 @@ def build_registry(recorder: Recorder) -> OperationRegistry:
     async def describe_scalable_targets(params: dict[str, Any]) -> dict[str, Any]:
         raise errors.NotFoundError("No scalable target registered for endpoint/e/variant/v")
 
+    def get_cost_and_usage(params: dict[str, Any]) -> dict[str, Any]:
+        raise errors.LimitExceededError("Too many Cost Explorer queries in flight.")
+
+    registry.register("ce", "GetCostAndUsage", get_cost_and_usage)
     registry.register("sagemaker", "DescribeEndpoint", describe_endpoint)
     registry.register("sagemaker", "DescribeModel", describe_model)
     registry.register("monitoring", "GetMetricStatistics", get_metric_statistics)
@@ -202,6 +206,31 @@ def test_application_autoscaling_not_found_is_object_not_found(url: str) -> None
     client = aws_client("application-autoscaling", url)
     with pytest.raises(client.exceptions.ObjectNotFoundException):
         client.describe_scalable_targets(ServiceNamespace="sagemaker")
+
+
+def test_cost_explorer_limit_is_its_modeled_exception(url: str) -> None:
+    client = aws_client("ce", url)
+    with pytest.raises(client.exceptions.LimitExceededException):
+        client.get_cost_and_usage(
+            TimePeriod={"Start": "2024-01-01", "End": "2024-02-01"},
+            Granularity="MONTHLY",
+            Metrics=["UnblendedCost"],
+        )
+
+
+def test_a_request_signed_for_a_service_we_do_not_serve_is_unknown(url: str) -> None:
+    response = signed_post(
+        url,
+        "/",
+        b"{}",
+        {
+            "X-Amz-Target": "DynamoDB_20120810.ListTables",
+            "Content-Type": "application/x-amz-json-1.0",
+        },
+        "dynamodb",
+    )
+    assert response.status_code == 400
+    assert response.json()["__type"] == "UnknownOperationException"
 
 
 # -- SigV4 through boto3 ------------------------------------------------------------------------

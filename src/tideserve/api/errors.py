@@ -109,9 +109,9 @@ def wire_error(service: str, exc: BaseException) -> WireError:
         # A value of the wrong type: the Query-era CloudWatch answer.
         return _modeled(service, "InvalidParameterValueException", exc.message)
     if isinstance(exc, domain.TideserveError):
-        code = exc.code or _class_code(service, type(exc))
-        if code is not None:
-            return _modeled(service, code, exc.message)
+        chosen = exc.code or _class_code(service, type(exc))
+        if chosen is not None:
+            return _modeled(service, chosen, exc.message)
     return _modeled(service, _internal(service), "An internal error occurred. Please retry.")
 
 

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tideserve.api.rpc import OperationRegistry, handle_rpc, rpc_error_response
-from tideserve.api.shapes import RPC_MODELS
-from tideserve.api.sigv4 import Identity, scope_service, verify
+from tideserve.api.rpc import OperationRegistry, auth_error_response, handle_rpc
+from tideserve.api.sigv4 import Identity, verify
 from tideserve.errors import AuthError
 
 SecretLookup = Callable[[str], str | None]
@@ -51,18 +50,8 @@ async def serve_rpc(
 ) -> Response:
     """Authenticate, then dispatch to the service named in the credential scope."""
     body = await request.body()
-    claimed = scope_service(request.headers)
-    # Until the signature is checked the claimed service only chooses the error dialect.
-    dialect = claimed if claimed in RPC_MODELS else "sagemaker"
     try:
         identity = authenticate(request, body, secret_for, now)
     except AuthError as exc:
-        return rpc_error_response(request, dialect, exc)
-    if identity.service not in RPC_MODELS:
-        error = AuthError(
-            f"Credential should be scoped to a service tideserve serves "
-            f"({', '.join(sorted(RPC_MODELS))}), not '{identity.service}'.",
-            code="InvalidSignatureException",
-        )
-        return rpc_error_response(request, dialect, error)
+        return auth_error_response(request, exc)
     return await handle_rpc(request, body, identity.service, registry)

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from botocore.model import OperationModel, ServiceModel
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +32,7 @@ from tideserve import errors as domain
 from tideserve.api import validation, wire_cbor, wire_json, wire_query
 from tideserve.api.errors import wire_error
 from tideserve.api.shapes import RPC_MODELS, SerializationError, find_operation, rpc_model
+from tideserve.api.sigv4 import scope_service
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ async def handle_rpc(
     """Serve one authenticated RPC request for `service` (a SigV4 signing name)."""
     request_id = str(uuid.uuid4())
     protocol = detect_protocol(request.headers, request.url.path)
+    if service not in RPC_MODELS:
+        unknown = _unknown_operation(f"tideserve serves no RPC API signed as '{service}'")
+        return error_response(protocol, "sagemaker", unknown, request_id)
     operation: OperationModel | None = None
     try:
         model = rpc_model(service)
@@ -114,7 +118,14 @@ def rpc_error_response(request: Request, service: str, exc: BaseException) -> Re
     """An AWS error for a request that failed before handle_rpc (e.g. SigV4), in the
     request's own protocol."""
     protocol = detect_protocol(request.headers, request.url.path)
-    return error_response(protocol, service, exc, str(uuid.uuid4()))
+    dialect = service if service in RPC_MODELS else "sagemaker"
+    return error_response(protocol, dialect, exc, str(uuid.uuid4()))
+
+
+def auth_error_response(request: Request, exc: BaseException) -> Response:
+    """rpc_error_response in the dialect of the service the request claims to be signed for
+    (unverified: it only chooses how the failure is worded)."""
+    return rpc_error_response(request, scope_service(request.headers) or "sagemaker", exc)
 
 
 def inflate(headers: Mapping[str, str], body: bytes) -> bytes:
@@ -189,7 +200,7 @@ async def _call(registration: _Registration, params: dict[str, Any]) -> dict[str
         result = await run_in_threadpool(registration.handler, params)
     if inspect.isawaitable(result):
         result = await result
-    return result  # type: ignore[return-value]
+    return cast("dict[str, Any] | None", result)
 
 
 def _success(

@@ -72,7 +72,7 @@ def model_error_code(original_status: int) -> str:
 
 def _class_code(cls: type[domain.TideserveError]) -> str | None:
     for klass in cls.__mro__:
-        code = _BY_CLASS.get(klass)  # type: ignore[call-overload]
+        code = _BY_CLASS.get(klass)
         if code:
             return code
     return None

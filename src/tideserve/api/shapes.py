@@ -80,7 +80,7 @@ def lower_camel(name: str) -> str:
 
 
 def serialized_name(member_name: str, member_shape: Shape) -> str:
-    return member_shape.serialization.get("name", member_name)
+    return str(member_shape.serialization.get("name", member_name))
 
 
 # -- timestamps -----------------------------------------------------------------------------------

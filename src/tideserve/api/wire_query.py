@@ -65,10 +65,10 @@ def _from_tree(shape: Shape, node: dict[str, Any], path: str) -> Any:
                 out[name] = _from_tree(member, child, f"{path}.{name}" if path else name)
         return out
     if kind == "list":
-        items = node if shape.serialization.get("flattened") else node.get(_member_name(shape))
+        items = node if shape.serialization.get("flattened") else node.get(_member_name(shape), {})
         return [_from_tree(shape.member, items[i], path) for i in _indexes(items)]
     if kind == "map":
-        entries = node if shape.serialization.get("flattened") else node.get("entry")
+        entries = node if shape.serialization.get("flattened") else node.get("entry", {})
         key_name = shape.key.serialization.get("name", "key")
         value_name = shape.value.serialization.get("name", "value")
         return {
@@ -87,9 +87,7 @@ def _member_name(shape: Shape) -> str:
     return str(shape.member.serialization.get("name", "member"))
 
 
-def _indexes(items: dict[str, Any] | None) -> list[str]:
-    if not items:
-        return []
+def _indexes(items: dict[str, Any]) -> list[str]:
     return sorted((k for k in items if k.isdigit()), key=int)
 
 
