@@ -131,6 +131,12 @@ def test_host_must_be_signed() -> None:
     assert error.code == "IncompleteSignatureException"
 
 
+def test_a_session_token_must_be_signed() -> None:
+    signed = sign()
+    headers = signed.headers + [("X-Amz-Security-Token", "FQoGZXIvYXdz")]
+    assert rejected(signed, headers=headers).code == "IncompleteSignatureException"
+
+
 def test_a_missing_signed_header_is_an_invalid_signature() -> None:
     signed = sign()
     headers = [(k, v) for k, v in signed.headers if k.lower() != "x-amz-target"]

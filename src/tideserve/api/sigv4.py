@@ -94,6 +94,10 @@ def verify(
             code=INVALID,
         )
     signed_names = auth.signed_headers.split(";")
+    if "x-amz-security-token" in header_map and "x-amz-security-token" not in signed_names:
+        # tideserve issues no session tokens, so one is never checked; but an unsigned one
+        # could be swapped in transit, which AWS refuses too.
+        raise AuthError("'x-amz-security-token' must be a 'SignedHeader'.", code=INCOMPLETE)
     amz_date = auth.amz_date or _request_date(header_map, signed_names)
     _check_date(amz_date, auth.date, now, auth.expires)
     secret = secret_for(auth.access_key_id)
