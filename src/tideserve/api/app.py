@@ -113,12 +113,18 @@ class TideserveApp:
             return
         await self._control(scope, receive, send)
 
-    async def _authenticate(self, scope: Scope, headers: list[tuple[str, str]], body: bytes
-                            ) -> sigv4.Identity:
+    async def _authenticate(
+        self, scope: Scope, headers: list[tuple[str, str]], body: bytes
+    ) -> sigv4.Identity:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         return sigv4.verify(
-            scope["method"], raw_path.decode("latin-1"), scope.get("query_string", b"").decode(),
-            headers, body, self.secret_for, self.clock.now(),
+            scope["method"],
+            raw_path.decode("latin-1"),
+            scope.get("query_string", b"").decode(),
+            headers,
+            body,
+            self.secret_for,
+            self.clock.now(),
         )
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -133,7 +139,7 @@ class TideserveApp:
                 )
             body = await read_body(receive, MAX_PAYLOAD_BYTES)
             await self._authenticate(scope, headers, body)
-            name = scope["path"][len("/endpoints/"):-len("/invocations")]
+            name = scope["path"][len("/endpoints/") : -len("/invocations")]
             result = await self.router.invoke(Invocation(name, body, lowered))
         except TideserveError as exc:
             response = runtime_error_response(exc)

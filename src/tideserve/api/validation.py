@@ -130,7 +130,7 @@ def scalar_constraints(shape: Shape, value: Any) -> list[str]:
     failed: list[str] = []
     if kind == "string":
         pattern = meta.get("pattern")
-        if pattern is not None and not _matches(pattern, value):
+        if pattern is not None and not _matches(pattern, value) and not _local_uri(shape, value):
             failed.append(f"Member must satisfy regular expression pattern: {pattern}")
         enum = meta.get("enum")
         if enum and value not in enum:
@@ -154,6 +154,17 @@ def _size_constraints(shape: Shape, size: int) -> list[str]:
     if "max" in meta and size > meta["max"]:
         failed.append(f"Member must have length less than or equal to {meta['max']}")
     return failed
+
+
+# tideserve serves models from this machine too: where AWS takes an S3 URI for model data, a
+# file:// URL or an absolute path is accepted as well.
+_LOCAL_URI_SHAPES = frozenset({"Url", "S3Uri", "S3ModelUri"})
+
+
+def _local_uri(shape: Shape, value: str) -> bool:
+    return shape.name in _LOCAL_URI_SHAPES and (
+        value.startswith("file://") or value.startswith("/")
+    )
 
 
 def _matches(pattern: str, value: str) -> bool:
