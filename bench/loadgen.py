@@ -23,19 +23,19 @@ async def run(url: str, body: bytes, headers: dict[str, str], concurrency: int,
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         loop = asyncio.get_running_loop()
-        measure_from = loop.time() + warmup
+        measure_from = time.perf_counter() + warmup
         stop_at = measure_from + duration
 
         async def worker() -> None:
             nonlocal errors
             while True:
-                t0 = loop.time()
+                t0 = time.perf_counter()
                 if t0 >= stop_at:
                     return
                 async with session.post(url, data=body, headers=headers) as resp:
                     await resp.read()
                     ok = resp.status == 200
-                t1 = loop.time()
+                t1 = time.perf_counter()
                 if t0 >= measure_from:
                     if ok:
                         latencies.append(t1 - t0)

@@ -39,12 +39,15 @@ from tests.support import (  # noqa: E402
 )
 
 MODELS = {"lr": "logistic", "rf": "forest"}
+# skops refuses tree internals unless told to trust them (they are plain arrays, but skops
+# only trusts what it audits by default).
+TRUST = {"TIDESERVE_SKOPS_TRUSTED": "sklearn.tree._tree.Tree"}
 
 
 def in_process(model_dir: Path, body: bytes, seconds: float) -> dict[str, float]:
     from tideserve.serving.instance import load_runtime
 
-    runtime = load_runtime(model_dir, "sklearn", {}, False)
+    runtime = load_runtime(model_dir, "sklearn", TRUST, False)
     lat: list[float] = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -69,7 +72,7 @@ def start_instance(model_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tideserve.serving.instance", "--model-dir", str(model_dir),
          "--runtime", "sklearn", "--port", str(port), "--threads", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **TRUST},
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -96,7 +99,8 @@ def presigned_headers(url: str, body: bytes, state: Path) -> dict[str, str]:
 def deploy(server, name: str, archive: Path) -> None:
     sm = server.client("sagemaker")
     sm.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/bench",
-                    PrimaryContainer={"Image": "tideserve/sklearn", "ModelDataUrl": str(archive)})
+                    PrimaryContainer={"Image": "tideserve/sklearn", "ModelDataUrl": str(archive),
+                                      "Environment": TRUST})
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large",
         "InitialInstanceCount": 1}])

@@ -15,44 +15,9 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import (
-    RunningServer,
-    csv_rows,
-    pack_skops,
-    start_server,
-    stop_server,
-    train_breast_cancer,
-)
+from tests.support import RunningServer, csv_rows
 
 pytestmark = pytest.mark.integration
-
-CRASHING_HANDLER = '''
-import numpy as np
-
-def predict_fn(data, model):
-    if float(data[0][0]) < 0:
-        raise RuntimeError("negative radius is not a tumour")
-    return model.predict(data)
-'''
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    model, X = train_breast_cancer("logistic")
-    root = tmp_path_factory.mktemp("model")
-    archive = pack_skops(model, root / "plain")
-    crashing = pack_skops(model, root / "crashing", {"code/inference.py": CRASHING_HANDLER})
-    return model, X, archive, crashing
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("state") / "state", period=2.0)
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
-
 
 def deploy(sm, name: str, model_data: str, count: int = 1, variant: str = "AllTraffic",
            config: str | None = None, model: str | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -128,6 +129,7 @@ class TideserveApp:
         )
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received = time.perf_counter()
         try:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             lowered = {k.lower(): v for k, v in headers}
@@ -140,7 +142,7 @@ class TideserveApp:
             body = await read_body(receive, MAX_PAYLOAD_BYTES)
             await self._authenticate(scope, headers, body)
             name = scope["path"][len("/endpoints/") : -len("/invocations")]
-            result = await self.router.invoke(Invocation(name, body, lowered))
+            result = await self.router.invoke(Invocation(name, body, lowered, received))
         except TideserveError as exc:
             response = runtime_error_response(exc)
             await response(scope, receive, send)

@@ -37,6 +37,7 @@ class Invocation:
     endpoint_name: str
     body: bytes
     headers: dict[str, str]  # lower-cased names
+    received_at: float | None = None  # perf_counter() when the request arrived
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Router:
             await self._session.close()
 
     async def invoke(self, inv: Invocation) -> InvocationResult:
-        started = time.perf_counter()
+        started = inv.received_at or time.perf_counter()
         route = self.routes.get(inv.endpoint_name)
         if route is None:
             raise ValidationError(
@@ -138,9 +139,14 @@ class Router:
                     payload = await resp.read()
                     model_us = (time.perf_counter() - t0) * 1e6
                     return resp.status, payload, dict(resp.headers), model_us
-            except aiohttp.ClientConnectorError as exc:
-                # The connection was refused: the request never reached a model, so it may go
-                # once more, to another instance. Anything later is final (it may have run).
+            except (aiohttp.ClientConnectorError, aiohttp.ClientOSError,
+                    aiohttp.ServerDisconnectedError) as exc:
+                # Retry once, on another instance, only if this one is gone (its port refuses
+                # connections): then the request never reached a model that could answer.
+                # An instance that is still there may have run it, so that error is final.
+                if not isinstance(exc, aiohttp.ClientConnectorError) and not await _gone(current):
+                    raise model_unreachable(str(exc)) from exc
+                current.reachable = False
                 retry = least_outstanding(backends, self.rng, exclude=current)
                 if attempt == 2 or retry is None:
                     raise model_unreachable(str(exc)) from exc
@@ -172,6 +178,16 @@ class Router:
         rec(NAMESPACE, "Invocation4XXErrors", dims, float(errors[0]), "None")
         rec(NAMESPACE, "Invocation5XXErrors", dims, float(errors[1]), "None")
         rec(NAMESPACE, "InvocationModelErrors", dims, float(errors[2]), "None")
+
+
+async def _gone(backend: Backend) -> bool:
+    host, _, port = backend.url.removeprefix("http://").partition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 0.5)
+    except (ConnectionRefusedError, OSError, asyncio.TimeoutError):
+        return True
+    writer.close()
+    return False
 
 
 def _console_hint(region: str, endpoint: str, account: str) -> str:

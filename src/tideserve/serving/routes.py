@@ -13,6 +13,9 @@ class Backend:
     instance_id: str
     url: str
     in_flight: int = 0
+    # Cleared by the router when the instance stops accepting connections; the controller
+    # replaces it. Until then no new request is sent its way.
+    reachable: bool = True
 
 
 @dataclass(eq=False)
@@ -33,7 +36,7 @@ class EndpointRoute:
     def pick_variant(self, rng: random.Random) -> VariantRoute | None:
         """A variant with probability weight / Σ weights, among those that can serve.
         Variants of weight 0 get no untargeted traffic (AWS)."""
-        live = [v for v in self.variants if v.weight > 0 and v.backends]
+        live = [v for v in self.variants if v.weight > 0 and any(b.reachable for b in v.backends)]
         if not live:
             return None
         if len(live) == 1:
@@ -48,7 +51,7 @@ def least_outstanding(backends: list[Backend], rng: random.Random,
     best: list[Backend] = []
     low = None
     for b in backends:
-        if b is exclude:
+        if b is exclude or not b.reachable:
             continue
         if low is None or b.in_flight < low:
             best, low = [b], b.in_flight
