@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, case, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
 from tideserve.clock import Clock
@@ -90,7 +90,7 @@ class Ledger:
             result = conn.execute(
                 update(usage_t)
                 .where(usage_t.c.instance_id == instance_id, usage_t.c.end_time.is_(None))
-                .values(end_time=func.max(usage_t.c.start_time, at))
+                .values(end_time=_not_before_start(at))
             )
             _stamp(conn, at)
         return bool(result.rowcount)
@@ -106,7 +106,7 @@ class Ledger:
             result = conn.execute(
                 update(usage_t)
                 .where(usage_t.c.end_time.is_(None))
-                .values(end_time=func.max(usage_t.c.start_time, at))
+                .values(end_time=_not_before_start(at))
             )
         return int(result.rowcount)
 
@@ -125,20 +125,27 @@ class Ledger:
 
     def usage(self, start: float, end: float) -> list[Usage]:
         """Lifetimes that overlap [start, end), oldest first."""
-        query = (
-            select(usage_t)
-            .where(
-                usage_t.c.start_time < end,
-                or_(usage_t.c.end_time.is_(None), usage_t.c.end_time > start),
-            )
-            .order_by(usage_t.c.start_time, usage_t.c.instance_id)
+        return self._select(usage_t.c.start_time < end, _open_after(start))
+
+    def running(self, at: float) -> list[Usage]:
+        """Instances that exist at `at` (started at or before it, not stopped by then)."""
+        return self._select(usage_t.c.start_time <= at, _open_after(at))
+
+    def _select(self, *where: ColumnElement[bool]) -> list[Usage]:
+        query = select(usage_t).where(*where).order_by(
+            usage_t.c.start_time, usage_t.c.instance_id
         )
         with self.engine.connect() as conn:
             return [_usage(row) for row in conn.execute(query)]
 
-    def running(self, at: float) -> list[Usage]:
-        """Instances that exist at `at`."""
-        return [u for u in self.usage(at, at + 1e-6) if u.start <= at]
+
+def _open_after(t: float) -> ColumnElement[bool]:
+    return or_(usage_t.c.end_time.is_(None), usage_t.c.end_time > t)
+
+
+def _not_before_start(at: float) -> ColumnElement[float]:
+    # CASE rather than SQLite's two-argument max(), which PostgreSQL spells greatest().
+    return case((usage_t.c.start_time > at, usage_t.c.start_time), else_=literal(at))
 
 
 def _usage(row: object) -> Usage:
