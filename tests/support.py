@@ -3,6 +3,7 @@ users pack them, and a real `tideserve up` process on a free port."""
 
 from __future__ import annotations
 
+import configparser
 import io
 import os
 import signal
@@ -71,9 +72,18 @@ class RunningServer:
     proc: subprocess.Popen[bytes]
     log_path: Path
 
+    def credentials(self) -> tuple[str, str]:
+        parser = configparser.ConfigParser()
+        parser.read(self.state_dir / "credentials")
+        section = parser["default"]
+        return section["aws_access_key_id"], section["aws_secret_access_key"]
+
     def client(self, service: str, **config: Any) -> Any:
+        """A boto3 client of this server, with the keys its credentials file holds."""
         cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=70, **config)
-        session = boto3.Session(region_name="us-east-1")
+        key_id, secret = self.credentials()
+        session = boto3.Session(region_name="us-east-1", aws_access_key_id=key_id,
+                                aws_secret_access_key=secret)
         return session.client(service, endpoint_url=self.url, config=cfg)
 
     def log(self) -> str:
@@ -98,7 +108,6 @@ def start_server(state_dir: Path, period: float = 2.0, extra: list[str] | None =
             raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
         try:
             if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(state_dir / "credentials")
                 return server
         except httpx.HTTPError:
             pass
