@@ -22,7 +22,6 @@ async def run(url: str, body: bytes, headers: dict[str, str], concurrency: int,
     errors = 0
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        loop = asyncio.get_running_loop()
         measure_from = time.perf_counter() + warmup
         stop_at = measure_from + duration
 

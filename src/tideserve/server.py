@@ -162,7 +162,8 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     server = build(settings)
     started = time.time()
-    log.info("state in %s; credentials in %s", settings.state_dir, settings.state_dir / "credentials")
+    log.info("state in %s; credentials in %s", settings.state_dir,
+             settings.state_dir / "credentials")
     config = uvicorn.Config(
         server.app, host=settings.host, port=settings.port, lifespan="on", access_log=False,
         log_level="warning", timeout_keep_alive=75,

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from tideserve.autoscaling.ports import Capacity
 from tideserve.scaling.alarms import AlarmEvaluation, AlarmState, MetricAlarm
 from tideserve.scaling.engine import TargetState
-from tideserve.scaling.model import Activity, ScalableTarget, ScalingPolicy, ScheduledAction, TargetKey
+from tideserve.scaling.model import (
+    Activity,
+    ScalableTarget,
+    ScalingPolicy,
+    ScheduledAction,
+    TargetKey,
+)
 
 Point = tuple[float, float | None]
 

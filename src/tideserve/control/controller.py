@@ -347,7 +347,7 @@ class Controller:
                 async with self._http.get(inst.handle.url + "/ping") as resp:
                     if resp.status == 200:
                         return
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
             await asyncio.sleep(delay)
             delay = min(0.5, delay * 1.5)

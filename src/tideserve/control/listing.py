@@ -29,7 +29,9 @@ def decode_token(token: str | None) -> int:
         raise ValidationError(f"Invalid pagination token '{token}'.") from None
 
 
-def page(items: Sequence[T], params: dict[str, Any], default_max: int = 10) -> tuple[list[T], str | None]:
+def page(
+    items: Sequence[T], params: dict[str, Any], default_max: int = 10
+) -> tuple[list[T], str | None]:
     start = decode_token(params.get("NextToken"))
     size = int(params.get("MaxResults") or default_max)
     chunk = list(items[start : start + size])

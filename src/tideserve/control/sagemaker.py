@@ -7,7 +7,6 @@ controller; they never start or stop an instance themselves.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -119,7 +118,9 @@ class SageMakerService:
         self._check_variants(p)
         spec = {k: v for k, v in p.items() if k != "Tags"}
         if not self.store.insert_resource(t.endpoint_configs, name, arn, spec, self.clock.now()):
-            raise AlreadyExistsError(f'Cannot create already existing endpoint configuration "{arn}".')
+            raise AlreadyExistsError(
+                f'Cannot create already existing endpoint configuration "{arn}".'
+            )
         self.store.put_tags(arn, p.get("Tags") or [])
         return {"EndpointConfigArn": arn}
 
@@ -365,7 +366,8 @@ class SageMakerService:
     def add_tags(self, p: dict[str, Any]) -> dict[str, Any]:
         arn = p["ResourceArn"]
         self._check_taggable(arn)
-        if len({tag["Key"] for tag in self.store.get_tags(arn)} | {x["Key"] for x in p["Tags"]}) > 50:
+        keys = {tag["Key"] for tag in self.store.get_tags(arn)} | {x["Key"] for x in p["Tags"]}
+        if len(keys) > 50:
             raise ValidationError(f"Resource {arn} would have more than 50 tags.")
         self.store.put_tags(arn, p["Tags"])
         return {"Tags": p["Tags"]}

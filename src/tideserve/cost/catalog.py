@@ -79,7 +79,8 @@ class Catalog:
             raise ValidationError(
                 f"Value '{name}' at 'instanceType' failed to satisfy constraint: "
                 f"the instance type is not in the price catalog (known: "
-                f"{', '.join(self.names()[:8])}, ...; add your own in <state-dir>/instance_types.csv)"
+                f"{', '.join(self.names()[:8])}, ...; "
+                "add your own in <state-dir>/instance_types.csv)"
             ) from None
 
     def __contains__(self, name: str) -> bool:

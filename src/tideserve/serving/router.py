@@ -151,7 +151,7 @@ class Router:
                 if attempt == 2 or retry is None:
                     raise model_unreachable(str(exc)) from exc
                 backend = retry
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise model_timeout() from None
             except aiohttp.ClientError as exc:
                 raise model_unreachable(str(exc)) from exc
@@ -184,7 +184,7 @@ async def _gone(backend: Backend) -> bool:
     host, _, port = backend.url.removeprefix("http://").partition(":")
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 0.5)
-    except (ConnectionRefusedError, OSError, asyncio.TimeoutError):
+    except (TimeoutError, ConnectionRefusedError, OSError):
         return True
     writer.close()
     return False

@@ -1,0 +1,169 @@
+"""The live edge of autoscaling: every tick, read the world from the store, observe the
+endpoints' capacity and the alarms' metrics, run the pure `tick`, persist what changed and
+apply the capacities through the CapacityPort.
+
+    driver = ScalingDriver(store, metric_store, capacity_port, clock, settings,
+                           flush=cloudwatch.flush)
+    task = asyncio.create_task(driver.run_forever())   # in the server's lifespan
+
+`run_once(now)` is safe to call as often as one likes: alarms are evaluated once per
+evaluation slot (a minute, compressed by Settings.time_scale), schedules when they are due,
+and activities complete on the first tick that sees the endpoint settled — so the faster the
+cadence, the sooner an activity's EndTime and cooldown follow the endpoint. The database work
+runs in a worker thread so the event loop keeps serving requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from tideserve.autoscaling.ports import Capacity, CapacityPort
+from tideserve.autoscaling.store import ScalingStore
+from tideserve.autoscaling.tick import record_outcomes, tick
+from tideserve.autoscaling.world import (
+    AlarmChanged,
+    Applied,
+    Notify,
+    Observation,
+    SetCapacity,
+    TargetRemoved,
+    TickConfig,
+    TickResult,
+)
+from tideserve.clock import Clock
+from tideserve.errors import TideserveError
+from tideserve.metrics.model import Dimensions
+from tideserve.scaling.alarms import EXTRA_PERIODS, MetricAlarm
+from tideserve.settings import Settings
+
+log = logging.getLogger("tideserve.autoscaling")
+
+STARTUP_NAMESPACE, STARTUP_METRIC = "tideserve", "InstanceStartupTime"
+
+
+class MetricSeries(Protocol):
+    """The part of tideserve.metrics.store.MetricStore the driver reads."""
+
+    def series(
+        self, namespace: str, name: str, dims: Dimensions, stat: str, period: float,
+        start: float, end: float, unit: str | None = None,
+    ) -> list[tuple[float, float]]: ...
+
+
+class ScalingDriver:
+    def __init__(
+        self,
+        store: ScalingStore,
+        metric_store: MetricSeries,
+        capacity_port: CapacityPort,
+        clock: Clock,
+        settings: Settings,
+        *,
+        flush: Callable[[], Any] | None = None,
+        tick_seconds: float | None = None,
+    ) -> None:
+        """`flush` moves closed metric periods into the store before alarms read them (pass
+        CloudWatchMetrics.flush). `tick_seconds` is run_forever's cadence: a quarter of the
+        metric period, at most one second, by default."""
+        self.store = store
+        self.metrics = metric_store
+        self.port = capacity_port
+        self.clock = clock
+        self.flush = flush
+        period = settings.period
+        self.tick_seconds = tick_seconds or min(1.0, period / 4)
+        # Evaluate a tenth of a period after each boundary, once the period's values are in.
+        self.config = TickConfig(time_scale=settings.time_scale, resolution=period,
+                                 evaluation_delay=min(period * 0.1, 2.0))
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("autoscaling tick failed")
+            await asyncio.sleep(self.tick_seconds)
+
+    async def run_once(self, now: float | None = None) -> TickResult:
+        return await asyncio.to_thread(self.step, self.clock.now() if now is None else now)
+
+    def step(self, now: float) -> TickResult:
+        """One tick, synchronously (what run_once runs in a thread)."""
+        if self.flush is not None:
+            self.flush()
+        with self.store.lock:
+            before = self.store.load_world()
+            capacities = {r.key.resource_id: self._capacity(r.key.resource_id)
+                          for r in before.targets}
+            obs = Observation(self._datapoints, capacities, self._startup_seconds)
+            result = tick(before, obs, now, self.config)
+            self.store.save_world(before, result)
+        self._log(result)
+        applied = [self._apply(e) for e in result.effects if isinstance(e, SetCapacity)]
+        if applied:
+            with self.store.lock:
+                world = self.store.load_world()
+                outcome = record_outcomes(world, applied, self.clock.now(), self.config)
+                self.store.save_world(world, outcome)
+        return result
+
+    def _capacity(self, resource_id: str) -> Capacity | None:
+        return self.port.capacity(resource_id)
+
+    def _apply(self, effect: SetCapacity) -> Applied:
+        try:
+            self.port.set_desired_capacity(effect.key.resource_id, effect.capacity)
+        except TideserveError as exc:
+            # The endpoint refused (e.g. it is Updating): the activity fails and the alarm,
+            # still in ALARM, tries again at its next evaluation — what AAS does.
+            reason = f"{exc.message} (Service: AmazonSageMaker; Error Code: {_code(exc)})"
+            log.info("%s: capacity %d refused: %s", effect.key.resource_id, effect.capacity,
+                     exc.message)
+            return Applied(effect, reason)
+        log.info("%s: desired capacity set to %d", effect.key.resource_id, effect.capacity)
+        return Applied(effect)
+
+    def _datapoints(self, alarm: MetricAlarm, period: float, now: float) -> Mapping[float, float]:
+        """The alarm's statistic per (compressed) period over its evaluation range."""
+        periods = alarm.evaluation_periods + EXTRA_PERIODS + 1
+        start = (now // period - periods) * period
+        stat = alarm.statistic or alarm.extended_statistic or "Average"
+        points = self.metrics.series(alarm.namespace, alarm.metric_name, alarm.dimensions,
+                                     stat, period, start, now, alarm.unit)
+        return dict(points)
+
+    def _startup_seconds(self, resource_id: str, since: float, until: float) -> float | None:
+        """The longest InstanceStartupTime the fleet published for the variant between the
+        decision and now (periods still open are not in the store yet: then None)."""
+        parts = resource_id.split("/")
+        if len(parts) != 4:
+            return None
+        dims = (("EndpointName", parts[1]), ("VariantName", parts[3]))
+        resolution = self.config.resolution or 60.0
+        start = (since // resolution) * resolution
+        points = self.metrics.series(STARTUP_NAMESPACE, STARTUP_METRIC, dims, "Maximum",
+                                     resolution, start, until + resolution)
+        return max((v for _, v in points), default=None)
+
+    @staticmethod
+    def _log(result: TickResult) -> None:
+        for line in result.reasons:
+            log.info("%s", line)
+        for effect in result.effects:
+            if isinstance(effect, AlarmChanged):
+                log.info("alarm %s: %s -> %s", effect.name, effect.before, effect.after.value)
+            elif isinstance(effect, Notify):
+                log.info("alarm %s in %s: action %s recorded (tideserve sends no notifications)",
+                         effect.alarm_name, effect.state_value, effect.action_arn)
+            elif isinstance(effect, TargetRemoved):
+                log.info("%s no longer exists: scalable target deregistered",
+                         effect.key.resource_id)
+
+
+
+def _code(exc: TideserveError) -> str:
+    # SageMaker reports a busy endpoint and a bad request alike as ValidationException.
+    return exc.code or "ValidationException"
