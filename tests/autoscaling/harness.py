@@ -100,8 +100,11 @@ class Harness:
 
     def run_until(self, until: float, step: float | None = None) -> None:
         step = step or 10.0 * self.config.time_scale
-        while self.now + step <= until + 1e-9:
-            self.now += step
+        start, count = self.now, int((until - self.now) / step + 1e-6)
+        for i in range(1, count + 1):
+            # Multiplied, not accumulated: a third of a second added 18 times to 1.7e9 drifts.
+            self.now = until if i == count and abs(start + i * step - until) < 1e-6 else (
+                start + i * step)
             self.tick()
 
     def tick(self) -> TickResult:
