@@ -4,8 +4,8 @@ option."""
 from __future__ import annotations
 
 import pytest
-from conftest import DAY, HOUR, at
 
+from tests.cost.builders import DAY, HOUR, at
 from tideserve.cost.billing import (
     Interval,
     billed_seconds,

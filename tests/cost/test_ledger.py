@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ARNS, Fleet, at
 from sqlalchemy import Engine
 
+from tests.cost.builders import ARNS, Fleet, at
 from tideserve.clock import FakeClock
 from tideserve.cost.catalog import Catalog
 from tideserve.cost.ledger import Ledger

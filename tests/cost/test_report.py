@@ -4,8 +4,8 @@ cost per inference."""
 from __future__ import annotations
 
 import pytest
-from conftest import ARNS, DAY, HOUR, Fleet, at
 
+from tests.cost.builders import ARNS, DAY, HOUR, Fleet, at
 from tideserve.clock import FakeClock
 from tideserve.cost.ledger import Ledger
 from tideserve.cost.report import CostRow, cost_report, no_invocations
