@@ -189,3 +189,21 @@ def with_schedule(world: World, name: str, schedule: str, now: float = T0,
 
 INVOCATIONS_70 = {"TargetValue": 70.0, "PredefinedMetricSpecification": {
     "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}}
+
+
+class Fleet:
+    """Several variants by resource id: the CapacityPort as the API and the driver see it."""
+
+    def __init__(self, clock: Any, **endpoints: FakeEndpoint) -> None:
+        self.clock = clock
+        self.endpoints = {f"endpoint/{name}/variant/AllTraffic": e for name, e in endpoints.items()}
+
+    def capacity(self, resource_id: str) -> Capacity | None:
+        endpoint = self.endpoints.get(resource_id)
+        if endpoint is None:
+            return None
+        endpoint.advance(self.clock.now())
+        return endpoint.capacity(resource_id)
+
+    def set_desired_capacity(self, resource_id: str, n: int) -> None:
+        self.endpoints[resource_id].set_desired_capacity(resource_id, n, self.clock.now())
