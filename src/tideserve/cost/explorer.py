@@ -7,7 +7,8 @@ blended organisation rates exist. UsageQuantity is instance-hours (Unit "Hrs");
 NormalizedUsageAmount weighs them by AWS's size factors (large 4, xlarge 8, 2xlarge 16, ...).
 As AWS does, a grouped answer leaves each period's Total empty and puts amounts in Groups.
 Everything is answered in one page; nothing is delayed, and a period that has not ended yet
-is Estimated. Tags are the endpoints' tags at query time (see attribution.py).
+is Estimated. Tags are the endpoints' tags at query time (see attribution.py). Unlike AWS,
+HOURLY is not limited to the last 14 days: a query may span up to MAX_PERIODS periods.
 """
 
 from __future__ import annotations
