@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from tideserve.client import DEFAULT_URL, client
+from tideserve.cost.cli import add_costs_parser, run_costs
 from tideserve.settings import Settings
 
 
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--url", default=DEFAULT_URL)
         p.add_argument("--state-dir", type=Path, default=Path(".tideserve"))
         _CLIENT_ARGS[name](p)
+
+    add_costs_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -191,7 +194,8 @@ def _summary(desc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics}
+_COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
+             "costs": run_costs}
 
 if __name__ == "__main__":
     sys.exit(main())

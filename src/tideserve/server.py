@@ -17,11 +17,16 @@ from tideserve.api.app import TideserveApp
 from tideserve.api.rpc import OperationRegistry
 from tideserve.clock import Clock, WallClock
 from tideserve.control.controller import Controller, InstanceReady
+from tideserve.control.fleet_state import ManagedInstance
 from tideserve.control.models import ModelCache
 from tideserve.control.names import Arns
 from tideserve.control.sagemaker import SageMakerService
 from tideserve.control.store import ControlStore
 from tideserve.cost.catalog import Catalog
+from tideserve.cost.explorer import CostExplorer
+from tideserve.cost.ledger import Ledger
+from tideserve.cost.publish import publish_cost_metrics
+from tideserve.cost.sources import invocations_from_metrics, tags_from_store
 from tideserve.db import create_all, make_engine, sqlite_url
 from tideserve.fleet.local import LocalProcessProvider, kill_orphan
 from tideserve.metrics.aggregator import MetricAggregator
@@ -51,6 +56,8 @@ class Server:
     router: Router
     provider: LocalProcessProvider
     sampler: InstanceSampler
+    ledger: Ledger
+    arns: Arns
     app: TideserveApp
 
     @contextlib.asynccontextmanager
@@ -58,6 +65,7 @@ class Server:
         for row in self.store.recorded_instances():
             kill_orphan(row.pid)
             self.store.forget_instance(row.instance_id)
+        self.ledger.recover()  # bill a crashed run's instances until its last sign of life
         await self.controller.start()
         tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health())]
         try:
@@ -82,6 +90,10 @@ class Server:
                 self._publish_zeros()
                 self.sampler.sample(self.controller.instance_pids())
                 self._flush(self.clock.now())
+                publish_cost_metrics(self.metrics, self.ledger,
+                                     invocations_from_metrics(self.metric_store),
+                                     self.clock.now(), self.settings.period)
+                self.ledger.heartbeat()
             except Exception:
                 log.exception("metric period failed")
 
@@ -104,6 +116,16 @@ class Server:
                 await self.controller.check_health()
             except Exception:
                 log.exception("health check failed")
+
+    def on_instance_started(self, inst: ManagedInstance) -> None:
+        variant = inst.handle.spec
+        self.ledger.instance_started(
+            inst.instance_id, self.arns.endpoint(inst.endpoint), inst.endpoint, inst.variant,
+            variant.instance_type.name, at=inst.requested_at,
+        )
+
+    def on_instance_stopped(self, inst: ManagedInstance) -> None:
+        self.ledger.instance_stopped(inst.instance_id)
 
     def on_instance_ready(self, ready: InstanceReady) -> None:
         dims = (("EndpointName", ready.endpoint), ("VariantName", ready.variant))
@@ -141,6 +163,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     controller = Controller(
         store, catalog, provider, routes, models, clock, trust_pickle=settings.trust_pickle,
         on_ready=lambda r: holder["server"].on_instance_ready(r),
+        on_started=lambda i: holder["server"].on_instance_started(i),
+        on_stopped=lambda i: holder["server"].on_instance_stopped(i),
     )
     sagemaker = SageMakerService(store, arns, catalog, clock, on_change=controller.notify)
     cloudwatch = CloudWatchMetrics(metric_store, metrics, clock)
@@ -149,10 +173,13 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("sagemaker", op, fn)
     for op, fn in cloudwatch.operations().items():
         registry.register("monitoring", op, fn)
+    ledger = Ledger(engine, catalog, clock)
+    for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
+        registry.register("ce", op, fn)
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, store.secret_for, clock, lambda: render(metrics))
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
-                    sampler, app)
+                    sampler, ledger, arns, app)
     holder["server"] = server
     app.lifespan = server.lifespan
     return server

@@ -64,6 +64,8 @@ class Controller:
         clock: Clock,
         trust_pickle: bool = False,
         on_ready: Callable[[InstanceReady], None] = lambda r: None,
+        on_started: Callable[[ManagedInstance], None] = lambda i: None,
+        on_stopped: Callable[[ManagedInstance], None] = lambda i: None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -73,6 +75,9 @@ class Controller:
         self.clock = clock
         self.trust_pickle = trust_pickle
         self.on_ready = on_ready
+        # Billing hooks: an instance is billed from its start request until it has stopped.
+        self.on_started = on_started
+        self.on_stopped = on_stopped
         self.fleets: dict[str, EndpointFleet] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
@@ -106,6 +111,7 @@ class Controller:
                     self._unroute(inst)
                     fleet.instances.remove(inst)
                     self.store.forget_instance(inst.instance_id)
+                    self.on_stopped(inst)
                     self._write_observed(inst.endpoint)
                     self._schedule(key)
 
@@ -307,6 +313,7 @@ class Controller:
             backend=Backend(spec.instance_id, handle.url), requested_at=requested,
         )
         self._fleet(row.name.lower()).instances.append(inst)
+        self.on_started(inst)
         self.store.record_instance(
             instance_id=spec.instance_id, endpoint_name=row.name,
             variant_name=inst.variant, pid=handle.pid, url=handle.url, start_time=requested,
@@ -369,6 +376,7 @@ class Controller:
 
     async def _stop_instance(self, inst: ManagedInstance, grace: float) -> None:
         await self.provider.stop(inst.handle, grace_seconds=grace)
+        self.on_stopped(inst)
         fleet = self.fleets.get(inst.endpoint.lower())
         if fleet is not None and inst in fleet.instances:
             fleet.instances.remove(inst)
