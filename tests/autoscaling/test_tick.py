@@ -204,3 +204,15 @@ def test_a_deleted_endpoint_takes_its_target_policies_and_alarms_with_it() -> No
     result = h.tick()
     assert [type(e) for e in result.effects if isinstance(e, TargetRemoved)] == [TargetRemoved]
     assert h.world.targets == () and h.world.policies == () and h.world.alarms == ()
+
+
+def test_a_scheduled_action_fires_its_next_occurrence_not_one_before_it_was_put() -> None:
+    world = world_with(1, 10, now=T0 - 3600)  # an old target: schedules checked since then
+    world = with_schedule(world, "too-late", "cron(10 22 * * ? *)", now=T0, MinCapacity=3)
+    world = with_schedule(world, "soon", "cron(15 22 * * ? *)", now=T0, MinCapacity=4)
+    h = Harness(world, FakeEndpoint(2))
+    h.run_until(T0 + 50)  # T0 is 22:14 UTC; 22:10 passed before the action existed
+    assert h.endpoint.requests == []
+    h.run_until(T0 + 60)  # 22:15
+    assert h.endpoint.requests == [4]
+    assert h.scaled()[0].cause == "scheduled action name soon was triggered"

@@ -122,6 +122,11 @@ class AutoScalingApi:
             **self.tagging.operations(),
         }
 
+    def scalable_resource_ids(self) -> set[str]:
+        """Variants registered as scalable targets (`endpoint/<ep>/variant/<v>`), for the
+        SageMaker side: UpdateEndpoint may not change such a variant's instance type."""
+        return {r.key.resource_id for r in self.store.targets()}
+
     # --- scalable targets -------------------------------------------------------------------
 
     def register_scalable_target(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -50,8 +50,8 @@ from tideserve.scaling.engine import (
     enforce_bounds,
     execute_policies,
 )
-from tideserve.scaling.model import Activity, ActivityStatus, TargetKey
-from tideserve.scaling.schedule import due_scheduled_actions
+from tideserve.scaling.model import Activity, ActivityStatus, ScheduledAction, TargetKey
+from tideserve.scaling.schedule import due_scheduled_actions, next_fire_time
 
 TERMINAL = ("Successful", "Overridden", "Unfulfilled", "Failed")
 
@@ -139,15 +139,27 @@ def _advance(
     scalable = capacity.status == IN_SERVICE
     unscalable = f"the endpoint is {capacity.status}"
     mine = [a for a in world.actions if a.key == key]
-    for action in due_scheduled_actions(mine, t.record.schedule_checked, now):
+    for action in _due_actions(mine, t.record.schedule_checked, now):
         decision = apply_scheduled_action(t.state, action, t.current, now, scalable, unscalable)
         _apply(t, decision, now)
-    t.record = replace(t.record, schedule_checked=now)
+    if mine:  # a target without scheduled actions keeps its row unchanged tick after tick
+        t.record = replace(t.record, schedule_checked=now)
     if firings:
         policies = tuple(p for p in world.policies if p.key == key)
         ctx = TargetContext(t.current, policies, evaluations, scalable, unscalable)
         _apply(t, execute_policies(t.state, firings, ctx, now, config.time_scale), now)
     return t
+
+
+def _due_actions(
+    actions: Sequence[ScheduledAction], checked: float, now: float
+) -> list[ScheduledAction]:
+    """Due since the last check, or since the action was put if that is later (an action put
+    at 18:05 does not fire its 18:00 occurrence)."""
+    due = [(max(checked, a.creation_time), a) for a in actions]
+    fired = [(since, a) for since, a in due if due_scheduled_actions([a], since, now)]
+    return [a for _, a in sorted(fired, key=lambda p: (next_fire_time(p[1], p[0]) or 0.0,
+                                                       p[1].name))]
 
 
 def _apply(t: _Target, decision: Decision, now: float) -> None:
