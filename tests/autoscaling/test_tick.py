@@ -216,3 +216,16 @@ def test_a_scheduled_action_fires_its_next_occurrence_not_one_before_it_was_put(
     h.run_until(T0 + 60)  # 22:15
     assert h.endpoint.requests == [4]
     assert h.scaled()[0].cause == "scheduled action name soon was triggered"
+
+
+def test_an_endpoint_that_rolls_back_leaves_the_activity_unfulfilled_and_no_cooldown() -> None:
+    h = scaled_out_to_five()
+    h.endpoint.desired, h.endpoint.status, h.endpoint.ready_at = 2, "InService", None
+    h.run_until(T0 + 190)
+    [activity] = h.scaled()
+    assert activity.status_code == "Unfulfilled"
+    assert activity.status_message == (
+        "Failed to set desired instance count to 5. Reason: the endpoint settled at 2 "
+        "instances")
+    assert h.world.targets[0].state.in_flight is None
+    assert h.world.targets[0].state.cooldowns == ()

@@ -200,8 +200,11 @@ def _progress(t: _Target, obs: Observation, now: float, config: TickConfig) -> N
     elif cap.status == "Failed":
         why = acts.failure_message(activity, "the endpoint is Failed")
         _finish(t, activity, "Failed", (why, None), now, config)
-    elif cap.settled:  # InService at another count: someone else set the capacity since
-        _finish(t, activity, "Overridden", (None, None), now, config)
+    elif cap.settled:
+        # InService at another count: SageMaker rolled the change back (nothing else can set
+        # the capacity of an Updating endpoint), so the activity went unfulfilled.
+        why = acts.failure_message(activity, f"the endpoint settled at {cap.desired} instances")
+        _finish(t, activity, "Unfulfilled", (why, None), now, config)
 
 
 def _finish(
