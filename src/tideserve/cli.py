@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
 from tideserve.client import DEFAULT_URL, client
 from tideserve.cost.cli import add_costs_parser, run_costs
 from tideserve.settings import Settings
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         _CLIENT_ARGS[name](p)
 
     add_costs_parser(sub)
+    add_scaling_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -195,7 +197,7 @@ def _summary(desc: dict[str, Any]) -> dict[str, Any]:
 
 
 _COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
-             "costs": run_costs}
+             "costs": run_costs, "scaling": run_scaling}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,7 +15,12 @@ import uvicorn
 
 from tideserve.api.app import TideserveApp
 from tideserve.api.rpc import OperationRegistry
+from tideserve.autoscaling.aas_api import AutoScalingApi
+from tideserve.autoscaling.alarms_api import CloudWatchAlarms
+from tideserve.autoscaling.driver import ScalingDriver
+from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import Clock, WallClock
+from tideserve.control.capacity import EndpointCapacity
 from tideserve.control.controller import Controller, InstanceReady
 from tideserve.control.fleet_state import ManagedInstance
 from tideserve.control.models import ModelCache
@@ -58,6 +63,7 @@ class Server:
     sampler: InstanceSampler
     ledger: Ledger
     arns: Arns
+    scaling: ScalingDriver
     app: TideserveApp
 
     @contextlib.asynccontextmanager
@@ -67,7 +73,8 @@ class Server:
             self.store.forget_instance(row.instance_id)
         self.ledger.recover()  # bill a crashed run's instances until its last sign of life
         await self.controller.start()
-        tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health())]
+        tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health()),
+                 asyncio.create_task(self.scaling.run_forever())]
         try:
             yield
         finally:
@@ -173,13 +180,21 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("sagemaker", op, fn)
     for op, fn in cloudwatch.operations().items():
         registry.register("monitoring", op, fn)
+    scaling_store = ScalingStore(engine)
+    capacity = EndpointCapacity(sagemaker)
+    for op, fn in AutoScalingApi(scaling_store, capacity, clock, settings).operations().items():
+        registry.register("application-autoscaling", op, fn)
+    for op, fn in CloudWatchAlarms(scaling_store, clock, settings).operations().items():
+        registry.register("monitoring", op, fn)
+    scaling = ScalingDriver(scaling_store, metric_store, capacity, clock, settings,
+                            flush=cloudwatch.flush)
     ledger = Ledger(engine, catalog, clock)
     for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
         registry.register("ce", op, fn)
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, store.secret_for, clock, lambda: render(metrics))
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
-                    sampler, ledger, arns, app)
+                    sampler, ledger, arns, scaling, app)
     holder["server"] = server
     app.lifespan = server.lifespan
     return server

@@ -1,0 +1,44 @@
+"""The capacity port autoscaling drives: a variant's DesiredInstanceCount, read from the
+endpoint's row and changed through UpdateEndpointWeightsAndCapacities, as AAS does on AWS."""
+
+from __future__ import annotations
+
+from tideserve.autoscaling.ports import Capacity
+from tideserve.control.sagemaker import SageMakerService
+
+
+def parse_resource_id(resource_id: str) -> tuple[str, str] | None:
+    """`endpoint/<ep>/variant/<v>` -> (ep, v)."""
+    parts = resource_id.split("/")
+    if len(parts) != 4 or parts[0] != "endpoint" or parts[2] != "variant":
+        return None
+    return parts[1], parts[3]
+
+
+class EndpointCapacity:
+    def __init__(self, sagemaker: SageMakerService) -> None:
+        self.sagemaker = sagemaker
+
+    def capacity(self, resource_id: str) -> Capacity | None:
+        names = parse_resource_id(resource_id)
+        if names is None:
+            return None
+        row = self.sagemaker.store.get_endpoint(names[0])
+        if row is None or row.name != names[0]:
+            return None
+        variant = row.variant(names[1])
+        if variant is None or variant.get("Pending"):
+            return None
+        return Capacity(
+            desired=int(variant["DesiredInstanceCount"]),
+            current=int(variant["CurrentInstanceCount"]),
+            status=row.status,
+        )
+
+    def set_desired_capacity(self, resource_id: str, n: int) -> None:
+        names = parse_resource_id(resource_id)
+        assert names is not None, resource_id
+        self.sagemaker.update_endpoint_weights_and_capacities({
+            "EndpointName": names[0],
+            "DesiredWeightsAndCapacities": [{"VariantName": names[1], "DesiredInstanceCount": n}],
+        })
