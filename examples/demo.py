@@ -3,7 +3,10 @@
 1. trains LogisticRegression on scikit-learn's breast-cancer data and packs model.tar.gz;
 2. starts `tideserve up` (metric period 2 s, so time runs 30x faster than CloudWatch's);
 3. deploys it with boto3 on 2 instances, sends traffic, prints throughput and latency;
-4. prints the per-period metrics from CloudWatch's API, then stops everything.
+4. prints the per-period metrics from CloudWatch's API;
+5. puts an Application Auto Scaling target-tracking policy on the variant, sends a burst that
+   scales it out, lets the burst end so it scales back in, and prints the scaling activities;
+6. stops everything.
 """
 
 from __future__ import annotations
@@ -40,11 +43,13 @@ def free_port() -> int:
 
 
 def start_server(state: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tideserve.cli", "up", "--port", str(port), "--state-dir",
-         str(state), "--period", str(PERIOD)],
-        start_new_session=True,
-    )
+    state.mkdir(parents=True)
+    with open(state / "server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tideserve.cli", "up", "--port", str(port), "--state-dir",
+             str(state), "--period", str(PERIOD)],
+            start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -61,7 +66,8 @@ def clients(url: str, state: Path) -> tuple:
     session = boto3.Session(region_name="us-east-1")
     cfg = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=32)
     return tuple(session.client(s, endpoint_url=url, config=cfg)
-                 for s in ("sagemaker", "sagemaker-runtime", "cloudwatch"))
+                 for s in ("sagemaker", "sagemaker-runtime", "cloudwatch",
+                           "application-autoscaling"))
 
 
 def deploy(sm, archive: Path) -> None:
@@ -81,19 +87,23 @@ def deploy(sm, archive: Path) -> None:
           f"{time.monotonic() - t0:.1f} s with {v['CurrentInstanceCount']} instances")
 
 
-def traffic(rt, body: str, seconds: float, threads: int) -> list[float]:
+def traffic(rt, body: str, seconds: float, threads: int, pause: float = 0.0,
+            until=None) -> list[float]:
+    """Closed-loop requests from `threads` threads for `seconds`, or until `until()` is true."""
     latencies: list[float] = []
     errors: list[str] = []
     stop = time.monotonic() + seconds
 
     def worker() -> None:
-        while time.monotonic() < stop:
+        while time.monotonic() < stop and not (until and until()):
             t0 = time.perf_counter()
             try:
                 rt.invoke_endpoint(EndpointName="breast-cancer", Body=body, ContentType="text/csv")
                 latencies.append(time.perf_counter() - t0)
             except Exception as exc:  # noqa: BLE001 - counted and shown
                 errors.append(repr(exc))
+            if pause:
+                time.sleep(pause)
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for t in pool:
@@ -135,6 +145,72 @@ def report_metrics(cw, start: datetime) -> None:
               f"{r.get('OverheadLatency', 0):11.0f} {r.get('InvocationModelErrors', 0):6.0f}")
 
 
+class CapacityWatch:
+    """Prints the variant's instance counts whenever they change, from DescribeEndpoint."""
+
+    def __init__(self, sm) -> None:
+        self.sm = sm
+        self.last: tuple[int, int] | None = None
+        self.t0 = time.monotonic()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def counts(self) -> tuple[int, int]:
+        v = self.sm.describe_endpoint(EndpointName="breast-cancer")["ProductionVariants"][0]
+        return v["DesiredInstanceCount"], v["CurrentInstanceCount"]
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            now = self.counts()
+            if now != self.last:
+                print(f"  t={time.monotonic() - self.t0:5.1f} s  desired {now[0]}, "
+                      f"serving {now[1]}")
+                self.last = now
+            self.stop.wait(0.5)
+
+
+def autoscale(sm, rt, aas, body: str) -> None:
+    resource = "endpoint/breast-cancer/variant/AllTraffic"
+    dimension = "sagemaker:variant:DesiredInstanceCount"
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource,
+                                 ScalableDimension=dimension, MinCapacity=1, MaxCapacity=4)
+    aas.put_scaling_policy(
+        PolicyName="invocations-per-instance", ServiceNamespace="sagemaker",
+        ResourceId=resource, ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 100.0,  # per instance per "minute" (here: per 2-s period)
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "ScaleOutCooldown": 300, "ScaleInCooldown": 300})  # 10 s each at --period 2
+    print("autoscaling: 1..4 instances, target 100 invocations per instance per period")
+    watch = CapacityWatch(sm)
+    try:
+        print("burst: 8 threads until the variant has scaled out ...")
+        burst = traffic(rt, body, 60, threads=8, until=lambda: watch.counts()[1] >= 4)
+        print(f"  burst served {len(burst)} requests")
+        print("trickle: 1 request every 0.2 s until the variant has scaled back in ...")
+        trickle = traffic(rt, body, 120, threads=1, pause=0.2,
+                          until=lambda: watch.counts() == (1, 1))
+        print(f"  trickle served {len(trickle)} requests")
+    finally:
+        watch.stop.set()
+        watch.thread.join()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # the driver marks the last one done on its next tick
+        activities = aas.describe_scaling_activities(
+            ServiceNamespace="sagemaker", ResourceId=resource)["ScalingActivities"]
+        if all(a["StatusCode"] not in ("Pending", "InProgress") for a in activities):
+            break
+        time.sleep(0.5)
+    print("scaling activities (DescribeScalingActivities, oldest first):")
+    for a in reversed(activities):
+        print(f"  {a['StartTime']:%H:%M:%S} {a['StatusCode']:10} {a['Description']}")
+        print(f"      cause: {a['Cause']}")
+        if a.get("StatusMessage"):
+            print(f"      {a['StatusMessage']}")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tideserve-demo-") as tmp:
         state = Path(tmp) / "state"
@@ -144,7 +220,7 @@ def main() -> None:
         port = free_port()
         proc = start_server(state, port)
         try:
-            sm, rt, cw = clients(f"http://127.0.0.1:{port}", state)
+            sm, rt, cw, aas = clients(f"http://127.0.0.1:{port}", state)
             deploy(sm, archive)
             answer = rt.invoke_endpoint(EndpointName="breast-cancer", Body=csv_rows(X[:3]),
                                         ContentType="text/csv")
@@ -155,6 +231,7 @@ def main() -> None:
             report_latency(traffic(rt, csv_rows(X[:1]), seconds, threads=8), seconds)
             time.sleep(PERIOD * 1.5)  # let the last period close
             report_metrics(cw, start)
+            autoscale(sm, rt, aas, csv_rows(X[:1]))
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
