@@ -1,0 +1,142 @@
+"""The simulator's one doorway to the scaling engine.
+
+A policy set is applied exactly as a boto3 user applies it to a live endpoint — through
+Application Auto Scaling's and CloudWatch's own service layers (`AutoScalingApi`,
+`CloudWatchAlarms`), on a throwaway in-memory store — so the validation, the target-tracking
+alarms AAS creates and their names are the live ones. The world that comes out is then run
+with the live driver's pure `tick` and `record_outcomes` (DESIGN.md principle 1): if the
+simulator and the live system decide differently on the same inputs, that is a bug.
+
+Placeholders in a policy set's parameters, so a YAML can say what a boto3 script computes:
+`${EndpointName}`, `${VariantName}`, `${ResourceId}`, and `${policy:NAME}` — the PolicyARN
+that PutScalingPolicy returned for NAME (a step policy's alarm names it in AlarmActions).
+ServiceNamespace, ResourceId and ScalableDimension may be left out of the AAS calls; they
+default to the simulated variant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.pool import StaticPool
+
+import tideserve.autoscaling.tables  # noqa: F401  (registers the tables on the metadata)
+from tideserve.autoscaling.aas_api import AutoScalingApi
+from tideserve.autoscaling.alarms_api import CloudWatchAlarms
+from tideserve.autoscaling.ports import Capacity
+from tideserve.autoscaling.store import ScalingStore
+from tideserve.autoscaling.tick import record_outcomes, tick
+from tideserve.autoscaling.world import Applied, Observation, TickConfig, TickResult, World
+from tideserve.clock import FakeClock
+from tideserve.db import metadata
+from tideserve.errors import TideserveError, ValidationError
+from tideserve.settings import AWS_PERIOD_SECONDS, Settings
+
+DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+_PLACEHOLDER = re.compile(r"\$\{(policy:[^}]+|EndpointName|VariantName|ResourceId)\}")
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """One candidate: the parameters of each boto3 call, in the order they are made."""
+
+    name: str
+    register_scalable_target: Mapping[str, Any]
+    put_scaling_policy: tuple[Mapping[str, Any], ...] = ()
+    put_metric_alarm: tuple[Mapping[str, Any], ...] = ()
+    put_scheduled_action: tuple[Mapping[str, Any], ...] = ()
+
+
+def tick_config(period: float) -> TickConfig:
+    """What the live ScalingDriver runs with for `Settings(period=period)` (driver.py): AWS
+    durations scaled by period/60, alarms read at the store's resolution, and evaluated a tenth
+    of a period (at most 2 s) after each boundary."""
+    return TickConfig(time_scale=period / AWS_PERIOD_SECONDS, resolution=period,
+                      evaluation_delay=min(period * 0.1, 2.0))
+
+
+class _OneVariant:
+    """The CapacityPort the API sees while the policy set is applied: only our variant."""
+
+    def __init__(self, resource_id: str, instances: int) -> None:
+        self.resource_id = resource_id
+        self.instances = instances
+
+    def capacity(self, resource_id: str) -> Capacity | None:
+        if resource_id != self.resource_id:
+            return None
+        return Capacity(self.instances, self.instances, "InService")
+
+    def set_desired_capacity(self, resource_id: str, n: int) -> None:  # never called
+        raise AssertionError("the API does not set capacity")
+
+
+def build_world(
+    policy_set: PolicySet, endpoint: str, variant: str, instances: int, now: float
+) -> World:
+    """Apply the policy set's calls at time `now`; ValidationError names the call that was
+    refused and carries the engine's own message."""
+    resource_id = f"endpoint/{endpoint}/variant/{variant}"
+    engine = create_engine("sqlite://", poolclass=StaticPool,
+                           connect_args={"check_same_thread": False})
+    metadata.create_all(engine)
+    store, clock, settings = ScalingStore(engine), FakeClock(now), Settings()
+    ids = iter(range(1, 1_000_000))
+    aas = AutoScalingApi(store, _OneVariant(resource_id, instances), clock, settings,
+                         new_id=lambda: f"00000000-0000-4000-8000-{next(ids):012d}")
+    cw = CloudWatchAlarms(store, clock, settings)
+    names = {"EndpointName": endpoint, "VariantName": variant, "ResourceId": resource_id}
+    target = {"ServiceNamespace": "sagemaker", "ResourceId": resource_id,
+              "ScalableDimension": DIMENSION}
+
+    def call(what: str, index: int, fn: Callable[[dict[str, Any]], Any],
+             params: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:
+        filled = {**defaults, **_substitute(dict(params), names)}
+        try:
+            return fn(filled)
+        except TideserveError as exc:
+            raise ValidationError(f"policy set {policy_set.name!r}, {what}"
+                                  f"{'' if index < 0 else f' #{index + 1}'}: {exc.message}",
+                                  code=exc.code) from exc
+
+    call("RegisterScalableTarget", -1, aas.register_scalable_target,
+         policy_set.register_scalable_target, target)
+    for i, params in enumerate(policy_set.put_scaling_policy):
+        out = call("PutScalingPolicy", i, aas.put_scaling_policy, params, target)
+        names[f"policy:{params.get('PolicyName')}"] = out["PolicyARN"]
+    for i, params in enumerate(policy_set.put_metric_alarm):
+        call("PutMetricAlarm", i, cw.put_metric_alarm, params, {})
+    for i, params in enumerate(policy_set.put_scheduled_action):
+        call("PutScheduledAction", i, aas.put_scheduled_action, params, target)
+    world = store.load_world()
+    engine.dispose()
+    return world
+
+
+def _substitute(value: Any, names: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in names:
+                raise ValidationError(f"{m.group(0)} names no policy put before it "
+                                      f"(known: {sorted(k for k in names if ':' in k)})")
+            return names[m.group(1)]
+        return _PLACEHOLDER.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, names) for v in value]
+    return value
+
+
+def run_tick(world: World, obs: Observation, now: float, config: TickConfig) -> TickResult:
+    """The live driver's tick, unchanged."""
+    return tick(world, obs, now, config)
+
+
+def report_outcomes(world: World, applied: Sequence[Applied], now: float,
+                    config: TickConfig) -> TickResult:
+    return record_outcomes(world, applied, now, config)
