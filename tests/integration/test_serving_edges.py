@@ -245,3 +245,20 @@ def test_archive_with_a_link_out_of_the_tree_is_refused(server: RunningServer, t
         time.sleep(0.3)
     assert desc["EndpointStatus"] == "Failed"
     assert "model.skops" in desc["FailureReason"]
+
+
+def test_a_corrupt_archive_fails_the_endpoint_with_a_reason(server: RunningServer, tmp_path):
+    broken = tmp_path / "model.tar.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00 definitely not a gzip stream")
+    sm = server.client("sagemaker")
+    deploy(sm, "corrupt", str(broken))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        desc = sm.describe_endpoint(EndpointName="corrupt")
+        if desc["EndpointStatus"] != "Creating":
+            break
+        time.sleep(0.3)
+    assert desc["EndpointStatus"] == "Failed"
+    assert "model.tar.gz" in desc["FailureReason"]
+    # The server still serves everything else.
+    assert sm.list_endpoints()["Endpoints"]
