@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from tideserve.sim.fluid import StepLog, fill, mixture_percentiles
+from tideserve.sim.result import PolicyRun, Summary
 from tideserve.sim.scenario import Scenario
 
 MIN_INSTANCES = 1  # a real-time variant keeps one instance (AWS's MinCapacity floor is 1)
@@ -41,9 +42,9 @@ def needed_per_period(scenario: Scenario, arrivals: np.ndarray) -> np.ndarray:
     profile, dt = scenario.profile, scenario.options.step_seconds
     per = int(round(scenario.options.metric_period / dt))
     periods = math.ceil(len(arrivals) / per)
-    a = np.zeros(periods * per)
-    a[:len(arrivals)] = arrivals
-    a = a.reshape(periods, per)
+    padded = np.zeros(periods * per)
+    padded[:len(arrivals)] = arrivals
+    a = padded.reshape(periods, per)
     rate = profile.rate_per_instance  # requests/s one instance completes
     limit = max_wait(scenario)
     n = np.maximum(MIN_INSTANCES, np.ceil(a.sum(axis=1) / (rate * per * dt) - 1e-9)).astype(int)
@@ -100,10 +101,9 @@ def forward_max(x: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def clairvoyant(scenario: Scenario, arrivals: np.ndarray):  # type: ignore[no-untyped-def]
-    """The baseline as a PolicyRun (no activities; `capacity_changes` counts its steps)."""
-    from tideserve.sim.run import PolicyRun, Summary
-
+def clairvoyant(scenario: Scenario, arrivals: np.ndarray) -> PolicyRun:
+    """The baseline as a PolicyRun (no activities; report.capacity_changes counts its
+    steps)."""
     dt = scenario.options.step_seconds
     per = int(round(scenario.options.metric_period / dt))
     needed = np.repeat(needed_per_period(scenario, arrivals), per)[:len(arrivals)]

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from tideserve.sim.run import PolicyRun, SimResult, Summary
+from tideserve.sim.result import PolicyRun, SimResult, Summary
 
 
 def summary_dict(result: SimResult, timing: bool = True) -> dict[str, Any]:

@@ -14,7 +14,7 @@ second tick at the same instant.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from tideserve.errors import ConflictError
 from tideserve.scaling.alarms import evaluation_interval
 from tideserve.scaling.model import Activity
 from tideserve.scaling.schedule import next_fire_time
+from tideserve.sim.baseline import clairvoyant
 from tideserve.sim.endpoint import SimEndpoint
 from tideserve.sim.engine_adapter import (
     PolicySet,
@@ -34,55 +35,14 @@ from tideserve.sim.engine_adapter import (
 from tideserve.sim.fluid import FluidModel, StepLog
 from tideserve.sim.metrics import SimMetrics
 from tideserve.sim.requests import RequestModel
+from tideserve.sim.result import PolicyRun, SimResult, Summary
 from tideserve.sim.scenario import Scenario
 
 PERCENTS = (50.0, 90.0, 99.0)
 
 
-@dataclass(frozen=True)
-class Summary:
-    """One run's figures. Costs in USD, times in seconds, counts in requests."""
-
-    cost_usd: float
-    instance_hours: float  # billed instance-seconds / 3600
-    mean_instances: float  # time-weighted billed instances
-    mean_in_service: float  # time-weighted instances serving
-    requests: float
-    served: float
-    dropped: float  # timed out waiting (counted over the SLO too)
-    over_slo_share: float  # requests over the SLO latency / requests
-    latency_p50: float  # of served requests
-    latency_p90: float
-    latency_p99: float
-
-
-@dataclass
-class PolicyRun:
-    name: str
-    summary: Summary
-    log: StepLog  # per step: arrivals, instances, waits, ...
-    activities: list[Activity] = field(default_factory=list)  # scaling activities, oldest first
-    not_scaled: int = 0  # decision records that did not scale (IncludeNotScaledActivities)
-
-    @property
-    def scaling_activities(self) -> int:
-        return len(self.activities)
-
-
-@dataclass
-class SimResult:
-    scenario: Scenario
-    runs: list[PolicyRun]
-    baseline: PolicyRun
-    wall_seconds: float = 0.0
-
-
 def simulate(scenario: Scenario, only: str | None = None) -> SimResult:
     """Run every policy set (or the one named `only`) and the clairvoyant baseline."""
-    import time
-
-    from tideserve.sim.baseline import clairvoyant
-
     started = time.perf_counter()
     arrivals = scenario.arrivals()
     runs = [run_policy_set(scenario, ps, arrivals) for ps in scenario.policy_sets
