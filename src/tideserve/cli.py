@@ -14,6 +14,7 @@ import yaml
 from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
 from tideserve.client import DEFAULT_URL, client
 from tideserve.cost.cli import add_costs_parser, run_costs
+from tideserve.sim.cli import add_simulate_parser, run_simulate
 from tideserve.settings import Settings
 
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_costs_parser(sub)
     add_scaling_parser(sub)
+    add_simulate_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -197,7 +199,7 @@ def _summary(desc: dict[str, Any]) -> dict[str, Any]:
 
 
 _COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
-             "costs": run_costs, "scaling": run_scaling}
+             "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate}
 
 if __name__ == "__main__":
     sys.exit(main())
