@@ -43,6 +43,8 @@ def list_page(sorted_keys: Iterable[str], request: ListRequest) -> ListPage:
     last: tuple[str, str] | None = None
     truncated = False
     for key in sorted_keys:
+        if not key.startswith(request.prefix):
+            continue
         if after and (
             key.encode("utf-8", "surrogatepass") <= after_bytes
             or (after_kind == "P" and key.startswith(after))
