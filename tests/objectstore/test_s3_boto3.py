@@ -296,3 +296,18 @@ def test_virtual_host_addressing(
     listed = client.list_objects_v2(Bucket=bucket, Prefix="vh/")
     assert [o["Key"] for o in listed["Contents"]] == ["vh/key.txt"]
     assert sent[0].startswith(f"http://{bucket}.localhost:{s3_server.port}/vh/key.txt")
+
+
+def test_presigned_urls_work_without_credentials(s3_server: S3Server, bucket: str) -> None:
+    """SigV4 query authentication. botocore presigns S3 URLs with SigV2 unless told
+    `signature_version='s3v4'`; SigV2 is not accepted."""
+    import httpx
+
+    s3 = s3_server.client(signature_version="s3v4")
+    s3.put_object(Bucket=bucket, Key="shared/report.txt", Body=b"for anyone with the link")
+    url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "shared/report.txt"}, ExpiresIn=60
+    )
+    assert httpx.get(url).content == b"for anyone with the link"
+    forged = url.replace("shared/report.txt", "shared/other.txt")
+    assert httpx.get(forged).status_code == 403
