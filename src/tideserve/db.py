@@ -32,6 +32,7 @@ def make_engine(url: str) -> Engine:
 
 def create_all(engine: Engine) -> None:
     # Importing the table modules registers their tables on `metadata`.
+    import tideserve.asyncinf.tables  # noqa: F401
     import tideserve.autoscaling.tables  # noqa: F401
     import tideserve.control.tables  # noqa: F401
     import tideserve.cost.tables  # noqa: F401

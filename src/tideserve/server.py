@@ -15,6 +15,7 @@ import uvicorn
 
 from tideserve.api.app import TideserveApp
 from tideserve.api.rpc import OperationRegistry
+from tideserve.asyncinf.service import AsyncInference
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
 from tideserve.autoscaling.driver import ScalingDriver
@@ -65,6 +66,7 @@ class Server:
     arns: Arns
     scaling: ScalingDriver
     app: TideserveApp
+    asyncinf: AsyncInference | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -75,6 +77,8 @@ class Server:
         await self.controller.start()
         tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health()),
                  asyncio.create_task(self.scaling.run_forever())]
+        if self.asyncinf is not None:
+            tasks.append(asyncio.create_task(self.asyncinf.dispatcher.run_forever()))
         try:
             yield
         finally:
@@ -106,6 +110,8 @@ class Server:
 
     def _publish_zeros(self) -> None:
         for route in list(self.router.routes.endpoints.values()):
+            if self.asyncinf is not None and self.asyncinf.is_async(route.name):
+                continue  # async endpoints publish no Invocations (spec §5.2)
             for variant in route.variants:
                 dims = (("EndpointName", route.name), ("VariantName", variant.name))
                 for name in ZERO_FILLED:
@@ -195,6 +201,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     app = TideserveApp(router, registry, store.secret_for, clock, lambda: render(metrics))
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
                     sampler, ledger, arns, scaling, app)
+    server.asyncinf = AsyncInference.build(
+        engine, settings, routes, metrics, clock,
+        lambda name: getattr(store.get_endpoint(name), "status", None))
+    sagemaker.async_endpoints = server.asyncinf.endpoints
+    app.async_front = server.asyncinf.front
     holder["server"] = server
     app.lifespan = server.lifespan
     return server

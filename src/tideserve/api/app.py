@@ -3,11 +3,12 @@ data plane (hot path, plain ASGI) and every AWS control-plane protocol, all behi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +19,9 @@ from tideserve.api.runtime_wire import runtime_error_response
 from tideserve.clock import Clock
 from tideserve.errors import AuthError, TideserveError, ValidationError
 from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
+
+if TYPE_CHECKING:
+    from tideserve.asyncinf.front import AsyncFront
 
 log = logging.getLogger("tideserve.api")
 
@@ -91,6 +95,7 @@ class TideserveApp:
         self.metrics_text = metrics_text
         self.lifespan = lifespan
         self.ready = False
+        self.async_front: AsyncFront | None = None  # InvokeEndpointAsync; server.py sets it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -111,6 +116,10 @@ class TideserveApp:
             return
         if path.startswith("/endpoints/") and path.endswith("/invocations") and method == "POST":
             await self._invoke(scope, receive, send)
+            return
+        if (path.startswith("/endpoints/") and path.endswith("/async-invocations")
+                and method == "POST" and self.async_front is not None):
+            await self._invoke_async(scope, receive, send, self.async_front)
             return
         await self._control(scope, receive, send)
 
@@ -142,6 +151,8 @@ class TideserveApp:
             body = await read_body(receive, MAX_PAYLOAD_BYTES)
             await self._authenticate(scope, headers, body)
             name = scope["path"][len("/endpoints/") : -len("/invocations")]
+            if self.async_front is not None:
+                self.async_front.refuse_sync(name)
             result = await self.router.invoke(Invocation(name, body, lowered, received))
         except TideserveError as exc:
             response = runtime_error_response(exc)
@@ -156,6 +167,22 @@ class TideserveApp:
                 (b"x-amzn-sagemaker-custom-attributes", result.custom_attributes.encode("latin-1"))
             )
         await send_bytes(send, 200, result.body, out)
+
+    async def _invoke_async(
+        self, scope: Scope, receive: Receive, send: Send, front: AsyncFront
+    ) -> None:
+        """InvokeEndpointAsync: 202 only once the request is committed to the queue."""
+        try:
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            body = await read_body(receive, front.max_inline_bytes)
+            await self._authenticate(scope, headers, body)
+            name = scope["path"][len("/endpoints/") : -len("/async-invocations")]
+            lowered = {k.lower(): v for k, v in headers}
+            accepted = await asyncio.to_thread(front.accept, name, lowered, body)
+        except TideserveError as exc:
+            await runtime_error_response(exc)(scope, receive, send)
+            return
+        await send_bytes(send, 202, accepted.body(), accepted.headers())
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from tideserve.asyncinf.config import check_async_config
+from tideserve.asyncinf.endpoints import AsyncEndpoints
 from tideserve.clock import Clock
 from tideserve.control import tables as t
 from tideserve.control.listing import filter_and_sort, page
@@ -41,6 +43,7 @@ class SageMakerService:
         self.catalog = catalog
         self.clock = clock
         self.on_change = on_change  # wakes the controller for the named endpoint
+        self.async_endpoints: AsyncEndpoints | None = None  # server.py sets it
 
     def operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         return {
@@ -125,6 +128,7 @@ class SageMakerService:
         return {"EndpointConfigArn": arn}
 
     def _check_variants(self, p: dict[str, Any]) -> None:
+        check_async_config(p)
         variants = p["ProductionVariants"]
         seen: set[str] = set()
         for v in variants:
@@ -148,8 +152,6 @@ class SageMakerService:
                 raise ValidationError(
                     f"Variant '{v['VariantName']}': InitialInstanceCount must be at least 1."
                 )
-        if p.get("AsyncInferenceConfig"):
-            raise ValidationError("AsyncInferenceConfig is not supported yet (planned).")
 
     def describe_endpoint_config(self, p: dict[str, Any]) -> dict[str, Any]:
         row = self._config(p["EndpointConfigName"])
@@ -204,6 +206,8 @@ class SageMakerService:
         if not self.store.insert_endpoint(row):
             raise AlreadyExistsError(f'Cannot create already existing endpoint "{arn}".')
         self.store.put_tags(arn, p.get("Tags") or [])
+        if self.async_endpoints is not None:
+            self.async_endpoints.created(name, config.spec.get("AsyncInferenceConfig"))
         self.on_change(name)
         return {"EndpointArn": arn}
 
@@ -220,6 +224,8 @@ class SageMakerService:
         }
         if row.failure_reason:
             out["FailureReason"] = row.failure_reason
+        if self.async_endpoints is not None and self.async_endpoints.describe(row.name):
+            out["AsyncInferenceConfig"] = self.async_endpoints.describe(row.name)
         if row.pending_config_name:
             out["PendingDeploymentSummary"] = {
                 "EndpointConfigName": row.pending_config_name,
@@ -273,6 +279,8 @@ class SageMakerService:
 
         def change(row: EndpointRow) -> bool:
             self._check_mutable(row)
+            if self.async_endpoints is not None:
+                self.async_endpoints.check_update(row.name, config.spec)
             for v in new_variants:
                 old = row.variant(v["VariantName"])
                 if retain and old is not None:
@@ -290,6 +298,8 @@ class SageMakerService:
             return True
 
         row = self._modify(p["EndpointName"], change)
+        if self.async_endpoints is not None:
+            self.async_endpoints.updated(row.name, config.spec.get("AsyncInferenceConfig"))
         return {"EndpointArn": row.arn}
 
     def update_endpoint_weights_and_capacities(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -328,6 +338,8 @@ class SageMakerService:
 
         row = self._modify(p["EndpointName"], change)
         self.store.delete_tags(row.arn)
+        if self.async_endpoints is not None:
+            self.async_endpoints.deleted(row.name)
         return {}
 
     def _modify(self, name: str, change: Callable[[EndpointRow], bool]) -> EndpointRow:

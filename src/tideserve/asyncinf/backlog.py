@@ -1,0 +1,47 @@
+"""The async backlog metrics (spec §5.2), dimension {EndpointName} only, sampled several
+times a period so each period's Average is the backlog over the period, and published every
+period whatever the backlog: the scale-from-zero alarm on HasBacklogWithoutCapacity must see
+a 0 or a 1 each period (§1.8), and a TT AlarmLow must see the empty queue to scale in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tideserve.asyncinf.queue import Backlog
+from tideserve.metrics import names as n
+from tideserve.metrics.aggregator import MetricAggregator
+
+
+@dataclass(frozen=True)
+class BacklogSample:
+    size: int  # ApproximateBacklogSize: queued + in processing
+    per_instance: float  # ApproximateBacklogSizePerInstance
+    age_of_oldest: float  # ApproximateAgeOfOldestRequest, seconds
+    without_capacity: int  # HasBacklogWithoutCapacity: 1 or 0
+
+
+def backlog_sample(backlog: Backlog | None, instances: int, now: float) -> BacklogSample:
+    """At 0 instances the per-instance backlog is the whole backlog (divided by 1), so a
+    target-tracking policy on it alone still scales out from zero once the backlog exceeds
+    its target, as AWS documents (§1.8): 7 queued at 0 instances -> 7.0; at 2 -> 3.5."""
+    size = backlog.size if backlog else 0
+    oldest = backlog.oldest_enqueued_at if backlog else None
+    return BacklogSample(
+        size=size,
+        per_instance=size / max(1, instances),
+        age_of_oldest=max(0.0, now - oldest) if oldest is not None else 0.0,
+        without_capacity=int(size > 0 and instances == 0),
+    )
+
+
+def record_backlog(metrics: MetricAggregator, endpoint: str, sample: BacklogSample,
+                   now: float) -> None:
+    dims = ((n.ENDPOINT_NAME, endpoint),)
+    rec = metrics.record
+    rec(n.SAGEMAKER, n.APPROXIMATE_BACKLOG_SIZE, dims, float(sample.size), n.COUNT, timestamp=now)
+    rec(n.SAGEMAKER, n.APPROXIMATE_BACKLOG_SIZE_PER_INSTANCE, dims, sample.per_instance, n.COUNT,
+        timestamp=now)
+    rec(n.SAGEMAKER, n.APPROXIMATE_AGE_OF_OLDEST_REQUEST, dims, sample.age_of_oldest, n.SECONDS,
+        timestamp=now)
+    rec(n.SAGEMAKER, n.HAS_BACKLOG_WITHOUT_CAPACITY, dims, float(sample.without_capacity),
+        n.COUNT, timestamp=now)

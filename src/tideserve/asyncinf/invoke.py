@@ -1,0 +1,113 @@
+"""One attempt of one async request on one instance: read the input (inline or an object),
+POST it to the instance's /invocations (the container contract, §4), and stream a 2xx body
+into the output object. Returns what happened as a value; raises nothing it can name."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from tideserve.asyncinf.objects import LocalObjects
+from tideserve.asyncinf.queue import QueuedRequest
+from tideserve.errors import TideserveError
+from tideserve.serving.routes import Backend
+
+CHUNK_BYTES = 1 << 20
+KEEP_RESPONSE_BYTES = 128 * 1024  # enough for a notification's inline response
+ERROR_BODY_BYTES = 64 * 1024
+CONNECT_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    content_type: str
+    model_us: float  # ModelLatency
+    response: bytes | None  # the body when it is small enough to include in a notification
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str  # what the failure object holds and the notification says
+    status: int  # the container's status; 0 when it never answered
+    stage: str  # "download" | "model" | "upload"
+    model_us: float = 0.0
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The instance went away before answering: the request may run again elsewhere."""
+
+    detail: str
+
+
+Outcome = Completed | Failed | Lost
+
+
+def _headers(req: QueuedRequest) -> dict[str, str]:
+    pairs = (("Content-Type", req.content_type), ("Accept", req.accept),
+             ("X-Amzn-SageMaker-Custom-Attributes", req.custom_attributes),
+             ("X-Amzn-SageMaker-Inference-Id", req.inference_id))
+    return {k: v for k, v in pairs if v is not None}
+
+
+def model_failure_reason(status: int, body: bytes) -> str:
+    kind = "client" if 400 <= status < 500 else "server"
+    text = body.decode("utf-8", errors="replace").strip()
+    return f'Received {kind} error ({status}) from primary with message "{text}".'
+
+
+async def attempt(session: aiohttp.ClientSession, objects: LocalObjects, req: QueuedRequest,
+                  backend: Backend) -> Outcome:
+    with contextlib.ExitStack() as stack:
+        try:
+            payload: Any = req.body if req.body is not None else stack.enter_context(
+                objects.open(req.input_location or ""))
+        except (OSError, TideserveError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) else exc.message
+            return Failed(f"Could not read the input {req.input_location}: {detail}.",
+                          0, "download")
+        timeout = aiohttp.ClientTimeout(total=req.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
+        started = time.perf_counter()
+        try:
+            async with session.post(backend.url + "/invocations", data=payload,
+                                    headers=_headers(req), timeout=timeout) as resp:
+                if resp.status >= 300:
+                    body = await resp.content.read(ERROR_BODY_BYTES)
+                    model_us = (time.perf_counter() - started) * 1e6
+                    return Failed(model_failure_reason(resp.status, body), resp.status, "model",
+                                  model_us)
+                return await _save(resp, objects, req, started)
+        except aiohttp.ClientConnectorError as exc:
+            backend.reachable = False  # refused: the controller replaces it
+            return Lost(str(exc))
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError,
+                aiohttp.ClientPayloadError) as exc:
+            return Lost(str(exc))
+        except TimeoutError:
+            return Failed(
+                "Your invocation timed out while waiting for a response from container primary "
+                f"(InvocationTimeoutSeconds {req.timeout_seconds}).", 0, "model",
+                (time.perf_counter() - started) * 1e6)
+
+
+async def _save(resp: aiohttp.ClientResponse, objects: LocalObjects, req: QueuedRequest,
+                started: float) -> Outcome:
+    kept = bytearray()
+    size = 0
+    try:
+        with objects.writer(req.output_location) as out:
+            async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
+                out.write(chunk)
+                size += len(chunk)
+                if size <= KEEP_RESPONSE_BYTES:
+                    kept += chunk
+    except OSError as exc:
+        return Failed(f"Could not write the output {req.output_location}: {exc.strerror}.",
+                      resp.status, "upload")
+    model_us = (time.perf_counter() - started) * 1e6
+    return Completed(resp.headers.get("Content-Type", "application/octet-stream"), model_us,
+                     bytes(kept) if size <= KEEP_RESPONSE_BYTES else None)
