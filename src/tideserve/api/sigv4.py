@@ -86,8 +86,8 @@ def verify(
     `raw_path` and `query_string` are exactly as received (still percent-encoded); `headers`
     are (name, value) pairs in any case; `now` is epoch seconds from the injected clock.
     """
-    header_map = _header_map(headers)
-    auth = _parse_authorization(header_map, query_string)
+    header_map = headers_by_name(headers)
+    auth = parse_authorization(header_map, query_string)
     if expected_service is not None and auth.service != expected_service:
         raise AuthError(
             f"Credential should be scoped to correct service: '{expected_service}'.",
@@ -98,7 +98,7 @@ def verify(
         # tideserve issues no session tokens, so one is never checked; but an unsigned one
         # could be swapped in transit, which AWS refuses too.
         raise AuthError("'x-amz-security-token' must be a 'SignedHeader'.", code=INCOMPLETE)
-    amz_date = auth.amz_date or _request_date(header_map, signed_names)
+    amz_date = auth.amz_date or request_date(header_map, signed_names)
     _check_date(amz_date, auth.date, now, auth.expires)
     secret = secret_for(auth.access_key_id)
     if secret is None:
@@ -107,7 +107,7 @@ def verify(
         method, raw_path, query_string, header_map, signed_names, auth
     )
     scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
-    key = _signing_key(secret, auth)
+    key = signing_key(secret, auth)
     for payload_hash in _payload_hashes(header_map, body, presigned=auth.amz_date is not None):
         canonical_hash = hashlib.sha256((unsigned + payload_hash).encode()).hexdigest()
         string_to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{canonical_hash}"
@@ -144,7 +144,7 @@ def clear_key_cache() -> None:
 # -- parsing ------------------------------------------------------------------------------------
 
 
-def _header_map(headers: list[tuple[str, str]]) -> dict[str, list[str]]:
+def headers_by_name(headers: list[tuple[str, str]]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, value in headers:
         lname = name.lower()
@@ -165,7 +165,7 @@ def _authorization_value(headers: Mapping[str, str] | Iterable[tuple[str, str]])
     return None
 
 
-def _parse_authorization(header_map: dict[str, list[str]], query_string: str) -> _Authorization:
+def parse_authorization(header_map: dict[str, list[str]], query_string: str) -> _Authorization:
     values = header_map.get("authorization")
     if values:
         return _parse_header_authorization(values[0])
@@ -256,7 +256,7 @@ def _authorization_from(
     )
 
 
-def _request_date(header_map: dict[str, list[str]], signed_names: list[str]) -> str:
+def request_date(header_map: dict[str, list[str]], signed_names: list[str]) -> str:
     """The request time as YYYYMMDDTHHMMSSZ, from X-Amz-Date or else Date; it must be signed."""
     if "x-amz-date" in header_map:
         name, value = "x-amz-date", header_map["x-amz-date"][0].strip()
@@ -282,7 +282,7 @@ def _http_date_to_amz(value: str) -> str:
         raise AuthError(message, code=INCOMPLETE) from exc
 
 
-def _amz_epoch(amz_date: str) -> int:
+def amz_epoch(amz_date: str) -> int:
     if len(amz_date) != 16 or amz_date[8] != "T" or amz_date[15] != "Z":
         raise ValueError(amz_date)
     d, t = amz_date[:8], amz_date[9:15]
@@ -296,7 +296,7 @@ def _format_amz(epoch: float) -> str:
 
 def _check_date(amz_date: str, scope_date: str, now: float, expires: int | None) -> None:
     try:
-        when = _amz_epoch(amz_date)
+        when = amz_epoch(amz_date)
     except ValueError as exc:
         raise AuthError(
             f"X-Amz-Date must be in ISO8601 basic format (YYYYMMDD'T'HHMMSS'Z'); got '{amz_date}'.",
@@ -341,7 +341,7 @@ def _canonical_request_without_payload(
 ) -> str:
     """The canonical request up to and including the newline before the payload hash."""
     query = canonical_query(query_string, drop_signature=auth.amz_date is not None)
-    headers = _canonical_headers(header_map, signed_names)
+    headers = canonical_headers(header_map, signed_names)
     return (
         f"{method.upper()}\n{canonical_uri(raw_path)}\n{query}\n{headers}\n{auth.signed_headers}\n"
     )
@@ -385,7 +385,7 @@ def canonical_query(query_string: str, *, drop_signature: bool = False) -> str:
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
-def _canonical_headers(header_map: dict[str, list[str]], signed_names: list[str]) -> str:
+def canonical_headers(header_map: dict[str, list[str]], signed_names: list[str]) -> str:
     lines = []
     for name in signed_names:
         values = header_map.get(name)
@@ -412,7 +412,7 @@ def _payload_hashes(header_map: dict[str, list[str]], body: bytes, presigned: bo
     return [body_hash, "UNSIGNED-PAYLOAD"] if presigned else [body_hash]
 
 
-def _signing_key(secret: str, auth: _Authorization) -> bytes:
+def signing_key(secret: str, auth: _Authorization) -> bytes:
     cache_key = (auth.access_key_id, secret, auth.date, auth.region, auth.service)
     key = _signing_keys.get(cache_key)
     if key is None:

@@ -54,10 +54,10 @@ def verify(
 ) -> S3Identity:
     """Check an S3 request's signature from its line and headers alone; raise AuthError (or
     ValidationError for a missing payload hash) with S3's codes."""
-    header_map = sigv4._header_map(headers)
+    header_map = sigv4.headers_by_name(headers)
     presigned = "authorization" not in header_map
     try:
-        auth = sigv4._parse_authorization(header_map, query_string)
+        auth = sigv4.parse_authorization(header_map, query_string)
     except AuthError as exc:
         raise _malformed(exc.message, presigned, exc.code) from None
     if auth.service != "s3":
@@ -77,12 +77,12 @@ def verify(
         )
     payload_hash = _payload_hash(header_map, presigned)
     try:
-        headers_block = sigv4._canonical_headers(header_map, signed_names)
+        headers_block = sigv4.canonical_headers(header_map, signed_names)
     except AuthError:
         raise AuthError(_MISMATCH, code="SignatureDoesNotMatch") from None
     query = sigv4.canonical_query(query_string, drop_signature=presigned)
     scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
-    key = sigv4._signing_key(secret, auth)
+    key = sigv4.signing_key(secret, auth)
     for uri in _candidate_uris(raw_path):
         canonical = (
             f"{method.upper()}\n{uri}\n{query}\n{headers_block}\n{auth.signed_headers}\n"
@@ -117,7 +117,7 @@ def _payload_hash(header_map: Mapping[str, list[str]], presigned: bool) -> str:
 
 def _request_date(header_map: dict[str, list[str]], signed_names: list[str]) -> str:
     try:
-        return sigv4._request_date(header_map, signed_names)
+        return sigv4.request_date(header_map, signed_names)
     except AuthError as exc:
         raise AuthError(
             f"AWS authentication requires a valid Date or x-amz-date header: {exc.message}",
@@ -127,7 +127,7 @@ def _request_date(header_map: dict[str, list[str]], signed_names: list[str]) -> 
 
 def _check_time(amz_date: str, scope_date: str, now: float, expires: int | None) -> None:
     try:
-        when = sigv4._amz_epoch(amz_date)
+        when = sigv4.amz_epoch(amz_date)
     except ValueError:
         raise AuthError(
             f"X-Amz-Date must be YYYYMMDD'T'HHMMSS'Z'; got {amz_date!r}.", code="AccessDenied"
