@@ -75,9 +75,7 @@ class ScalingDriver:
         self.flush = flush
         period = settings.period
         self.tick_seconds = tick_seconds or min(1.0, period / 4)
-        # Evaluate a tenth of a period after each boundary, once the period's values are in.
-        self.config = TickConfig(time_scale=settings.time_scale, resolution=period,
-                                 evaluation_delay=min(period * 0.1, 2.0))
+        self.config = TickConfig.for_period(period)
 
     async def run_forever(self) -> None:
         while True:

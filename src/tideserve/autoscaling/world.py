@@ -98,6 +98,15 @@ class TickConfig:
         slot = interval * self.time_scale
         return max(slot, self.resolution) if self.resolution else slot
 
+    @classmethod
+    def for_period(cls, period: float) -> TickConfig:
+        """What a server with metric period `period` runs with (the live driver and the
+        simulator both use this): AWS durations scaled by period/60, alarms read at the
+        store's resolution, evaluated a tenth of a period (at most 2 s) after each boundary,
+        once the period's values are in."""
+        return cls(time_scale=period / 60.0, resolution=period,
+                   evaluation_delay=min(period * 0.1, 2.0))
+
 
 DatapointsFor = Callable[[MetricAlarm, float, float], Mapping[float, float]]
 StartupSeconds = Callable[[str, float, float], float | None]

@@ -34,7 +34,7 @@ from tideserve.autoscaling.world import Applied, Observation, TickConfig, TickRe
 from tideserve.clock import FakeClock
 from tideserve.db import metadata
 from tideserve.errors import TideserveError, ValidationError
-from tideserve.settings import AWS_PERIOD_SECONDS, Settings
+from tideserve.settings import Settings
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 _PLACEHOLDER = re.compile(r"\$\{(policy:[^}]+|EndpointName|VariantName|ResourceId)\}")
@@ -52,11 +52,8 @@ class PolicySet:
 
 
 def tick_config(period: float) -> TickConfig:
-    """What the live ScalingDriver runs with for `Settings(period=period)` (driver.py): AWS
-    durations scaled by period/60, alarms read at the store's resolution, and evaluated a tenth
-    of a period (at most 2 s) after each boundary."""
-    return TickConfig(time_scale=period / AWS_PERIOD_SECONDS, resolution=period,
-                      evaluation_delay=min(period * 0.1, 2.0))
+    """What the live ScalingDriver runs with for `Settings(period=period)`: one definition."""
+    return TickConfig.for_period(period)
 
 
 class _OneVariant:
