@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote
@@ -32,9 +32,10 @@ from tideserve.objectstore.s3_auth import ChunkVerifier, S3Identity
 from tideserve.objectstore.store import DEFAULT_CONTENT_TYPE, ObjectAttributes
 from tideserve.objectstore.xml import Node, render_plain
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+# Starlette's ASGI types, so the top-level app and this one agree.
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Base = list[tuple[str, str]]  # headers every response carries (the request ids)
 
 MAX_XML_BYTES = 4 * 1024 * 1024  # CompleteMultipartUpload with 10 000 parts fits
@@ -267,13 +268,13 @@ class Exchange:
         self.started = False
         self.body_read = False
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> MutableMapping[str, Any]:
         message = await self._receive()
         if message["type"] != "http.request" or not message.get("more_body", False):
             self.body_read = True
         return message
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         self.started = True
         await self._send(message)
 
