@@ -40,6 +40,8 @@ from tideserve.metrics.cloudwatch import CloudWatchMetrics
 from tideserve.metrics.prometheus import render
 from tideserve.metrics.store import MetricStore
 from tideserve.metrics.system import InstanceSampler
+from tideserve.serverless.config import keep_alive_seconds
+from tideserve.serverless.manager import ServerlessManager
 from tideserve.serving.router import NAMESPACE, Router
 from tideserve.serving.routes import RouteTable
 from tideserve.settings import Settings
@@ -66,6 +68,7 @@ class Server:
     arns: Arns
     scaling: ScalingDriver
     app: TideserveApp
+    serverless: ServerlessManager | None = None
     asyncinf: AsyncInference | None = None
 
     @contextlib.asynccontextmanager
@@ -77,6 +80,8 @@ class Server:
         await self.controller.start()
         tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health()),
                  asyncio.create_task(self.scaling.run_forever())]
+        if self.serverless is not None:
+            tasks.append(asyncio.create_task(self.serverless.run_forever()))
         if self.asyncinf is not None:
             tasks.append(asyncio.create_task(self.asyncinf.dispatcher.run_forever()))
         try:
@@ -86,6 +91,8 @@ class Server:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.controller.shutdown()
+            if self.serverless is not None:
+                await self.serverless.close()
             await self.router.close()
             self.provider.stop_all_now()
             self._flush(self.clock.now() + self.settings.period)
@@ -100,6 +107,8 @@ class Server:
             try:
                 self._publish_zeros()
                 self.sampler.sample(self.controller.instance_pids())
+                if self.serverless is not None:
+                    self.serverless.on_period(self.clock.now())
                 self._flush(self.clock.now())
                 publish_cost_metrics(self.metrics, self.ledger,
                                      invocations_from_metrics(self.metric_store),
@@ -206,6 +215,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         lambda name: getattr(store.get_endpoint(name), "status", None))
     sagemaker.async_endpoints = server.asyncinf.endpoints
     app.async_front = server.asyncinf.front
+    server.serverless = ServerlessManager(
+        store, models, provider, metrics, ledger, clock, settings.period,
+        keep_alive_seconds(settings.time_scale), trust_pickle=settings.trust_pickle,
+    )
+    router.serverless = controller.serverless = server.serverless
     holder["server"] = server
     app.lifespan = server.lifespan
     return server

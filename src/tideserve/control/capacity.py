@@ -1,10 +1,15 @@
 """The capacity port autoscaling drives: a variant's DesiredInstanceCount, read from the
-endpoint's row and changed through UpdateEndpointWeightsAndCapacities, as AAS does on AWS."""
+endpoint's row and changed through UpdateEndpointWeightsAndCapacities, as AAS does on AWS.
+
+A variant is either instance-based or serverless, so the resource id decides the dimension: a
+serverless variant's capacity is its ProvisionedConcurrency
+(sagemaker:variant:DesiredProvisionedConcurrency, applied as ServerlessUpdateConfig)."""
 
 from __future__ import annotations
 
 from tideserve.autoscaling.ports import Capacity
 from tideserve.control.sagemaker import SageMakerService
+from tideserve.serverless import capacity as serverless
 
 
 def parse_resource_id(resource_id: str) -> tuple[str, str] | None:
@@ -29,6 +34,8 @@ class EndpointCapacity:
         variant = row.variant(names[1])
         if variant is None or variant.get("Pending"):
             return None
+        if serverless.is_serverless(variant):
+            return serverless.provisioned_capacity(variant, row.status)
         return Capacity(
             desired=int(variant["DesiredInstanceCount"]),
             current=int(variant["CurrentInstanceCount"]),
@@ -38,7 +45,11 @@ class EndpointCapacity:
     def set_desired_capacity(self, resource_id: str, n: int) -> None:
         names = parse_resource_id(resource_id)
         assert names is not None, resource_id
+        row = self.sagemaker.store.get_endpoint(names[0])
+        variant = row.variant(names[1]) if row is not None else None
+        wanted = (serverless.provisioned_update(names[1], n)
+                  if variant is not None and serverless.is_serverless(variant)
+                  else {"VariantName": names[1], "DesiredInstanceCount": n})
         self.sagemaker.update_endpoint_weights_and_capacities({
-            "EndpointName": names[0],
-            "DesiredWeightsAndCapacities": [{"VariantName": names[1], "DesiredInstanceCount": n}],
+            "EndpointName": names[0], "DesiredWeightsAndCapacities": [wanted],
         })

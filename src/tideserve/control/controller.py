@@ -84,6 +84,8 @@ class Controller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: aiohttp.ClientSession | None = None
         self._stopping = False
+        # Serverless endpoints are converged by their pool (tideserve.serverless), not here.
+        self.serverless: Any = None
 
     # -- driving -----------------------------------------------------------------------------
 
@@ -162,6 +164,9 @@ class Controller:
             return
         if row.status == "Failed":
             await self._teardown(key)
+            return
+        if self.serverless is not None and self.serverless.owns(row):
+            await self._converge_serverless(row)
             return
         if row.pending_config_name:
             await self._blue_green(row)
@@ -382,7 +387,17 @@ class Controller:
             fleet.instances.remove(inst)
         self.store.forget_instance(inst.instance_id)
 
+    async def _converge_serverless(self, row: EndpointRow) -> None:
+        try:
+            await self.serverless.converge(row)
+        except TideserveError as exc:
+            self._fail(row, f"Serverless capacity could not be provisioned: {exc.message}")
+            return
+        self._finish(row)
+
     async def _teardown(self, key: str) -> None:
+        if self.serverless is not None:
+            await self.serverless.teardown(key)
         route = self.routes.get_ci(key)
         if route is not None:
             self.routes.remove(route.name)

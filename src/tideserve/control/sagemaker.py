@@ -20,6 +20,7 @@ from tideserve.control.names import Arns
 from tideserve.control.store import ControlStore, EndpointRow
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import AlreadyExistsError, ConflictError, NotFoundError, ValidationError
+from tideserve.serverless import config as serverless
 from tideserve.serving.images import resolve_runtime
 
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
@@ -130,6 +131,10 @@ class SageMakerService:
     def _check_variants(self, p: dict[str, Any]) -> None:
         check_async_config(p)
         variants = p["ProductionVariants"]
+        if serverless.uses_serverless(variants):
+            serverless.check_endpoint_config(p)
+            self._model(variants[0]["ModelName"])
+            return
         seen: set[str] = set()
         for v in variants:
             if v["VariantName"] in seen:
@@ -137,11 +142,6 @@ class SageMakerService:
                     f"Variant names must be unique: '{v['VariantName']}' appears more than once."
                 )
             seen.add(v["VariantName"])
-            if "ServerlessConfig" in v:
-                raise ValidationError(
-                    f"Variant '{v['VariantName']}': ServerlessConfig is not supported yet "
-                    "(serverless endpoints are planned); use InstanceType and InitialInstanceCount."
-                )
             if not v.get("ModelName"):
                 raise ValidationError(f"Variant '{v['VariantName']}' must name a ModelName.")
             self._model(v["ModelName"])
@@ -251,6 +251,8 @@ class SageMakerService:
                 "Status": "Creating" if row.status == "Creating" else "Updating",
                 "StartTime": ts(v["StatusStartTime"]),
             }]
+        if serverless.is_serverless(v):
+            return serverless.variant_summary(out, v)
         return out
 
     def list_endpoints(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -279,6 +281,7 @@ class SageMakerService:
 
         def change(row: EndpointRow) -> bool:
             self._check_mutable(row)
+            serverless.reject_update(row.variants, new_variants)
             if self.async_endpoints is not None:
                 self.async_endpoints.check_update(row.name, config.spec)
             for v in new_variants:
@@ -319,6 +322,7 @@ class SageMakerService:
                     )
                 if "DesiredWeight" in wanted:
                     variant["DesiredWeight"] = float(wanted["DesiredWeight"])
+                serverless.apply_update(variant, wanted)
                 if "DesiredInstanceCount" in wanted:
                     variant["DesiredInstanceCount"] = int(wanted["DesiredInstanceCount"])
             row.status, row.failure_reason = "Updating", None
@@ -436,7 +440,7 @@ def check_container(c: dict[str, Any]) -> None:
 
 def variants_from_config(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {
+        serverless.variant_from_config(v) if "ServerlessConfig" in v else {
             "VariantName": v["VariantName"],
             "ModelName": v["ModelName"],
             "InstanceType": v["InstanceType"],

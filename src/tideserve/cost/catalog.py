@@ -16,6 +16,10 @@ from tideserve.errors import ValidationError
 
 CATALOG_REGION = "us-east-1"
 CATALOG_DATE = "2026-11"
+# Serverless inference (on demand) is billed per GB-second of request duration: memory (GB) x
+# duration, ms granularity, no per-request fee. us-east-1, approx. and UNCONFIRMED (spec §6.1):
+# $0.00002 per GB-second, i.e. $0.0000200/s at 1 GB ... $0.0001200/s at 6 GB.
+SERVERLESS_USD_PER_GB_SECOND = 0.00002
 
 
 @dataclass(frozen=True)

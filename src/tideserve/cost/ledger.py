@@ -95,6 +95,18 @@ class Ledger:
             _stamp(conn, at)
         return bool(result.rowcount)
 
+    def record_usage(self, usage: Usage) -> None:
+        """Insert a closed row for metered compute that is not an instance lifetime (serverless
+        duration, see tideserve.serverless.billing): its rate is given, not the catalog's."""
+        assert usage.end is not None, "a recorded usage is closed"
+        with self.engine.begin() as conn:
+            conn.execute(insert(usage_t).values(
+                instance_id=usage.instance_id, endpoint_arn=usage.endpoint_arn,
+                endpoint_name=usage.endpoint_name, variant_name=usage.variant,
+                instance_type=usage.instance_type, purchase_option=usage.purchase_option,
+                rate_per_hour=usage.rate_per_hour, start_time=usage.start, end_time=usage.end,
+            ))
+
     def heartbeat(self, at: float | None = None) -> None:
         """Record that the server is alive at `at` (call once per metric period)."""
         with self.engine.begin() as conn:

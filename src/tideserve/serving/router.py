@@ -13,6 +13,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -64,6 +65,8 @@ class Router:
         self.timeout = timeout
         self.rng = random.Random()
         self._session: aiohttp.ClientSession | None = None
+        # tideserve.serverless.ServerlessManager: serverless endpoints lease a worker instead.
+        self.serverless: Any = None
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -80,6 +83,8 @@ class Router:
             await self._session.close()
 
     async def invoke(self, inv: Invocation) -> InvocationResult:
+        if self.serverless is not None and self.serverless.serves(inv.endpoint_name):
+            return await self.serverless.invoke(self, inv)  # type: ignore[no-any-return]
         started = inv.received_at or time.perf_counter()
         route = self.routes.get(inv.endpoint_name)
         if route is None:

@@ -1,0 +1,146 @@
+"""The serverless side of `tideserve up`: one pool per serverless endpoint, and the hooks the
+controller (converge, teardown), the router (invoke) and the per-period loop (metrics,
+billing) call. server.py builds one ServerlessManager and hands it to each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from tideserve.clock import Clock
+from tideserve.control.models import ModelCache
+from tideserve.control.store import ControlStore, EndpointRow
+from tideserve.cost.ledger import Ledger
+from tideserve.fleet.base import InstanceProvider
+from tideserve.metrics.aggregator import MetricAggregator
+from tideserve.serverless import config as sc
+from tideserve.serverless.billing import Metered, ServerlessBilling
+from tideserve.serverless.invoke import PC_INVOCATIONS, PC_SPILLOVER, invoke_serverless
+from tideserve.serverless.pool import ServerlessPool
+from tideserve.serverless.workers import ProcessLauncher
+from tideserve.serving.router import NAMESPACE, Invocation, InvocationResult, Router
+
+log = logging.getLogger("tideserve.serverless")
+
+PC_UTILIZATION = "ServerlessProvisionedConcurrencyUtilization"
+PC_EXECUTIONS = "ServerlessProvisionedConcurrencyExecutions"
+ZERO_FILLED = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors",
+               "InvocationModelErrors")
+
+
+class ServerlessManager:
+    def __init__(
+        self,
+        store: ControlStore,
+        models: ModelCache,
+        provider: InstanceProvider,
+        metrics: MetricAggregator,
+        ledger: Ledger,
+        clock: Clock,
+        period: float,
+        keep_alive: float,
+        trust_pickle: bool = False,
+    ) -> None:
+        self.store = store
+        self.models = models
+        self.provider = provider
+        self.metrics = metrics
+        self.clock = clock
+        self.period = period
+        self.keep_alive = keep_alive
+        self.trust_pickle = trust_pickle
+        self.billing = ServerlessBilling(ledger, period)
+        self.pools: dict[str, ServerlessPool] = {}  # by endpoint name, as the router sees it
+        self._meters: dict[str, Metered] = {}
+
+    # -- controller hooks --------------------------------------------------------------------
+
+    def owns(self, row: EndpointRow) -> bool:
+        return any(sc.is_serverless(v) for v in row.variants)
+
+    async def converge(self, row: EndpointRow) -> None:
+        """Make the endpoint's pool match its DesiredServerlessConfig: the model prepared and
+        ProvisionedConcurrency workers warm; then record it as CurrentServerlessConfig.
+        Raises TideserveError if the model or a provisioned worker cannot be brought up."""
+        variant = row.variants[0]
+        wanted = sc.desired(variant)
+        pool = self.pools.get(row.name)
+        if pool is None:  # memory cannot change: UpdateEndpoint is refused for serverless
+            launcher = ProcessLauncher(
+                row.name, variant["VariantName"], variant["ModelName"], wanted, self.provider,
+                self.models, self.store, self.trust_pickle,
+            )
+            await launcher.prepare()  # a bad ModelDataUrl fails the endpoint now
+            pool = ServerlessPool(row.name, variant["VariantName"], wanted, launcher,
+                                  self.clock, self.keep_alive)
+            self.pools[row.name] = pool
+            self._meters[row.name] = Metered(row.arn, row.name, pool.variant, wanted.memory_mb)
+        await pool.reconfigure(wanted)
+
+        def applied(current: EndpointRow) -> bool:
+            for v in current.variants:
+                if v["VariantName"] == pool.variant and sc.is_serverless(v):
+                    v["CurrentServerlessConfig"] = wanted.to_wire()
+            return True
+
+        self.store.modify_endpoint(row.name, applied)
+
+    async def teardown(self, key: str) -> None:
+        """The endpoint (lower-cased name) is gone or Deleting: stop its workers."""
+        for name in [n for n in self.pools if n.lower() == key]:
+            pool = self.pools.pop(name)
+            self._meters.pop(name, None)
+            await pool.close()
+
+    # -- router hook -------------------------------------------------------------------------
+
+    def serves(self, endpoint_name: str) -> bool:
+        return endpoint_name in self.pools
+
+    async def invoke(self, router: Router, inv: Invocation) -> InvocationResult:
+        pool = self.pools[inv.endpoint_name]
+        meter = self._meters[inv.endpoint_name]
+        return await invoke_serverless(
+            pool, inv, router.session(), self.metrics, router.region,
+            lambda seconds: self.billing.add(meter, seconds),
+        )
+
+    # -- periodic work -----------------------------------------------------------------------
+
+    def on_period(self, now: float) -> None:
+        """Once per metric period, before the aggregator flushes: zeros for idle variants,
+        provisioned-concurrency utilization of the period that just closed, billing rows."""
+        closed = now - now % self.period - self.period
+        for pool in list(self.pools.values()):
+            dims = (("EndpointName", pool.endpoint), ("VariantName", pool.variant))
+            for name in ZERO_FILLED:
+                self.metrics.ensure(NAMESPACE, name, dims, "None")
+            if pool.config.provisioned_concurrency:
+                utilization, peak = pool.utilization(now)
+                rec = self.metrics.record
+                rec(NAMESPACE, PC_UTILIZATION, dims, utilization, "None", timestamp=closed)
+                rec(NAMESPACE, PC_EXECUTIONS, dims, float(peak), "None", timestamp=closed)
+                for name in (PC_INVOCATIONS, PC_SPILLOVER):
+                    self.metrics.ensure(NAMESPACE, name, dims, "None")
+        self.billing.flush(now)
+
+    async def run_forever(self, tick: float | None = None) -> None:
+        """Stop workers idle past the keep-alive, and dead ones."""
+        tick = tick or max(0.05, min(1.0, self.keep_alive / 4))
+        while True:
+            await asyncio.sleep(tick)
+            for pool in list(self.pools.values()):
+                try:
+                    await pool.reap()
+                except Exception:
+                    log.exception("reaping serverless workers of %s failed", pool.endpoint)
+
+    async def close(self) -> None:
+        for key in [n.lower() for n in self.pools]:
+            await self.teardown(key)
+
+    def worker_counts(self) -> dict[str, Any]:
+        """endpoint -> (workers, busy), for logs and tests."""
+        return {n: (len(p.workers), p.busy) for n, p in self.pools.items()}
