@@ -259,3 +259,91 @@ def test_a_server_killed_mid_backlog_loses_nothing_and_writes_each_output_once(
         stop_server(first)
         if second is not None:
             stop_server(second)
+
+
+def scale_to_zero_policies(aas, cw, endpoint: str, max_capacity: int) -> str:
+    """The pattern AWS documents for async endpoints (spec §1.8): MinCapacity 0, target
+    tracking on ApproximateBacklogSizePerInstance, and a step policy behind an alarm on
+    HasBacklogWithoutCapacity to leave zero."""
+    resource = f"endpoint/{endpoint}/variant/AllTraffic"
+    dimension = "sagemaker:variant:DesiredInstanceCount"
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource,
+                                 ScalableDimension=dimension, MinCapacity=0,
+                                 MaxCapacity=max_capacity)
+    aas.put_scaling_policy(
+        PolicyName="backlog-per-instance", ServiceNamespace="sagemaker", ResourceId=resource,
+        ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 5.0,
+            "CustomizedMetricSpecification": {
+                "MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker",
+                "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+                "Statistic": "Average"},
+            "ScaleInCooldown": 60, "ScaleOutCooldown": 60})
+    step = aas.put_scaling_policy(
+        PolicyName="HasBacklogWithoutCapacity-ScalingPolicy", ServiceNamespace="sagemaker",
+        ResourceId=resource, ScalableDimension=dimension, PolicyType="StepScaling",
+        StepScalingPolicyConfiguration={
+            "AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Average",
+            "Cooldown": 300,
+            "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]})
+    cw.put_metric_alarm(
+        AlarmName=f"{endpoint}-has-backlog-without-capacity", Namespace="AWS/SageMaker",
+        MetricName="HasBacklogWithoutCapacity",
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}], Statistic="Average",
+        Period=60, EvaluationPeriods=2, DatapointsToAlarm=2, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="missing",
+        AlarmActions=[step["PolicyARN"]])
+    return resource
+
+
+def test_scales_from_zero_on_a_backlog_and_back_to_zero_when_it_is_done(
+        tmp_path, trained, slow_archive):
+    """Period 1 s: an AWS minute is a second, so AlarmLow's 15 minutes take 15 s."""
+    model, X, _, _ = trained
+    srv = start_server(tmp_path / "state", period=1.0)
+    try:
+        sm, rt, aas, cw = (srv.client(s) for s in (
+            "sagemaker", "sagemaker-runtime", "application-autoscaling", "cloudwatch"))
+        deploy_async(sm, "tide", str(slow_archive), max_concurrent=1, sleep=0.3)
+        wait_in_service(sm, "tide")
+        resource = scale_to_zero_policies(aas, cw, "tide", max_capacity=2)
+        # Park the endpoint at zero instances, as an empty queue would after a quiet spell.
+        sm.update_endpoint_weights_and_capacities(EndpointName="tide", DesiredWeightsAndCapacities=[
+            {"VariantName": "AllTraffic", "DesiredInstanceCount": 0}])
+        desc = wait_in_service(sm, "tide")
+        assert desc["ProductionVariants"][0]["CurrentInstanceCount"] == 0
+
+        outputs = []
+        for i in range(30):
+            outputs.append(rt.invoke_endpoint_async(
+                EndpointName="tide", ContentType="text/csv", Accept="application/json",
+                InputLocation=put_input(srv, f"tide/{i}.csv", csv_rows(X[i:i + 1])),
+            )["OutputLocation"])
+        seen, deadline = set(), time.monotonic() + 90
+        while time.monotonic() < deadline:
+            variant = sm.describe_endpoint(EndpointName="tide")["ProductionVariants"][0]
+            seen.add(variant["CurrentInstanceCount"])
+            done = all(object_path(srv, u).exists() for u in outputs)
+            if done and variant["DesiredInstanceCount"] == 0 and (
+                    variant["CurrentInstanceCount"] == 0):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"no return to zero; instance counts seen {sorted(seen)}")
+        assert max(seen) == 2, sorted(seen)  # backlog per instance > 5 pulled in a second
+        for i, uri in enumerate(outputs):
+            np.testing.assert_array_equal(predictions(srv, uri), model.predict(X[i:i + 1]))
+        activities = aas.describe_scaling_activities(
+            ServiceNamespace="sagemaker", ResourceId=resource)["ScalingActivities"]
+        causes = {a["Description"]: a["Cause"] for a in reversed(activities)}
+        assert "tide-has-backlog-without-capacity" in causes["Setting desired instance count to 1."]
+        assert "AlarmHigh" in causes["Setting desired instance count to 2."]
+        assert "AlarmLow" in causes["Setting desired instance count to 0."]
+        stats = cw.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName="HasBacklogWithoutCapacity",
+            Dimensions=[{"Name": "EndpointName", "Value": "tide"}],
+            StartTime=time.time() - 300, EndTime=time.time(), Period=1, Statistics=["Maximum"])
+        assert {p["Maximum"] for p in stats["Datapoints"]} == {0.0, 1.0}
+    finally:
+        stop_server(srv)
