@@ -63,6 +63,7 @@ class BusyMeter:
     executions: int = 0  # min(busy, provisioned) now
     integral: float = 0.0  # execution-seconds since `since`
     peak: int = 0
+    _last: float = field(init=False, default=0.0)  # when `executions` last changed
 
     def change(self, now: float, executions: int) -> None:
         self.integral += self.executions * max(0.0, now - self._last)
