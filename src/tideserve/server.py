@@ -40,6 +40,7 @@ from tideserve.metrics.cloudwatch import CloudWatchMetrics
 from tideserve.metrics.prometheus import render
 from tideserve.metrics.store import MetricStore
 from tideserve.metrics.system import InstanceSampler
+from tideserve.objectstore.s3_api import S3App
 from tideserve.serverless.config import keep_alive_seconds
 from tideserve.serverless.manager import ServerlessManager
 from tideserve.serving.router import NAMESPACE, Router
@@ -208,6 +209,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("ce", op, fn)
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, store.secret_for, clock, lambda: render(metrics))
+    app.s3 = S3App(state / "s3", app.secret_for, clock)
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
                     sampler, ledger, arns, scaling, app)
     server.asyncinf = AsyncInference.build(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -109,11 +108,13 @@ def test_a_killed_instance_is_replaced_and_its_peer_takes_the_traffic(
     assert variant["CurrentInstanceCount"] == 2
 
 
-def test_s3_model_data_resolves_in_the_embedded_object_store(server: RunningServer, trained):
+def test_a_model_uploaded_with_boto3_s3_is_deployed_from_s3(server: RunningServer, trained):
     model, X, archive, _ = trained
-    key = server.state_dir / "s3" / "models" / "cancer" / "model.tar.gz"
-    key.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(archive, key)
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="models")
+    s3.upload_file(str(archive), "models", "cancer/model.tar.gz")
+    assert s3.head_object(Bucket="models", Key="cancer/model.tar.gz")["ContentLength"] == (
+        archive.stat().st_size)
     sm, rt = server.client("sagemaker"), server.client("sagemaker-runtime")
     deploy(sm, "from-s3", "s3://models/cancer/model.tar.gz")
     wait_in_service(sm, "from-s3")

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from tideserve.api import sigv4
 from tideserve.api.rpc import OperationRegistry, auth_error_response, handle_rpc
 from tideserve.api.runtime_wire import runtime_error_response
 from tideserve.clock import Clock
 from tideserve.errors import AuthError, TideserveError, ValidationError
+from tideserve.objectstore.s3_api import is_s3_request
 from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
 
 if TYPE_CHECKING:
@@ -25,9 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tideserve.api")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MAX_CONTROL_BODY_BYTES = 16 * 1024 * 1024
 
@@ -96,12 +95,18 @@ class TideserveApp:
         self.lifespan = lifespan
         self.ready = False
         self.async_front: AsyncFront | None = None  # InvokeEndpointAsync; server.py sets it
+        # The S3 API (tideserve.objectstore), served on the same port; server.py sets it.
+        self.s3: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        # Before anything else: a bucket may be named "endpoints" or "healthz".
+        if self.s3 is not None and is_s3_request(scope):
+            await self.s3(scope, receive, send)
             return
         path: str = scope["path"]
         method: str = scope["method"]
