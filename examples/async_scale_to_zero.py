@@ -45,20 +45,12 @@ REQUESTS = 40
 
 
 def upload(srv: RunningServer, keys_and_bodies: list[tuple[str, str]]) -> list[str]:
-    """s3://inputs/<key> for each body, through S3 PutObject if the server speaks S3."""
-    try:
-        s3 = srv.client("s3")
-        s3.create_bucket(Bucket="inputs")
-        for key, body in keys_and_bodies:
-            s3.put_object(Bucket="inputs", Key=key, Body=body.encode())
-        print(f"uploaded {len(keys_and_bodies)} inputs with S3 PutObject")
-    except Exception as exc:  # noqa: BLE001 - no S3 API on this server: write the files
-        print(f"S3 API not available ({type(exc).__name__}); writing the inputs under "
-              f"{srv.state_dir / 's3'} instead")
-        for key, body in keys_and_bodies:
-            path = srv.state_dir / "s3" / "inputs" / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(body)
+    """s3://inputs/<key> for each body, through the server's S3 API (PutObject)."""
+    s3 = srv.client("s3")
+    s3.create_bucket(Bucket="inputs")
+    for key, body in keys_and_bodies:
+        s3.put_object(Bucket="inputs", Key=key, Body=body.encode())
+    print(f"uploaded {len(keys_and_bodies)} inputs with S3 PutObject")
     return [f"s3://inputs/{key}" for key, _ in keys_and_bodies]
 
 

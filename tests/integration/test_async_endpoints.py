@@ -62,10 +62,19 @@ def deploy_async(sm, name: str, model_data: str, *, count: int = 1, max_concurre
 
 
 def put_input(server: RunningServer, key: str, text: str) -> str:
-    path = server.state_dir / "s3" / "inputs" / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    """An input object, uploaded through the server's S3 API as a boto3 user would."""
+    s3 = server.client("s3")
+    try:
+        s3.create_bucket(Bucket="inputs")
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    s3.put_object(Bucket="inputs", Key=key, Body=text.encode())
     return f"s3://inputs/{key}"
+
+
+def read_object(server: RunningServer, uri: str) -> bytes:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return server.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 def object_path(server: RunningServer, uri: str) -> Path:
@@ -117,7 +126,7 @@ def callback():
 
 
 def predictions(server: RunningServer, uri: str) -> np.ndarray:
-    return np.asarray(json.loads(object_path(server, uri).read_text())).ravel()
+    return np.asarray(json.loads(read_object(server, uri))).ravel()
 
 
 def test_an_async_endpoint_writes_each_result_and_notifies_the_success_topic(
@@ -177,7 +186,7 @@ def test_a_model_error_lands_in_the_failure_location_and_the_error_topic(
                                       InputLocation=put_input(server, "bad.csv", csv_rows(bad)))
     wait_for_objects(server, [failed["FailureLocation"]], 30)
     assert not object_path(server, failed["OutputLocation"]).exists()
-    reason = object_path(server, failed["FailureLocation"]).read_text()
+    reason = read_object(server, failed["FailureLocation"]).decode()
     assert "Received server error (500)" in reason and "negative radius" in reason
     errors = server.state_dir / "notifications" / "crashy-errors.jsonl"
     deadline = time.monotonic() + 10

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -61,19 +60,13 @@ def sleepy(trained, tmp_path_factory):
 
 
 def upload(server: RunningServer, archive: Path, bucket: str, key: str) -> str:
-    """The model into the server's object store as s3://bucket/key.
-
-    TODO(objectstore): once `tideserve up` serves the S3 API, this is only
-    `server.client("s3").upload_file(...)`; until then the object is written where the
-    embedded store keeps it, <state-dir>/s3/<bucket>/<key>."""
+    """The model into the server's object store with boto3's upload_file, as s3://bucket/key."""
+    s3 = server.client("s3")
     try:
-        s3 = server.client("s3")
         s3.create_bucket(Bucket=bucket)
-        s3.upload_file(str(archive), bucket, key)
-    except ClientError:
-        dest = server.state_dir / "s3" / bucket / key
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(archive, dest)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    s3.upload_file(str(archive), bucket, key)
     return f"s3://{bucket}/{key}"
 
 
