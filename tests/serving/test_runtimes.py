@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -211,9 +212,26 @@ def test_pytorch_torchscript(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     linear = torch.nn.Linear(4, 2)
     directory = builders.model_dir(tmp_path / "m")
-    torch.jit.script(linear).save(str(directory / "model.pt"))
+    with warnings.catch_warnings():  # torch 2.13 deprecates scripting; users still ship it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(linear).save(str(directory / "model.pt"))
     runtime = load_runtime(directory, "pytorch", {}, False, threads=1)
     rows = [[1.0, 2.0, 3.0, 4.0]]
+    expected = linear(torch.tensor(rows)).detach().numpy()
+    got = json.loads(runtime.invoke(json.dumps(rows).encode(), JSON, JSON, None).body)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_pytorch_exported_program(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    linear = torch.nn.Linear(4, 2)
+    directory = builders.model_dir(tmp_path / "m")
+    example = (torch.zeros(3, 4),)
+    program = torch.export.export(linear, example,
+                                  dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    torch.export.save(program, str(directory / "model.pt2"))
+    runtime = load_runtime(directory, "pytorch", {}, False, threads=1)
+    rows = [[1.0, 2.0, 3.0, 4.0], [0.5, 0.0, -1.0, 2.0]]
     expected = linear(torch.tensor(rows)).detach().numpy()
     got = json.loads(runtime.invoke(json.dumps(rows).encode(), JSON, JSON, None).body)
     np.testing.assert_allclose(got, expected, rtol=1e-5)
