@@ -35,6 +35,7 @@ from tideserve.clock import FakeClock
 from tideserve.db import metadata
 from tideserve.errors import TideserveError, ValidationError
 from tideserve.settings import Settings
+from tideserve.sim.kinds import ASYNC, REALTIME, SERVERLESS, AsyncSpec, ServerlessSpec
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 _PLACEHOLDER = re.compile(r"\$\{(policy:[^}]+|EndpointName|VariantName|ResourceId)\}")
@@ -42,13 +43,23 @@ _PLACEHOLDER = re.compile(r"\$\{(policy:[^}]+|EndpointName|VariantName|ResourceI
 
 @dataclass(frozen=True)
 class PolicySet:
-    """One candidate: the parameters of each boto3 call, in the order they are made."""
+    """One candidate: the parameters of each boto3 call, in the order they are made, and the
+    endpoint kind it serves on (sim.kinds): real-time unless `serverless` or `asynchronous`
+    is given. A serverless candidate makes no calls."""
 
     name: str
     register_scalable_target: Mapping[str, Any]
     put_scaling_policy: tuple[Mapping[str, Any], ...] = ()
     put_metric_alarm: tuple[Mapping[str, Any], ...] = ()
     put_scheduled_action: tuple[Mapping[str, Any], ...] = ()
+    serverless: ServerlessSpec | None = None
+    asynchronous: AsyncSpec | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.serverless is not None:
+            return SERVERLESS
+        return ASYNC if self.asynchronous is not None else REALTIME
 
 
 def tick_config(period: float) -> TickConfig:

@@ -58,10 +58,8 @@ class SimMetrics:
     def datapoints(self, alarm: MetricAlarm, period: float, now: float) -> dict[float, float]:
         """The Observation.datapoints_for of the tick: {period start: value} over the
         alarm's evaluation range, closed periods only."""
-        series = SERIES.get((alarm.namespace, alarm.metric_name))
-        if series is None or alarm.dimensions != self.dims:
-            return {}
-        if alarm.unit is not None and alarm.unit != series.unit:
+        series = self.series(alarm)
+        if series is None:
             return {}
         stat = alarm.statistic or alarm.extended_statistic or "Average"
         key = (alarm.metric_name, stat, period)
@@ -82,6 +80,16 @@ class SimMetrics:
             if v == v:  # NaN: no datapoint in that period
                 out[self.t0 + i * period] = v
         return out
+
+    def series(self, alarm: MetricAlarm) -> Series | None:
+        """The series the alarm reads; None (no datapoints) for another metric, dimension
+        set or unit."""
+        series = SERIES.get((alarm.namespace, alarm.metric_name))
+        if series is None or alarm.dimensions != self.dims:
+            return None
+        if alarm.unit is not None and alarm.unit != series.unit:
+            return None
+        return series
 
     def _aggregate(self, name: str, stat: str, steps: slice, per: int,
                    zero_filled: bool) -> np.ndarray:
@@ -106,9 +114,9 @@ class SimMetrics:
         if name == "ModelLatency":
             return self._latency(stat, steps, per)
         if name == "CPUUtilization":
-            return _gauge(stat, rows(self._cpu(steps, n)), rows(serving))
+            return gauge(stat, rows(self._cpu(steps, n)), rows(serving))
         in_flight = (log.busy[steps] / self.dt + log.backlog[steps]) / np.where(serving, n, 1.0)
-        return _gauge(stat, rows(in_flight), rows(serving))
+        return gauge(stat, rows(in_flight), rows(serving))
 
     def _cpu(self, steps: slice, n: np.ndarray) -> np.ndarray:
         busy = self.log.busy[steps]  # slot-seconds
@@ -161,7 +169,7 @@ def _counted(stat: str, total: np.ndarray, count: np.ndarray, zero_filled: bool)
     return np.where(count > 0, out, np.nan)
 
 
-def _gauge(stat: str, value: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def gauge(stat: str, value: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """A sampled gauge (one sample per step with instances serving)."""
     count = valid.sum(axis=1)
     masked = np.where(valid, value, np.nan)

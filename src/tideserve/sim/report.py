@@ -1,7 +1,10 @@
 """What a simulation leaves behind: a JSON summary (the figures per policy set, the baseline,
 each cost as a ratio to it, and every scaling activity with its cause), a printed table, and
 PNG plots a person would rather look at than read — load and capacity over time, latency
-against the SLO, and cost.
+against the SLO, and cost. When a scenario compares endpoint kinds (serverless, async beside
+real-time), the JSON gains `comparison` and each such set its `kind` and `figures`, the table
+is followed by the comparison (compare.py), and the plots draw every kind (a serverless set's
+"instances" are its workers alive; its cost is its GB-seconds).
 
 Numbers in the JSON are rounded (USD to 1e-6, shares to 1e-6, seconds to 1e-3) so that the
 golden test's diff is stable across platforms; times are seconds from the trace's start.
@@ -16,6 +19,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from tideserve.sim.compare import comparison_dict, figures_dict, has_kinds, print_comparison
+from tideserve.sim.kinds import ASYNC, SERVERLESS
 from tideserve.sim.result import PolicyRun, SimResult, Summary
 
 
@@ -44,6 +49,8 @@ def summary_dict(result: SimResult, timing: bool = True) -> dict[str, Any]:
         "policy_sets": [_policy(run, scn.options.start_time, base.summary.cost_usd)
                         for run in result.runs],
     }
+    if has_kinds(result):
+        out["comparison"] = comparison_dict(result)
     if timing:
         out["wall_seconds"] = round(result.wall_seconds, 3)
     return out
@@ -65,6 +72,7 @@ def _policy(run: PolicyRun, t0: float, baseline_cost: float) -> dict[str, Any]:
             "end": None if a.end_time is None else _r(a.end_time - t0, 3),
             "desired": a.desired, "status": a.status_code, "cause": a.cause,
         } for a in run.activities],
+        **figures_dict(run),
     }
 
 
@@ -90,13 +98,19 @@ def print_table(result: SimResult, out: TextIO) -> None:
         s = run.summary
         ratio = s.cost_usd / base.cost_usd if base.cost_usd else float("nan")
         acts = run.scaling_activities if run is not result.baseline else capacity_changes(run)
-        rows.append((run.name, f"{s.cost_usd:.2f}", f"{ratio:.2f}x", f"{s.instance_hours:.1f}",
-                     f"{s.mean_instances:.2f}", f"{100 * s.over_slo_share:.2f}%",
+        no_instances = run.kind == SERVERLESS
+        rows.append((run.name, f"{s.cost_usd:.2f}", f"{ratio:.2f}x",
+                     "-" if no_instances else f"{s.instance_hours:.1f}",
+                     "-" if no_instances else f"{s.mean_instances:.2f}",
+                     f"{100 * s.over_slo_share:.2f}%",
                      f"{s.latency_p50:.3f}", f"{s.latency_p90:.3f}", f"{s.latency_p99:.3f}",
                      str(acts)))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    if has_kinds(result):
+        out.write("\n")
+        print_comparison(result, out)
 
 
 def write_report(result: SimResult, out_dir: Path, plots: bool = True) -> list[Path]:
@@ -112,10 +126,14 @@ def write_report(result: SimResult, out_dir: Path, plots: bool = True) -> list[P
 # --- plots ----------------------------------------------------------------------------------
 
 
-def _per_period(x: np.ndarray, per: int, how: str = "mean") -> np.ndarray:
+def _per_period(x: np.ndarray, per: int, how: str = "mean", steps: int | None = None
+                ) -> np.ndarray:
+    """Per plotted period; `steps` cuts a run that went on past the trace (async drain)."""
+    x = x if steps is None else x[:steps]
     n = len(x) // per * per
     rows = x[:n].reshape(-1, per).astype(np.float64)
-    return rows.mean(axis=1) if how == "mean" else rows.sum(axis=1)
+    out: np.ndarray = rows.mean(axis=1) if how == "mean" else rows.sum(axis=1)
+    return out
 
 
 def plot(result: SimResult, out_dir: Path) -> list[Path]:
@@ -146,22 +164,37 @@ def _style(run: PolicyRun, result_runs: list[PolicyRun]) -> dict[str, Any]:
     return {"color": f"C{result_runs.index(run)}", "linewidth": 1.2}
 
 
+def _unit_rate(run: PolicyRun, scn: Any) -> float:
+    """Requests/s one unit of `in_service` completes: an instance; a serverless worker (one
+    request at a time); an async instance (its dispatch slots)."""
+    mean_s = float(scn.profile.service_time.mean)
+    if run.kind == SERVERLESS:
+        return 1.0 / mean_s
+    spec = next((p.asynchronous for p in scn.policy_sets if p.name == run.name), None)
+    if run.kind == ASYNC and spec is not None:
+        slots: int = min(spec.max_concurrent_invocations_per_instance, scn.profile.concurrency)
+        return slots / mean_s
+    return float(scn.profile.rate_per_instance)
+
+
 def _load_capacity(plt: Any, scn: Any, runs: list[PolicyRun], per: int, hours: np.ndarray,
                    path: Path) -> Path:
-    dt = scn.options.step_seconds
+    dt, steps = scn.options.step_seconds, len(runs[-1].log.arrivals)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True)
     load = _per_period(runs[-1].log.arrivals, per, "sum") / (per * dt)
     top.fill_between(hours, load, step="post", color="0.8", label="arrivals (req/s)")
     for run in runs:
-        capacity = _per_period(run.log.in_service, per) * scn.profile.rate_per_instance
-        top.step(hours, capacity, where="post", label=f"{run.name} capacity", **_style(run, runs))
-        bottom.step(hours, _per_period(run.log.billed, per), where="post", label=run.name,
-                    **_style(run, runs))
+        capacity = _per_period(run.log.in_service, per, steps=steps) * _unit_rate(run, scn)
+        label = f"{run.name} ({run.kind})" if run.kind != "realtime" else run.name
+        top.step(hours, capacity, where="post", label=f"{label} capacity", **_style(run, runs))
+        bottom.step(hours, _per_period(run.log.billed, per, steps=steps), where="post",
+                    label=label, **_style(run, runs))
     top.set_ylabel("requests / s")
     top.set_title(f"{scn.name}: load and serving capacity (in service × "
                   f"{scn.profile.rate_per_instance:.1f} req/s per instance)")
     top.legend(loc="upper right", fontsize=8)
-    bottom.set_ylabel("instances billed")
+    serverless = any(r.kind == SERVERLESS for r in runs)
+    bottom.set_ylabel("instances billed" + (" (serverless: workers)" if serverless else ""))
     bottom.set_xlabel("hours from the start of the trace")
     bottom.legend(loc="upper right", fontsize=8)
     return _save(fig, path)
@@ -170,14 +203,14 @@ def _load_capacity(plt: Any, scn: Any, runs: list[PolicyRun], per: int, hours: n
 def _latency(plt: Any, scn: Any, runs: list[PolicyRun], per: int, hours: np.ndarray,
              path: Path) -> Path:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True)
-    mean_s = scn.profile.service_time.mean
+    mean_s, steps = scn.profile.service_time.mean, len(runs[-1].log.arrivals)
     for run in runs:
-        served = _per_period(np.maximum(run.log.served, 0), per, "sum")
-        waited = _per_period(np.maximum(run.log.served, 0) * run.log.wait, per, "sum")
+        served = _per_period(np.maximum(run.log.served, 0), per, "sum", steps)
+        waited = _per_period(np.maximum(run.log.served, 0) * run.log.wait, per, "sum", steps)
         with np.errstate(invalid="ignore", divide="ignore"):
             latency = np.where(served > 0, waited / served + mean_s, np.nan)
-            share = _per_period(run.log.over, per, "sum") / _per_period(run.log.arrivals, per,
-                                                                         "sum")
+            share = _per_period(run.log.over, per, "sum", steps) / _per_period(
+                run.log.arrivals, per, "sum", steps)
         top.step(hours, latency, where="post", label=run.name, **_style(run, runs))
         bottom.step(hours, 100 * share, where="post", label=run.name, **_style(run, runs))
     top.axhline(scn.slo.latency_seconds, color="red", linewidth=0.8, label="SLO")
@@ -195,8 +228,10 @@ def _cost(plt: Any, scn: Any, result: SimResult, per: int, hours: np.ndarray,
     runs = [*result.runs, result.baseline]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), width_ratios=[2, 1])
     usd_per_step = scn.endpoint.hourly_usd / 3600.0 * scn.options.step_seconds
+    steps = len(result.baseline.log.arrivals)
     for run in runs:
-        spent = np.cumsum(_per_period(run.log.billed, per, "sum")) * usd_per_step
+        usd = run.log.billed * usd_per_step if run.usd is None else run.usd
+        spent = np.cumsum(_per_period(usd, per, "sum", steps))
         left.plot(hours, spent, label=run.name, **_style(run, runs))
     left.set_xlabel("hours from the start of the trace")
     left.set_ylabel("cumulative cost (USD)")

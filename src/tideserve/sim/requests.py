@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,21 +26,40 @@ from tideserve.sim.fluid import StepLog
 from tideserve.sim.profile import Profile
 
 
+@dataclass(frozen=True, eq=False)
+class Draws:
+    """The requests of a trace, drawn once per seed (every kind's request-level mode draws
+    the same ones): instants sorted, each with its step and service time."""
+
+    arrival: np.ndarray  # epoch seconds
+    step: np.ndarray  # the step each arrives in (int64, non-decreasing)
+    service: np.ndarray  # seconds
+
+
+def draw_requests(log: StepLog, profile: Profile, dt: float, t0: float, seed: int) -> Draws:
+    """Round the log's arrivals to whole requests (in place) and draw their instants and
+    service times."""
+    rng = np.random.default_rng(seed)
+    whole = np.floor(log.arrivals)
+    counts = (whole + (rng.random(len(whole)) < log.arrivals - whole)).astype(np.int64)
+    log.arrivals[:] = counts
+    steps = np.repeat(np.arange(len(counts)), counts)
+    arrival = np.sort(steps + rng.random(len(steps))) * dt + t0
+    step = np.floor((arrival - t0) / dt).astype(np.int64)
+    return Draws(arrival, step, profile.service_time.sample(rng, len(steps)))
+
+
 class RequestModel:
     def __init__(self, log: StepLog, profile: Profile, slo_seconds: float, dt: float,
                  t0: float, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        whole = np.floor(log.arrivals)
-        counts = (whole + (rng.random(len(whole)) < log.arrivals - whole)).astype(np.int64)
-        log.arrivals[:] = counts
-        steps = np.repeat(np.arange(len(counts)), counts)
-        self.arrival = np.sort(steps + rng.random(len(steps))) * dt + t0
-        self.arrival_step = np.floor((self.arrival - t0) / dt).astype(np.int64).tolist()
-        self.service = profile.service_time.sample(rng, len(steps)).tolist()
+        draws = draw_requests(log, profile, dt, t0, seed)
+        self.arrival = draws.arrival
+        self.arrival_step = draws.step.tolist()
+        self.service = draws.service.tolist()
         self.arrival_list = self.arrival.tolist()
         self.log, self.profile, self.slo, self.dt, self.t0 = log, profile, slo_seconds, dt, t0
-        self.started = np.zeros(len(counts))
-        self.wait_sum = np.zeros(len(counts))
+        self.started = np.zeros(len(log.arrivals))
+        self.wait_sum = np.zeros(len(log.arrivals))
         self.latencies: list[float] = []
         self.queue: deque[int] = deque()
         self.completions: list[float] = []  # heap of completion times

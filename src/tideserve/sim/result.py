@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from tideserve.scaling.model import Activity
 from tideserve.sim.fluid import StepLog
 from tideserve.sim.scenario import Scenario
@@ -27,13 +29,40 @@ class Summary:
     latency_p99: float
 
 
+@dataclass(frozen=True)
+class ServerlessFigures:
+    """What only a serverless run has. Counts in requests (fluid: fractional)."""
+
+    cold_starts: float  # requests that started a new worker (each waited ModelSetupTime)
+    throttled: float  # requests refused beyond MaxConcurrency (failed; over the SLO too)
+    gb_seconds: float  # memory (GB) × request duration (s) billed
+    provisioned_usd: float  # the always-on charge of provisioned concurrency
+    mean_workers: float  # time-weighted workers alive (warm or busy)
+    peak_workers: int
+
+
+@dataclass(frozen=True)
+class AsyncFigures:
+    """What only an async run has."""
+
+    max_queue_age_seconds: float  # longest a request waited in the queue
+    expired: float  # requests older than RequestTTL before dispatch (never served)
+    drain_seconds: float  # simulated past the trace's end until the queue was empty
+    peak_instances: int
+    seconds_at_zero: float  # seconds with no instance billed
+    final_instances: int  # in service when the run ended
+
+
 @dataclass
 class PolicyRun:
     name: str
     summary: Summary
-    log: StepLog  # per step: arrivals, instances, waits, ...
+    log: StepLog  # per step: arrivals, instances (serverless: workers), waits, ...
     activities: list[Activity] = field(default_factory=list)  # scaling activities, oldest first
     not_scaled: int = 0  # decision records that did not scale (IncludeNotScaledActivities)
+    kind: str = "realtime"  # realtime | serverless | async (sim.kinds)
+    figures: ServerlessFigures | AsyncFigures | None = None
+    usd: np.ndarray | None = None  # USD per step when not instances × hourly price
 
     @property
     def scaling_activities(self) -> int:

@@ -4,7 +4,8 @@ validators, through engine_adapter.build_world) into frozen objects.
 
     name: azure-code
     trace: {path: "${TIDESERVE_TRACES:-../../../shared/traces}/azure_llm_code_2023_1s.csv",
-            rate_scale: 4, start_seconds: 0, duration_seconds: 3600, tile_to_seconds: null}
+            rate_scale: 4, start_seconds: 0, duration_seconds: 3600, tile_to_seconds: null,
+            quiet_tail_seconds: 0}    # then this long without traffic
     endpoint: {name: code, variant: AllTraffic, instance_type: ml.g5.xlarge,
                initial_instances: 1}
     profile: {service_time: {p50: 0.4, p90: 0.9, p99: 1.6}, concurrency: 4,
@@ -23,12 +24,15 @@ validators, through engine_adapter.build_world) into frozen objects.
 Each policy-set entry is the parameter dict of that boto3 call (see engine_adapter for the
 placeholders). `profile` may instead say `measure: {url, state_dir, hours}` to read
 the service time and start-up delay from a live tideserve endpoint of that name.
+
+A policy set may say `kind: serverless` or `kind: async` (default realtime) with the settings
+of that kind, so one scenario compares the three on one trace (sim.kinds has the YAML).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ import yaml
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import ValidationError
 from tideserve.sim.engine_adapter import PolicySet, build_world
+from tideserve.sim.kinds import ASYNC, KINDS, REALTIME, SERVERLESS, parse_async, parse_serverless
 from tideserve.sim.profile import Profile, measure_profile, service_time_from
 from tideserve.sim.trace import Trace, expand_path, load_trace
 
@@ -111,22 +116,23 @@ def scenario_from_dict(raw: Any, base_dir: Path | None = None) -> Scenario:
               _number(slo_raw, "slo", "percentile", 99.0))
     if not 0 < slo.percentile < 100:
         raise ValidationError("slo.percentile must be between 0 and 100")
-    sets = tuple(_policy_set(s, i) for i, s in enumerate(_list(root.get("policy_sets"),
-                                                                  "policy_sets")))
+    sets = tuple(_policy_set(s, i, endpoint, profile) for i, s in enumerate(
+        _list(root.get("policy_sets"), "policy_sets")))
     if not sets:
         raise ValidationError("policy_sets: give at least one policy set")
     if len({s.name for s in sets}) != len(sets):
         raise ValidationError("policy_sets: names must be unique")
     for s in sets:  # refused parameters fail here, before any simulation runs
-        build_world(s, endpoint.name, endpoint.variant, endpoint.initial_instances,
-                    options.start_time)
+        if s.serverless is None:
+            build_world(s, endpoint.name, endpoint.variant, initial_instances(s, endpoint),
+                        options.start_time)
     return Scenario(str(root.get("name") or "scenario"), trace, scale, endpoint, profile, slo,
                     sets, options)
 
 
 def _trace(raw: Mapping[str, Any], base_dir: Path | None) -> tuple[Trace, float]:
     _known(raw, "trace", {"path", "rate_scale", "start_seconds", "duration_seconds",
-                          "tile_to_seconds"})
+                          "tile_to_seconds", "quiet_tail_seconds"})
     if not isinstance(raw.get("path"), str):
         raise ValidationError("trace.path: give the CSV's path (t_seconds,requests)")
     trace = load_trace(expand_path(raw["path"], base_dir))
@@ -135,6 +141,8 @@ def _trace(raw: Mapping[str, Any], base_dir: Path | None) -> tuple[Trace, float]
                          None if duration is None else _number(raw, "trace", "duration_seconds"))
     if raw.get("tile_to_seconds") is not None:
         trace = trace.tiled(_number(raw, "trace", "tile_to_seconds"))
+    if raw.get("quiet_tail_seconds"):
+        trace = trace.with_quiet_tail(_number(raw, "trace", "quiet_tail_seconds"))
     return trace, _number(raw, "trace", "rate_scale", 1.0)
 
 
@@ -207,18 +215,51 @@ def _options(raw: Any) -> SimOptions:
     return SimOptions(step, period, mode, int(raw.get("seed", 0)), float(start))
 
 
-def _policy_set(raw: Any, index: int) -> PolicySet:
+AAS_CALLS = ("register_scalable_target", "put_scaling_policy", "put_metric_alarm",
+             "put_scheduled_action")
+
+
+def initial_instances(policy_set: PolicySet, endpoint: Endpoint) -> int:
+    """Instances in service when the run starts: an async set may start at zero."""
+    spec = policy_set.asynchronous
+    if spec is not None and spec.initial_instances is not None:
+        return spec.initial_instances
+    return endpoint.initial_instances
+
+
+def _policy_set(raw: Any, index: int, endpoint: Endpoint, profile: Profile) -> PolicySet:
     where = f"policy_sets[{index}]"
     raw = _mapping(raw, where)
-    _known(raw, where, {"name", "register_scalable_target", "put_scaling_policy",
-                        "put_metric_alarm", "put_scheduled_action"})
+    _known(raw, where, {"name", "kind", "serverless", "async", *AAS_CALLS})
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise ValidationError(f"{where}.name: give each policy set a name")
+    kind = raw.get("kind", REALTIME)
+    if kind not in KINDS:
+        raise ValidationError(f"{where}.kind {kind!r} is not one of {', '.join(KINDS)}")
+    for key, owner in ((SERVERLESS, SERVERLESS), ("async", ASYNC)):
+        if key in raw and kind != owner:
+            raise ValidationError(f"{where}.{key}: only for a policy set with kind: {owner}")
+    if kind == SERVERLESS:
+        calls = [k for k in AAS_CALLS if raw.get(k)]
+        if calls:
+            raise ValidationError(
+                f"{where}: {', '.join(calls)} given, but a serverless endpoint scales itself "
+                "(Application Auto Scaling of its provisioned concurrency is not simulated)")
+        spec = parse_serverless(raw.get(SERVERLESS), f"{where}.serverless",
+                                profile.startup_seconds)
+        return PolicySet(name, {}, serverless=spec)
+    asynchronous = None
+    if kind == ASYNC:
+        asynchronous = parse_async(raw.get("async"), f"{where}.async")
+        if asynchronous.initial_instances is None:
+            asynchronous = replace(asynchronous, initial_instances=endpoint.initial_instances)
+    policies, alarms, actions = (
+        tuple(_mapping(p, f"{where}.{k}") for p in _list(raw.get(k), f"{where}.{k}"))
+        for k in AAS_CALLS[1:])
     return PolicySet(
         name, _mapping(raw.get("register_scalable_target"), f"{where}.register_scalable_target"),
-        *(tuple(_mapping(p, f"{where}.{k}") for p in _list(raw.get(k), f"{where}.{k}"))
-          for k in ("put_scaling_policy", "put_metric_alarm", "put_scheduled_action")))
+        policies, alarms, actions, asynchronous=asynchronous)
 
 
 def _mapping(raw: Any, where: str) -> dict[str, Any]:

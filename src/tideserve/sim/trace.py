@@ -69,6 +69,13 @@ class Trace:
         return Trace(self.name, self.bin_seconds, np.tile(self.counts, reps)[:bins])
 
 
+    def with_quiet_tail(self, seconds: float) -> Trace:
+        """The trace followed by `seconds` without traffic (rounded up to whole bins): how
+        each endpoint kind winds down after the traffic stops."""
+        bins = int(np.ceil(seconds / self.bin_seconds - 1e-9))
+        return Trace(self.name, self.bin_seconds, np.concatenate((self.counts, np.zeros(bins))))
+
+
 def expand_path(raw: str, base_dir: Path | None = None) -> Path:
     """`${VAR:-default}` and `${VAR}` from the environment, then `~`; a relative result is
     taken relative to `base_dir` (the scenario file's folder)."""

@@ -1,0 +1,161 @@
+"""The event loop that runs one instance-based policy set (real-time, or async through
+async_run's hooks) on simulated time.
+
+Between two events the serving model advances over the steps at a constant capacity
+(vectorised); at an event the endpoint completes what is due, the live driver's tick runs
+(engine_adapter), and its SetCapacity effects are applied to the simulated endpoint and
+reported back, as the driver does. Events are the alarms' evaluation slots (the minute, plus
+the driver's evaluation delay), scheduled actions' fire times and the moment a capacity change
+completes — where the live driver, ticking every second, would see them. Simultaneous events
+are one tick; a change that completes at once (a scale-in) is seen by a second tick at the
+same instant.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+
+from tideserve.autoscaling.world import Applied, Observation, SetCapacity, TickResult, World
+from tideserve.errors import ConflictError
+from tideserve.scaling.alarms import evaluation_interval
+from tideserve.scaling.model import Activity
+from tideserve.scaling.schedule import next_fire_time
+from tideserve.sim.endpoint import SimEndpoint
+from tideserve.sim.engine_adapter import (
+    PolicySet,
+    build_world,
+    report_outcomes,
+    run_tick,
+    tick_config,
+)
+from tideserve.sim.fluid import FluidModel, StepLog
+from tideserve.sim.metrics import SimMetrics
+from tideserve.sim.requests import RequestModel
+from tideserve.sim.scenario import Scenario
+
+
+class ServingModel(Protocol):
+    """Fills the log's steps [start, stop) served by `in_service` instances."""
+
+    def advance(self, start: int, stop: int, in_service: int) -> None: ...
+
+
+def serving_model(scenario: Scenario, log: StepLog) -> FluidModel | RequestModel:
+    if scenario.options.mode == "requests":
+        return RequestModel(log, scenario.profile, scenario.slo.latency_seconds,
+                            scenario.options.step_seconds, scenario.options.start_time,
+                            scenario.options.seed)
+    return FluidModel(log, scenario.profile, scenario.slo.latency_seconds,
+                      scenario.options.step_seconds)
+
+
+class EndpointLoop:
+    """One policy set on simulated time. Subclasses choose the serving model and the metrics
+    (`make_model`, `make_metrics`) and may end the run early (`finished`)."""
+
+    def __init__(self, scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray,
+                 initial_instances: int | None = None) -> None:
+        opts, ep = scenario.options, scenario.endpoint
+        instances = ep.initial_instances if initial_instances is None else initial_instances
+        self.scenario = scenario
+        self.t0, self.dt = opts.start_time, opts.step_seconds
+        self.steps = len(arrivals)
+        self.config = tick_config(opts.metric_period)
+        self.world: World = build_world(policy_set, ep.name, ep.variant, instances, self.t0)
+        self.endpoint = SimEndpoint(ep.resource_id, instances, scenario.profile.startup_seconds,
+                                    scenario.profile.shutdown_seconds)
+        self.log = StepLog.empty(arrivals)
+        self.model: ServingModel = self.make_model()
+        self.metrics: SimMetrics = self.make_metrics()
+        self.history: dict[str, Activity] = {}
+        self.step = 0
+        slots = [self.config.evaluation_slot(evaluation_interval(r.alarm))
+                 for r in self.world.alarms]
+        self.slot = min(slots) if slots else math.inf
+        self.fires = {a.arn: next_fire_time(a, self.t0) for a in self.world.actions}
+
+    def make_model(self) -> ServingModel:
+        return serving_model(self.scenario, self.log)
+
+    def make_metrics(self) -> SimMetrics:
+        ep = self.scenario.endpoint
+        return SimMetrics(self.log, self.t0, self.dt, ep.name, ep.variant, self.scenario.profile)
+
+    def finished(self, now: float) -> bool:
+        """True to end the run at `now`, before the last step (steps are final up to now)."""
+        return False
+
+    def run(self) -> None:
+        now, end = self.t0, self.t0 + self.steps * self.dt
+        while now < end:
+            self._advance_to(now)
+            if self.finished(now):
+                return
+            self.endpoint.advance(now)
+            for _ in range(3):  # a change that completed at once is seen at the same instant
+                if not self._tick(now):
+                    break
+            now = self._next_event(now)
+        self._advance_to(end)
+
+    def _advance_to(self, t: float) -> None:
+        stop = min(self.steps, int(math.ceil((t - self.t0) / self.dt - 1e-9)))
+        if stop > self.step:
+            self.log.in_service[self.step:stop] = self.endpoint.current
+            self.log.billed[self.step:stop] = self.endpoint.billed
+            self.model.advance(self.step, stop, self.endpoint.current)
+            self.step = stop
+            self.metrics.final_steps = stop
+
+    def _tick(self, now: float) -> bool:
+        """One tick as the driver runs it; True if a capacity change completed at once."""
+        capacities = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
+                      for r in self.world.targets}
+        obs = Observation(self.metrics.datapoints, capacities, self.endpoint.startup_seconds)
+        result = run_tick(self.world, obs, now, self.config)
+        self.world = result.world
+        self._keep(result)
+        applied = [self._apply(e, now) for e in result.effects if isinstance(e, SetCapacity)]
+        if not applied:
+            return False
+        outcome = report_outcomes(self.world, applied, now, self.config)
+        self.world = outcome.world
+        self._keep(outcome)
+        return self.endpoint.status == "InService"
+
+    def _apply(self, effect: SetCapacity, now: float) -> Applied:
+        try:
+            self.endpoint.set_desired_capacity(effect.key.resource_id, effect.capacity, now)
+        except ConflictError as exc:
+            return Applied(effect, f"{exc.message} (Service: AmazonSageMaker; Error Code: "
+                                   "ValidationException)")
+        return Applied(effect)
+
+    def _keep(self, result: TickResult) -> None:
+        for a in result.activities:
+            self.history[a.activity_id] = a
+
+    def _next_event(self, now: float) -> float:
+        delay = self.config.evaluation_delay
+        candidates = [math.inf if math.isinf(self.slot) else
+                      (math.floor((now - delay) / self.slot + 1e-9) + 1) * self.slot + delay]
+        if self.endpoint.ready_at is not None:
+            candidates.append(max(self.endpoint.ready_at, now))
+        for arn, t in list(self.fires.items()):
+            while t is not None and t <= now:
+                action = next(a for a in self.world.actions if a.arn == arn)
+                t = next_fire_time(action, now)
+            self.fires[arn] = t
+            if t is not None:
+                candidates.append(t)
+        nxt = min(candidates)
+        return nxt if nxt > now else math.nextafter(now, math.inf)
+
+    def activities(self) -> tuple[list[Activity], int]:
+        """(scaling activities that scaled, oldest first; decision records that did not)."""
+        acts = sorted(self.history.values(), key=lambda a: (a.start_time, a.activity_id))
+        scaled = [a for a in acts if a.scaled]
+        return scaled, len(acts) - len(scaled)
