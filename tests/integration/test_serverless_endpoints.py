@@ -1,7 +1,8 @@
 """Serverless endpoints through boto3 alone against a real `tideserve up`: a model deployed on
 a serverless endpoint cold-starts, serves warm, throttles above MaxConcurrency, returns to
 zero workers after the keep-alive; provisioned concurrency keeps workers warm and is a
-scalable dimension; its duration shows up in the cost report as serverless GB-seconds."""
+scalable dimension (and the only one); its duration and its provisioned concurrency show up in
+the cost report as serverless GB-seconds; throttles and worker memory reach CloudWatch."""
 
 from __future__ import annotations
 
@@ -106,9 +107,10 @@ def invoke(rt, name: str, rows) -> tuple[np.ndarray, float]:
     return np.array(json.loads(resp["Body"].read()), dtype=float).ravel(), elapsed
 
 
-def statistic(server: RunningServer, metric: str, name: str, stat: str) -> float | None:
+def statistic(server: RunningServer, metric: str, name: str, stat: str,
+              namespace: str = "AWS/SageMaker") -> float | None:
     resp = server.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/SageMaker", MetricName=metric, Statistics=[stat], Period=60,
+        Namespace=namespace, MetricName=metric, Statistics=[stat], Period=60,
         Dimensions=[{"Name": "EndpointName", "Value": name},
                     {"Name": "VariantName", "Value": "AllTraffic"}],
         StartTime=datetime.now(UTC) - timedelta(minutes=10),
@@ -154,6 +156,24 @@ def test_cold_start_warm_throttle_and_back_to_zero(sl_server: RunningServer, sle
                      10, "ModelSetupTime")
     assert setup > 10_000  # microseconds: a process start takes far more than 10 ms
     assert statistic(sl_server, "ModelSetupTime", "sl-demand", "SampleCount") >= 2
+
+    # Throttled requests are 4XX invocations (the model never saw them, so no model error).
+    # botocore retries a ThrottlingException (retries max_attempts=1: one retry), so the
+    # server saw at least one throttle per failed call, and each success exactly once.
+    throttled = statistic(sl_server, "Invocation4XXErrors", "sl-demand", "Sum")
+    assert throttled >= outcomes.count("ThrottlingException")
+    invocations = statistic(sl_server, "Invocations", "sl-demand", "Sum")
+    assert invocations == 2 + outcomes.count("ok") + throttled
+    assert statistic(sl_server, "InvocationModelErrors", "sl-demand", "Sum") == 0
+    busiest = statistic(sl_server, "ServerlessConcurrentExecutionsUtilization", "sl-demand",
+                        "Maximum")
+    assert busiest is not None and 0 < busiest <= 1  # up to 2 of MaxConcurrency 2 busy
+    # Workers report MemoryUtilization (resident memory over MemorySizeInMB), and no CPU.
+    memory = statistic(sl_server, "MemoryUtilization", "sl-demand", "Maximum",
+                       "/aws/sagemaker/Endpoints")
+    assert memory is not None and 0 < memory < 100
+    assert statistic(sl_server, "CPUUtilization", "sl-demand", "Maximum",
+                     "/aws/sagemaker/Endpoints") is None
 
 
 def test_payload_above_four_megabytes_is_refused(sl_server: RunningServer, sleepy):
@@ -227,23 +247,39 @@ def test_provisioned_concurrency_stays_warm_and_scales_on_schedule(sl_server, sl
             DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic",
                                           "ServerlessUpdateConfig": {"ProvisionedConcurrency": 4}}])
 
+    # A serverless variant has no instance count to scale.
+    with pytest.raises(ClientError) as err:
+        aas.register_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=resource,
+            ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            MinCapacity=1, MaxCapacity=3)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert dimension in err.value.response["Error"]["Message"]
+
 
 def test_serverless_duration_is_billed_in_gb_seconds(sl_server: RunningServer, sleepy):
     _, X, archive = sleepy
     rt, ce = sl_server.client("sagemaker-runtime"), sl_server.client("ce")
+    configured = time.time()
     deploy(sl_server, "sl-billed", upload(sl_server, archive, "models", "billed.tar.gz"),
-           MemorySizeInMB=4096, MaxConcurrency=1)
+           MemorySizeInMB=4096, MaxConcurrency=2, ProvisionedConcurrency=1)
     invoke(rt, "sl-billed", -np.abs(X[:1]) * 0 - 1.0)  # one second of duration at 4 GB
     today = datetime.now(UTC).date()
 
-    def serverless_cost() -> float:
+    def serverless_cost(instance_type: str) -> float:
         resp = ce.get_cost_and_usage(
             TimePeriod={"Start": f"{today}", "End": f"{today + timedelta(days=1)}"},
             Granularity="DAILY", Metrics=["UnblendedCost", "UsageQuantity"],
             GroupBy=[{"Type": "DIMENSION", "Key": "INSTANCE_TYPE"}])
         groups = {g["Keys"][0]: g["Metrics"] for g in resp["ResultsByTime"][0]["Groups"]}
-        metrics = groups.get("ml.serverless.4gb")
+        metrics = groups.get(instance_type)
         return float(metrics["UnblendedCost"]["Amount"]) if metrics else 0.0
-    cost = wait_for(serverless_cost, 10, "serverless usage in Cost Explorer")
+    cost = wait_for(lambda: serverless_cost("ml.serverless.4gb"), 10,
+                    "serverless usage in Cost Explorer")
     # 4 GB x ~1.0 s x $0.00002 per GB-second, plus the model's own time.
     assert 4 * 1.0 * 0.00002 <= cost <= 4 * 1.6 * 0.00002, cost
+    # Provisioned concurrency: 1 unit x 4 GB for as long as it has been configured, busy or
+    # not, at $0.000005 per GB-second (approximate), billed per closed period.
+    provisioned = wait_for(lambda: serverless_cost("ml.serverless.4gb.provisioned"), 10,
+                           "provisioned concurrency in Cost Explorer")
+    assert 0 < provisioned <= 4 * (time.time() - configured) * 0.000005, provisioned

@@ -179,7 +179,26 @@ def test_utilization_is_time_weighted_executions_over_provisioned() -> None:
     meter = BusyMeter(since=0.0)
     meter.change(10.0, 1)
     meter.change(40.0, 0)
-    assert meter.take(60.0, provisioned=2) == (pytest.approx(0.25), 1)
+    assert meter.take(60.0, capacity=2) == (pytest.approx(0.25), 1)
     # Next period: both provisioned busy the whole time.
     meter.change(60.0, 2)
-    assert meter.take(120.0, provisioned=2) == (pytest.approx(1.0), 2)
+    assert meter.take(120.0, capacity=2) == (pytest.approx(1.0), 2)
+
+
+def test_concurrent_executions_utilization_counts_every_request_over_max_concurrency() -> None:
+    # MaxConcurrency 4, provisioned 1. Cold starts take 2 s of fake time (the Workers above).
+    async def scenario() -> None:
+        pool, _, clock = make_pool(max_concurrency=4, provisioned=1)
+        await pool.provision()  # t=2: the provisioned worker is warm
+        pool.concurrency_utilization(clock.now())  # start a fresh window at t=2
+        pool.utilization(clock.now())
+        a = await pool.acquire()  # warm, t=2
+        b = await pool.acquire()  # spillover: a cold start, busy from t=4
+        clock.advance(6.0)  # t=10
+        await pool.release(a.worker)
+        await pool.release(b.worker)
+        clock.advance(10.0)  # t=20
+        # All requests: (1 x 8 + 1 x 6) / (4 x 18); provisioned: (1 x 8) / (1 x 18).
+        assert pool.concurrency_utilization(clock.now()) == pytest.approx(14 / 72)
+        assert pool.utilization(clock.now()) == (pytest.approx(8 / 18), 1)
+    run(scenario())

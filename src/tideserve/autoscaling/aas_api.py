@@ -132,11 +132,19 @@ class AutoScalingApi:
     def register_scalable_target(self, params: dict[str, Any]) -> dict[str, Any]:
         req = validate_register(params)
         tags = check_tags(params.get("Tags") or {})
-        if self.capacity.capacity(req.key.resource_id) is None:
+        capacity = self.capacity.capacity(req.key.resource_id)
+        if capacity is None:
             # AWS's wording for a missing SageMaker variant is UNCONFIRMED; this follows the
             # shape of its ECS message ("ECS service doesn't exist: service/...").
             raise ValidationError(
                 f"SageMaker endpoint variant doesn't exist: {req.key.resource_id}"
+            )
+        if capacity.dimension != req.key.scalable_dimension:
+            # A serverless variant has no instance count and an instance variant no
+            # provisioned concurrency; AWS refuses the mismatch (wording UNCONFIRMED).
+            raise ValidationError(
+                f"Scalable dimension {req.key.scalable_dimension} is not valid for "
+                f"{req.key.resource_id}: its capacity is scaled by {capacity.dimension}"
             )
         now = self.clock.now()
         with self.store.lock:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from tideserve.scaling.model import DIM_INSTANCES
+
 IN_SERVICE = "InService"
 
 
@@ -13,9 +15,13 @@ IN_SERVICE = "InService"
 class Capacity:
     """One variant as DescribeEndpoint reports it."""
 
-    desired: int  # DesiredInstanceCount: what was last asked for
-    current: int  # CurrentInstanceCount: instances serving now
+    desired: int  # DesiredInstanceCount (or ProvisionedConcurrency): what was last asked for
+    current: int  # CurrentInstanceCount (or provisioned workers warm): serving now
     status: str  # the endpoint's EndpointStatus: InService, Updating, Creating, Failed, ...
+    # The scalable dimension these counts are in: a variant has exactly one, instance count
+    # for instance variants, provisioned concurrency for serverless ones. RegisterScalableTarget
+    # refuses the other; a port that predates it reports instance counts.
+    dimension: str = DIM_INSTANCES
 
     @property
     def settled(self) -> bool:

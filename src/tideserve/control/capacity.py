@@ -3,7 +3,8 @@ endpoint's row and changed through UpdateEndpointWeightsAndCapacities, as AAS do
 
 A variant is either instance-based or serverless, so the resource id decides the dimension: a
 serverless variant's capacity is its ProvisionedConcurrency
-(sagemaker:variant:DesiredProvisionedConcurrency, applied as ServerlessUpdateConfig)."""
+(sagemaker:variant:DesiredProvisionedConcurrency, applied as ServerlessUpdateConfig). The
+Capacity it reports names that dimension, so RegisterScalableTarget can refuse the other."""
 
 from __future__ import annotations
 

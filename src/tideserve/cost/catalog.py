@@ -20,6 +20,13 @@ CATALOG_DATE = "2026-11"
 # duration, ms granularity, no per-request fee. us-east-1, approx. and UNCONFIRMED (spec §6.1):
 # $0.00002 per GB-second, i.e. $0.0000200/s at 1 GB ... $0.0001200/s at 6 GB.
 SERVERLESS_USD_PER_GB_SECOND = 0.00002
+# Provisioned concurrency is billed for the whole time it is configured, per GB-second of
+# provisioned memory, at a lower rate. AWS's SageMaker rate is UNCONFIRMED here (spec §6.1);
+# this approximation keeps Lambda's published ratio of provisioned to on-demand duration
+# price (0.0000041667 / 0.0000166667 = 1/4): $0.000005 per GB-second, $0.018/h at 1 GB.
+# Requests served by provisioned workers are billed at SERVERLESS_USD_PER_GB_SECOND (AWS
+# charges a lower duration rate for them, but we have no SageMaker figure to cite).
+SERVERLESS_PROVISIONED_USD_PER_GB_SECOND = 0.000005
 
 
 @dataclass(frozen=True)

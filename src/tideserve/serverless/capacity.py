@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tideserve.autoscaling.ports import Capacity
+from tideserve.scaling.model import DIM_PROVISIONED_CONCURRENCY
 from tideserve.serverless.config import is_serverless
 
 __all__ = ["is_serverless", "provisioned_capacity", "provisioned_update"]
@@ -21,6 +22,7 @@ def provisioned_capacity(variant: dict[str, Any], status: str) -> Capacity:
         desired=int(want.get("ProvisionedConcurrency", 0)),
         current=int(have.get("ProvisionedConcurrency", 0)),
         status=status,
+        dimension=DIM_PROVISIONED_CONCURRENCY,
     )
 
 

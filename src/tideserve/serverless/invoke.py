@@ -1,5 +1,11 @@
 """InvokeEndpoint on a serverless variant: serverless limits (4 MB payload, 60 s), a worker
 leased from the pool for the request, and the metrics SageMaker publishes for it (§3.4, §5.1).
+
+A request throttled above MaxConcurrency counts as an invocation with a 4XX error (the client
+gets a 400 ThrottlingException) and no model error: the model never saw it. AWS does not say
+how it counts throttles (UNCONFIRMED); counting them in both keeps Invocation4XXErrors a
+share of Invocations, so its Average is the error rate as for any other 4xx, and makes
+throttling visible in CloudWatch where a user looks for it.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from tideserve.errors import ModelInvocationError, ValidationError
+from tideserve.errors import ModelInvocationError, ThrottledError, ValidationError
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.serverless.config import MAX_PAYLOAD_BYTES
 from tideserve.serverless.pool import Lease, ServerlessPool
@@ -49,7 +55,11 @@ async def invoke_serverless(
             f"size of {MAX_PAYLOAD_BYTES} bytes for a serverless endpoint."
         )
     dims = (("EndpointName", pool.endpoint), ("VariantName", pool.variant))
-    lease = await pool.acquire()
+    try:
+        lease = await pool.acquire()
+    except ThrottledError:
+        _count(metrics, dims, (1, 0, 0))
+        raise
     _count_lease(metrics, dims, lease, pool.config.provisioned_concurrency > 0)
     try:
         status, body, headers, model_s = await _forward(session, lease, inv)

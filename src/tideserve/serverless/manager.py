@@ -17,17 +17,13 @@ from tideserve.fleet.base import InstanceProvider
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.serverless import config as sc
 from tideserve.serverless.billing import Metered, ServerlessBilling
-from tideserve.serverless.invoke import PC_INVOCATIONS, PC_SPILLOVER, invoke_serverless
+from tideserve.serverless.invoke import invoke_serverless
 from tideserve.serverless.pool import ServerlessPool
+from tideserve.serverless.telemetry import WorkerSampler, publish_period
 from tideserve.serverless.workers import ProcessLauncher
-from tideserve.serving.router import NAMESPACE, Invocation, InvocationResult, Router
+from tideserve.serving.router import Invocation, InvocationResult, Router
 
 log = logging.getLogger("tideserve.serverless")
-
-PC_UTILIZATION = "ServerlessProvisionedConcurrencyUtilization"
-PC_EXECUTIONS = "ServerlessProvisionedConcurrencyExecutions"
-ZERO_FILLED = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors",
-               "InvocationModelErrors")
 
 
 class ServerlessManager:
@@ -52,6 +48,7 @@ class ServerlessManager:
         self.keep_alive = keep_alive
         self.trust_pickle = trust_pickle
         self.billing = ServerlessBilling(ledger, period)
+        self.sampler = WorkerSampler(metrics)
         self.pools: dict[str, ServerlessPool] = {}  # by endpoint name, as the router sees it
         self._meters: dict[str, Metered] = {}
 
@@ -78,6 +75,8 @@ class ServerlessManager:
             self.pools[row.name] = pool
             self._meters[row.name] = Metered(row.arn, row.name, pool.variant, wanted.memory_mb)
         await pool.reconfigure(wanted)
+        self.billing.provision(self._meters[row.name], wanted.provisioned_concurrency,
+                               self.clock.now())
 
         def applied(current: EndpointRow) -> bool:
             for v in current.variants:
@@ -91,7 +90,9 @@ class ServerlessManager:
         """The endpoint (lower-cased name) is gone or Deleting: stop its workers."""
         for name in [n for n in self.pools if n.lower() == key]:
             pool = self.pools.pop(name)
-            self._meters.pop(name, None)
+            meter = self._meters.pop(name, None)
+            if meter is not None:  # provisioned concurrency is billed until now
+                self.billing.provision(meter, 0, self.clock.now())
             await pool.close()
 
     # -- router hook -------------------------------------------------------------------------
@@ -110,20 +111,13 @@ class ServerlessManager:
     # -- periodic work -----------------------------------------------------------------------
 
     def on_period(self, now: float) -> None:
-        """Once per metric period, before the aggregator flushes: zeros for idle variants,
-        provisioned-concurrency utilization of the period that just closed, billing rows."""
+        """Once per metric period, before the aggregator flushes: the period metrics of
+        telemetry.py for the period that just closed, workers' memory, billing rows."""
         closed = now - now % self.period - self.period
-        for pool in list(self.pools.values()):
-            dims = (("EndpointName", pool.endpoint), ("VariantName", pool.variant))
-            for name in ZERO_FILLED:
-                self.metrics.ensure(NAMESPACE, name, dims, "None")
-            if pool.config.provisioned_concurrency:
-                utilization, peak = pool.utilization(now)
-                rec = self.metrics.record
-                rec(NAMESPACE, PC_UTILIZATION, dims, utilization, "None", timestamp=closed)
-                rec(NAMESPACE, PC_EXECUTIONS, dims, float(peak), "None", timestamp=closed)
-                for name in (PC_INVOCATIONS, PC_SPILLOVER):
-                    self.metrics.ensure(NAMESPACE, name, dims, "None")
+        pools = list(self.pools.values())
+        for pool in pools:
+            publish_period(self.metrics, pool, now, closed)
+        self.sampler.sample(pools, now)
         self.billing.flush(now)
 
     async def run_forever(self, tick: float | None = None) -> None:

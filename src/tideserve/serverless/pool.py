@@ -54,13 +54,14 @@ class Lease:
 
 @dataclass
 class BusyMeter:
-    """Time-weighted executions on provisioned concurrency, for
-    ServerlessProvisionedConcurrencyUtilization = executions / provisioned, averaged over the
-    period. Worked example: provisioned 2, one request busy for 30 s of a 60 s period ->
-    (1 x 30) / (2 x 60) = 0.25."""
+    """Time-weighted executions over a capacity, averaged over the period: executions on
+    provisioned concurrency over ProvisionedConcurrency for
+    ServerlessProvisionedConcurrencyUtilization, all executions over MaxConcurrency for
+    ServerlessConcurrentExecutionsUtilization. Worked example: capacity 2, one request busy
+    for 30 s of a 60 s period -> (1 x 30) / (2 x 60) = 0.25."""
 
     since: float
-    executions: int = 0  # min(busy, provisioned) now
+    executions: int = 0  # requests being served now (on provisioned workers, for PC)
     integral: float = 0.0  # execution-seconds since `since`
     peak: int = 0
     _last: float = field(init=False, default=0.0)  # when `executions` last changed
@@ -71,11 +72,11 @@ class BusyMeter:
         self.executions = executions
         self.peak = max(self.peak, executions)
 
-    def take(self, now: float, provisioned: int) -> tuple[float, int]:
+    def take(self, now: float, capacity: int) -> tuple[float, int]:
         """(utilization 0..1, peak executions) since the last take; starts a new window."""
         self.change(now, self.executions)
         span = now - self.since
-        utilization = self.integral / (provisioned * span) if provisioned and span > 0 else 0.0
+        utilization = self.integral / (capacity * span) if capacity and span > 0 else 0.0
         peak = self.peak
         self.since, self.integral, self.peak = now, 0.0, self.executions
         return min(1.0, utilization), peak
@@ -98,7 +99,8 @@ class ServerlessPool:
     on_change: Callable[[], None] = lambda: None  # worker count changed
 
     def __post_init__(self) -> None:
-        self.meter = BusyMeter(self.clock.now())
+        self.meter = BusyMeter(self.clock.now())  # executions on provisioned concurrency
+        self.concurrency = BusyMeter(self.clock.now())  # all executions
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class ServerlessPool:
     async def reconfigure(self, config: ServerlessConfig) -> None:
         """Apply a new MaxConcurrency/ProvisionedConcurrency; idle workers above the new
         MaxConcurrency stop now, busy ones when their request ends."""
-        self.meter.change(self.clock.now(), min(self.busy, config.provisioned_concurrency))
+        self._metered(config)
         self.config = config
         for worker in self._idle()[: max(0, len(self.workers) - config.max_concurrency)]:
             await self._stop(worker)
@@ -180,6 +182,11 @@ class ServerlessPool:
         """ServerlessProvisionedConcurrencyUtilization and Executions since the last call."""
         return self.meter.take(now, self.config.provisioned_concurrency)
 
+    def concurrency_utilization(self, now: float) -> float:
+        """ServerlessConcurrentExecutionsUtilization since the last call: executions over
+        MaxConcurrency, time-weighted (throttling starts at 1.0)."""
+        return self.concurrency.take(now, self.config.max_concurrency)[0]
+
     def _idle(self) -> list[Worker]:
         return [w for w in self.workers if not w.busy]
 
@@ -189,7 +196,12 @@ class ServerlessPool:
         now = self.clock.now()
         if not busy:
             worker.idle_since = now
-        self.meter.change(now, min(self.busy, self.config.provisioned_concurrency))
+        self._metered(self.config)
+
+    def _metered(self, config: ServerlessConfig) -> None:
+        now, busy = self.clock.now(), self.busy
+        self.meter.change(now, min(busy, config.provisioned_concurrency))
+        self.concurrency.change(now, busy)
 
     async def _start(self) -> Worker:
         self.starting += 1
