@@ -29,6 +29,7 @@ from tideserve.control.store import ControlStore, EndpointRow
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import TideserveError
 from tideserve.fleet.base import InstanceProvider, InstanceSpec
+from tideserve.fleet.readiness import NotReady, wait_until_ready
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, VariantRoute
 
 log = logging.getLogger("tideserve.controller")
@@ -344,29 +345,14 @@ class Controller:
 
     async def _wait_ready(self, inst: ManagedInstance) -> None:
         assert self._http is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
-        delay = 0.05
-        while loop.time() < deadline:
-            code = self.provider.exit_code(inst.handle)
-            if code is not None:
-                detail = self.provider.failure_detail(inst.handle)
-                raise InstanceStartError(
-                    f"The primary container for production variant {inst.variant} did not pass "
-                    f"the ping health check: it exited with status {code}. {detail}".strip()
-                )
-            try:
-                async with self._http.get(inst.handle.url + "/ping") as resp:
-                    if resp.status == 200:
-                        return
-            except (TimeoutError, aiohttp.ClientError):
-                pass
-            await asyncio.sleep(delay)
-            delay = min(0.5, delay * 1.5)
-        raise InstanceStartError(
-            f"The primary container for production variant {inst.variant} did not pass the "
-            f"ping health check within {STARTUP_TIMEOUT_SECONDS:.0f} seconds."
-        )
+        try:
+            await wait_until_ready(self.provider, inst.handle, self._http,
+                                   STARTUP_TIMEOUT_SECONDS)
+        except NotReady as exc:
+            raise InstanceStartError(
+                f"The primary container for production variant {inst.variant} did not pass "
+                f"the ping health check: {exc}"
+            ) from None
 
     async def _retire(self, inst: ManagedInstance, unroute: bool = True) -> None:
         if unroute:

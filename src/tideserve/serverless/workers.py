@@ -8,7 +8,6 @@ per GB-second of request duration (billing.py), not per instance-second.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -20,6 +19,7 @@ from tideserve.control.models import ModelCache
 from tideserve.control.store import ControlStore
 from tideserve.errors import ModelInvocationError, TideserveError
 from tideserve.fleet.base import InstanceProvider, InstanceSpec
+from tideserve.fleet.readiness import NotReady, wait_until_ready
 from tideserve.serverless.config import COLD_START_TIMEOUT_SECONDS, ServerlessConfig
 from tideserve.serverless.pool import Worker
 from tideserve.serving.routes import Backend
@@ -92,26 +92,13 @@ class ProcessLauncher:
         self.store.forget_instance(worker.worker_id)
 
     async def _wait_ready(self, worker: Worker) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.startup_timeout
-        delay = 0.02
         timeout = aiohttp.ClientTimeout(total=2.0)
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            while loop.time() < deadline:
-                code = self.provider.exit_code(worker.handle)
-                if code is not None:
-                    detail = self.provider.failure_detail(worker.handle)
-                    raise _cold_start_failed(
-                        f"it exited with status {code}. {detail}".strip())
-                try:
-                    async with http.get(worker.backend.url + "/ping") as resp:
-                        if resp.status == 200:
-                            return
-                except (TimeoutError, aiohttp.ClientError):
-                    pass
-                await asyncio.sleep(delay)
-                delay = min(0.25, delay * 1.5)
-        raise _cold_start_failed(f"it did not answer within {self.startup_timeout:.0f} seconds.")
+            try:
+                await wait_until_ready(self.provider, worker.handle, http, self.startup_timeout,
+                                       max_delay=0.25)
+            except NotReady as exc:
+                raise _cold_start_failed(str(exc)) from None
 
 
 def _cold_start_failed(detail: str) -> ModelInvocationError:
