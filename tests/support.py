@@ -4,6 +4,7 @@ users pack them, and a real `tideserve up` process on a free port."""
 from __future__ import annotations
 
 import configparser
+import contextlib
 import io
 import os
 import signal
@@ -11,13 +12,16 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
+import uvicorn
 from botocore.config import Config
 
 
@@ -140,3 +144,28 @@ def _kill_session(sid: int) -> None:
                 os.kill(int(entry.name), signal.SIGKILL)
         except (ProcessLookupError, PermissionError, OSError):
             continue
+
+
+@contextlib.contextmanager
+def serve_asgi(app: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn in a thread on a free loopback port until the block ends;
+    yields its base URL. For tests of one layer (wire protocols, handlers) without a whole
+    `tideserve up`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -4,19 +4,15 @@ background thread, boto3 clients aimed at it, and CloudWatch models forced to on
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.session
-import uvicorn
 from botocore.config import Config
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
+from tests.support import serve_asgi
 
 ACCESS_KEY = "AKIDTIDESERVETEST"
 SECRET_KEY = "tideserve-test-secret"
@@ -27,28 +23,9 @@ def secret_for(access_key_id: str) -> str | None:
     return {ACCESS_KEY: SECRET_KEY}.get(access_key_id)
 
 
-@contextlib.contextmanager
-def serve(app: ASGIApp | Starlette) -> Iterator[str]:
+def serve(app: ASGIApp | Starlette) -> contextlib.AbstractContextManager[str]:
     """Run `app` until the block ends; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    return serve_asgi(app)
 
 
 def aws_client(

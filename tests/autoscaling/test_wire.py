@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-import uvicorn
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from starlette.applications import Starlette
@@ -25,6 +22,7 @@ from starlette.routing import Route
 
 from tests.autoscaling.conftest import Env
 from tests.autoscaling.harness import RESOURCE, T0
+from tests.support import serve_asgi
 from tideserve.api.gateway import serve_rpc
 from tideserve.api.rpc import OperationRegistry
 from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
@@ -48,21 +46,8 @@ def serving(env: Env) -> Iterator[str]:
 
     app = Starlette(routes=[Route("/", rpc, methods=["POST"]),
                             Route("/service/{rest:path}", rpc, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:  # poll for readiness
-            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_asgi(app) as url:
+        yield url
 
 
 @pytest.fixture

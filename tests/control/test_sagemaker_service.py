@@ -35,9 +35,10 @@ def model(svc, name="m", image="tideserve/sklearn"):
 
 
 def config(svc, name="c", model_name="m", variants=None):
-    return svc.create_endpoint_config({"EndpointConfigName": name, "ProductionVariants": variants or [
-        {"VariantName": "AllTraffic", "ModelName": model_name, "InstanceType": "ml.m5.large",
-         "InitialInstanceCount": 2}]})
+    variants = variants or [{"VariantName": "AllTraffic", "ModelName": model_name,
+                             "InstanceType": "ml.m5.large", "InitialInstanceCount": 2}]
+    return svc.create_endpoint_config({"EndpointConfigName": name,
+                                       "ProductionVariants": variants})
 
 
 def test_arns_carry_the_lower_cased_name(service):
@@ -143,7 +144,7 @@ def test_update_endpoint_keeps_the_old_variants_until_the_new_fleet_serves(servi
 def test_list_endpoints_sorts_filters_and_pages(service):
     model(service)
     config(service)
-    for i, name in enumerate(["alpha", "beta", "gamma"]):
+    for name in ["alpha", "beta", "gamma"]:
         service.clock.advance(1)
         service.create_endpoint({"EndpointName": name, "EndpointConfigName": "c"})
     newest_first = service.list_endpoints({})["Endpoints"]

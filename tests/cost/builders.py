@@ -5,18 +5,16 @@ across midnight; serve_registry runs a real tideserve.api RPC server for boto3."
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.support import serve_asgi
 from tideserve.api.gateway import serve_rpc
 from tideserve.api.rpc import OperationRegistry
 from tideserve.control.names import Arns
@@ -65,21 +63,5 @@ def serve_registry(registry: OperationRegistry) -> Iterator[str]:
         return await serve_rpc(request, registry, {ACCESS_KEY: SECRET_KEY}.get, time.time())
 
     app = Starlette(routes=[Route("/", rpc, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none",
-                            access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_asgi(app) as url:
+        yield url

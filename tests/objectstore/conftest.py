@@ -3,9 +3,6 @@ that routes with `is_s3_request`, as tideserve's own app does; boto3 clients aga
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,20 +10,14 @@ from typing import Any
 
 import boto3
 import pytest
-import uvicorn
 from botocore.config import Config
 
+from tests.support import serve_asgi
 from tideserve.clock import WallClock
 from tideserve.objectstore.s3_api import S3App, is_s3_request
 
 KEY_ID = "AKIDTIDESERVETEST"
 SECRET = "tideserve-test-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -64,23 +55,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b"not s3"})
 
-    port = free_port()
-    config = uvicorn.Config(
-        top_level, host="127.0.0.1", port=port, lifespan="off", ws="none", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        yield S3Server(port, root, s3_app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_asgi(top_level) as url:
+        yield S3Server(int(url.rsplit(":", 1)[1]), root, s3_app)
 
 
 @pytest.fixture
