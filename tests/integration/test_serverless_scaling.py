@@ -111,11 +111,16 @@ def test_target_tracking_scales_provisioned_concurrency_out_and_back_in(server, 
     wait_for(lambda: provisioned(server) == 1, 45, "provisioned concurrency back to 1")
     assert time.monotonic() - started > 15 * 2 - 4  # AlarmLow waited for its 15 periods
 
-    activities = server.client("application-autoscaling").describe_scaling_activities(
-        ServiceNamespace="sagemaker", ResourceId=RESOURCE)["ScalingActivities"]
-    done = [a for a in activities if a["StatusCode"] == "Successful"]
-    descriptions = [a["Description"] for a in reversed(done)]  # oldest first
-    assert descriptions[-1] == "Setting desired provisioned concurrency to 1."
+    def successful() -> list[dict]:
+        activities = server.client("application-autoscaling").describe_scaling_activities(
+            ServiceNamespace="sagemaker", ResourceId=RESOURCE)["ScalingActivities"]
+        return [a for a in activities if a["StatusCode"] == "Successful"]
+
+    # The last activity is fulfilled once the driver sees the endpoint InService at 1.
+    done = wait_for(lambda: [a for a in successful() if a["Description"].endswith("to 1.")]
+                    and successful(), 10, "the scale-in activity to succeed")
+    descriptions = [a["Description"] for a in done]
+    assert "Setting desired provisioned concurrency to 1." in descriptions
     assert "Setting desired provisioned concurrency to 3." in descriptions
     assert any("AlarmHigh" in a["Cause"] for a in done)
     assert any("AlarmLow" in a["Cause"] for a in done)
