@@ -37,6 +37,7 @@ from tideserve.clock import Clock
 from tideserve.errors import TideserveError
 from tideserve.metrics.model import Dimensions
 from tideserve.scaling.alarms import EXTRA_PERIODS, MetricAlarm
+from tideserve.scaling.model import TargetKey
 from tideserve.settings import Settings
 
 log = logging.getLogger("tideserve.autoscaling")
@@ -94,8 +95,7 @@ class ScalingDriver:
             self.flush()
         with self.store.lock:
             before = self.store.load_world()
-            capacities = {r.key.resource_id: self._capacity(r.key.resource_id)
-                          for r in before.targets}
+            capacities = {r.key.resource_id: self._capacity(r.key) for r in before.targets}
             obs = Observation(self._datapoints, capacities, self._startup_seconds)
             result = tick(before, obs, now, self.config)
             self.store.save_world(before, result)
@@ -108,8 +108,13 @@ class ScalingDriver:
                 self.store.save_world(world, outcome)
         return result
 
-    def _capacity(self, resource_id: str) -> Capacity | None:
-        return self.port.capacity(resource_id)
+    def _capacity(self, key: TargetKey) -> Capacity | None:
+        """None also when the variant no longer has the target's dimension (an endpoint deleted
+        and made again as the other kind): the target is then forgotten, as for a deletion."""
+        capacity = self.port.capacity(key.resource_id)
+        if capacity is None or capacity.dimension != key.scalable_dimension:
+            return None
+        return capacity
 
     def _apply(self, effect: SetCapacity) -> Applied:
         try:
