@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/python examples/demo.py
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q
 
 lint: install

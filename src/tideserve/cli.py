@@ -14,8 +14,8 @@ import yaml
 from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
 from tideserve.client import DEFAULT_URL, client
 from tideserve.cost.cli import add_costs_parser, run_costs
-from tideserve.sim.cli import add_simulate_parser, run_simulate
 from tideserve.settings import Settings
+from tideserve.sim.cli import add_simulate_parser, run_simulate
 
 
 def main(argv: list[str] | None = None) -> int:
