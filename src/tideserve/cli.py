@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,8 @@ import yaml
 from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
 from tideserve.client import DEFAULT_URL, client
 from tideserve.cost.cli import add_costs_parser, run_costs
+from tideserve.errors import ValidationError
+from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
 from tideserve.settings import Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
 
@@ -31,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
     up.add_argument("--trust-pickle", action="store_true",
                     help="allow joblib/pickle model files (unpickling runs code)")
+    up.add_argument("--object-store", default=None, metavar="URL",
+                    help="fsspec URL prefix that s3://bucket/key maps onto: s3:// (real S3; "
+                    "needs `pip install s3fs`), file:///mnt/shared/s3, memory://; default: the "
+                    f"embedded store under <state-dir>/s3. Storage options: ${OPTIONS_ENV} "
+                    "(JSON, e.g. endpoint_url, key, secret)")
 
     for name, helptext in (("deploy", "create model, endpoint config and endpoint in one step"),
                            ("invoke", "invoke an endpoint"),
@@ -49,9 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from tideserve.server import serve
 
-        serve(Settings(state_dir=args.state_dir, host=args.host, port=args.port,
-                       period=args.period, database_url=args.database_url,
-                       trust_pickle=args.trust_pickle))
+        try:
+            serve(Settings(state_dir=args.state_dir, host=args.host, port=args.port,
+                           period=args.period, database_url=args.database_url,
+                           trust_pickle=args.trust_pickle, object_store=args.object_store,
+                           object_store_options=options_from_env(os.environ)))
+        except ValidationError as exc:  # a bad --object-store or its options: say why
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
         return 0
     try:
         return int(_COMMANDS[args.command](args) or 0)

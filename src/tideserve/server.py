@@ -40,6 +40,7 @@ from tideserve.metrics.cloudwatch import CloudWatchMetrics
 from tideserve.metrics.prometheus import render
 from tideserve.metrics.store import MetricStore
 from tideserve.metrics.system import InstanceSampler
+from tideserve.objectstore.remote import FsspecObjects
 from tideserve.objectstore.s3_api import S3App
 from tideserve.serverless.config import keep_alive_seconds
 from tideserve.serverless.manager import ServerlessManager
@@ -181,7 +182,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     routes = RouteTable()
     router = Router(routes, metrics, settings.account, settings.region)
     provider = LocalProcessProvider(state / "logs", host="127.0.0.1")
-    models = ModelCache(state / "models", state / "s3")
+    # --object-store: s3:// model data and async objects live in an external store; the S3
+    # API below still serves the embedded root, so clients upload to the external one directly.
+    external = (FsspecObjects(settings.object_store, settings.object_store_options)
+                if settings.object_store else None)
+    models = ModelCache(state / "models", state / "s3", external)
     holder: dict[str, Server] = {}
     controller = Controller(
         store, catalog, provider, routes, models, clock, trust_pickle=settings.trust_pickle,
@@ -214,7 +219,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
                     sampler, ledger, arns, scaling, app)
     server.asyncinf = AsyncInference.build(
         engine, settings, routes, metrics, clock,
-        lambda name: getattr(store.get_endpoint(name), "status", None))
+        lambda name: getattr(store.get_endpoint(name), "status", None), external)
     sagemaker.async_endpoints = server.asyncinf.endpoints
     app.async_front = server.asyncinf.front
     server.serverless = ServerlessManager(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
@@ -23,6 +24,10 @@ class Settings:
     database_url: str | None = None
     # Unpickling runs code: joblib/pickle model files load only when this is set.
     trust_pickle: bool = False
+    # An fsspec URL prefix that s3://bucket/key maps onto (s3://, file:///mnt/s3, memory://);
+    # None = the embedded store under <state-dir>/s3. Options: fsspec storage options.
+    object_store: str | None = None
+    object_store_options: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def time_scale(self) -> float:

@@ -4,7 +4,8 @@
     endpoints.py   which endpoints are async, and with what config (a table + a cache)
     tables.py      the durable queue and the async-endpoint table
     queue.py       the queue's transactions: enqueue, claim with a lease, finish, re-queue
-    objects.py     s3:// locations as files under <state-dir>/s3 (atomic writes)
+    objects.py     s3:// locations as files under <state-dir>/s3 (atomic writes), or an
+                   external store (objectstore/remote.py) behind the same Objects protocol
     front.py       POST /endpoints/{name}/async-invocations: headers -> a committed row -> 202
     dispatcher.py  queue -> instances (MaxConcurrentInvocationsPerInstance), results -> objects
     backlog.py     the per-endpoint backlog metrics (pure) and their sampler

@@ -26,7 +26,7 @@ from tideserve.asyncinf.backlog import backlog_sample, record_backlog
 from tideserve.asyncinf.endpoints import AsyncEndpoints
 from tideserve.asyncinf.invoke import Completed, Failed, Lost, Outcome, attempt
 from tideserve.asyncinf.notify import Notifier, inference_event
-from tideserve.asyncinf.objects import LocalObjects
+from tideserve.asyncinf.objects import Objects
 from tideserve.asyncinf.queue import AsyncQueue, QueuedRequest
 from tideserve.clock import Clock
 from tideserve.metrics import names as n
@@ -59,7 +59,7 @@ def instances(route: EndpointRoute | None) -> int:
 
 class Dispatcher:
     def __init__(self, queue: AsyncQueue, endpoints: AsyncEndpoints, routes: RouteTable,
-                 objects: LocalObjects, notifier: Notifier, metrics: MetricAggregator,
+                 objects: Objects, notifier: Notifier, metrics: MetricAggregator,
                  clock: Clock, region: str, period: float) -> None:
         self.queue, self.endpoints, self.routes = queue, endpoints, routes
         self.objects, self.notifier, self.metrics = objects, notifier, metrics

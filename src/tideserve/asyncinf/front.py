@@ -17,7 +17,7 @@ from tideserve.api.shapes import service_model
 from tideserve.api.validation import check
 from tideserve.asyncinf.config import AsyncConfig
 from tideserve.asyncinf.endpoints import AsyncEndpoints
-from tideserve.asyncinf.objects import LocalObjects, join
+from tideserve.asyncinf.objects import Objects, join
 from tideserve.asyncinf.queue import AsyncQueue, QueuedRequest
 from tideserve.clock import Clock
 from tideserve.errors import ValidationError
@@ -113,7 +113,7 @@ class AsyncFront:
         self,
         endpoints: AsyncEndpoints,
         queue: AsyncQueue,
-        objects: LocalObjects,
+        objects: Objects,
         endpoint_status: Callable[[str], str | None],
         clock: Clock,
         account: str,

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from tideserve.asyncinf.objects import LocalObjects
+from tideserve.asyncinf.objects import Objects
 from tideserve.asyncinf.queue import QueuedRequest
 from tideserve.errors import TideserveError
 from tideserve.serving.routes import Backend
@@ -60,7 +60,7 @@ def model_failure_reason(status: int, body: bytes) -> str:
     return f'Received {kind} error ({status}) from primary with message "{text}".'
 
 
-async def attempt(session: aiohttp.ClientSession, objects: LocalObjects, req: QueuedRequest,
+async def attempt(session: aiohttp.ClientSession, objects: Objects, req: QueuedRequest,
                   backend: Backend) -> Outcome:
     with contextlib.ExitStack() as stack:
         try:
@@ -94,7 +94,7 @@ async def attempt(session: aiohttp.ClientSession, objects: LocalObjects, req: Qu
                 (time.perf_counter() - started) * 1e6)
 
 
-async def _save(resp: aiohttp.ClientResponse, objects: LocalObjects, req: QueuedRequest,
+async def _save(resp: aiohttp.ClientResponse, objects: Objects, req: QueuedRequest,
                 started: float) -> Outcome:
     kept = bytearray()
     size = 0

@@ -11,7 +11,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from tideserve.errors import ValidationError
 
@@ -41,6 +41,23 @@ def join(base: str, *parts: str) -> str:
         if part:
             text = f"{text}/{part}"
     return text
+
+
+class Objects(Protocol):
+    """Where async inference reads inputs and writes results: LocalObjects (the embedded
+    store's files) or tideserve.objectstore.remote.FsspecObjects (an external store)."""
+
+    def exists(self, uri: str) -> bool: ...
+
+    def size(self, uri: str) -> int: ...
+
+    def open(self, uri: str) -> BinaryIO: ...
+
+    def put_bytes(self, uri: str, data: bytes) -> None: ...
+
+    def writer(self, uri: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
+
+    def remove(self, uri: str) -> None: ...
 
 
 class LocalObjects:

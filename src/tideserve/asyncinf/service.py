@@ -18,7 +18,7 @@ from tideserve.asyncinf.dispatcher import Dispatcher
 from tideserve.asyncinf.endpoints import AsyncEndpoints
 from tideserve.asyncinf.front import AsyncFront
 from tideserve.asyncinf.notify import Notifier
-from tideserve.asyncinf.objects import LocalObjects
+from tideserve.asyncinf.objects import LocalObjects, Objects
 from tideserve.asyncinf.queue import AsyncQueue
 from tideserve.clock import Clock
 from tideserve.metrics.aggregator import MetricAggregator
@@ -39,13 +39,15 @@ class AsyncInference:
     @classmethod
     def build(cls, engine: Engine, settings: Settings, routes: RouteTable,
               metrics: MetricAggregator, clock: Clock,
-              endpoint_status: Callable[[str], str | None]) -> AsyncInference:
+              endpoint_status: Callable[[str], str | None],
+              objects: Objects | None = None) -> AsyncInference:
         """`endpoint_status`: an endpoint's EndpointStatus by name, None if it does not exist.
-        Objects live under <state-dir>/s3, the object store's root."""
+        Objects live under <state-dir>/s3, the object store's root, unless `objects` is an
+        external store (`--object-store`)."""
         state = Path(settings.state_dir)
         queue = AsyncQueue(engine)
         endpoints = AsyncEndpoints(engine, queue)
-        objects = LocalObjects(state / "s3")
+        objects = objects or LocalObjects(state / "s3")
         dispatcher = Dispatcher(queue, endpoints, routes, objects, Notifier(state), metrics,
                                 clock, settings.region, settings.period)
         front = AsyncFront(endpoints, queue, objects, endpoint_status, clock, settings.account,

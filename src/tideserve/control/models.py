@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tideserve.objectstore.remote import FsspecObjects
 from tideserve.serving.archive import fetch_model_data
 from tideserve.serving.images import resolve_runtime
 
@@ -25,9 +26,11 @@ class PreparedModel:
 
 
 class ModelCache:
-    def __init__(self, root: Path, object_store_root: Path) -> None:
+    def __init__(self, root: Path, object_store_root: Path,
+                 external: FsspecObjects | None = None) -> None:
         self.root = root
         self.object_store_root = object_store_root
+        self.external = external  # --object-store: s3:// model data lives there instead
         self._ready: dict[str, PreparedModel] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -45,7 +48,12 @@ class ModelCache:
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        model_dir = fetch_model_data(container["ModelDataUrl"], dest, self.object_store_root)
+        url = container["ModelDataUrl"]
+        if self.external is not None and url.startswith("s3://"):
+            model_dir = fetch_model_data(self.external.url(url), dest, None,
+                                         self.external.options)
+        else:
+            model_dir = fetch_model_data(url, dest, self.object_store_root)
         env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
         return PreparedModel(
             model_dir=model_dir,

@@ -27,7 +27,9 @@ import posixpath
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from tideserve.errors import NotFoundError, ValidationError
@@ -35,8 +37,10 @@ from tideserve.errors import NotFoundError, ValidationError
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
 
 
-def fetch_model_data(url: str, dest: Path, object_store_root: Path | None) -> Path:
-    """Materialise `url` as the model directory `dest` and return it."""
+def fetch_model_data(url: str, dest: Path, object_store_root: Path | None,
+                     storage_options: Mapping[str, Any] | None = None) -> Path:
+    """Materialise `url` as the model directory `dest` and return it. `storage_options` go to
+    fsspec for a URL it fetches (an external object store's endpoint and keys)."""
     dest = Path(dest)
     if dest.is_dir() and any(dest.iterdir()):
         return dest
@@ -47,7 +51,7 @@ def fetch_model_data(url: str, dest: Path, object_store_root: Path | None) -> Pa
         tree.mkdir()
         local = _local_path(url, object_store_root)
         if local is None:
-            _fetch_remote(url, staging, tree)
+            _fetch_remote(url, staging, tree, storage_options or {})
         else:
             _materialise(local, tree, url)
         os.replace(tree, dest)
@@ -96,10 +100,10 @@ def _is_archive(path: Path) -> bool:
     return tarfile.is_tarfile(path)
 
 
-def _fetch_remote(url: str, staging: Path, tree: Path) -> None:
+def _fetch_remote(url: str, staging: Path, tree: Path, options: Mapping[str, Any]) -> None:
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = fsspec.core.url_to_fs(url, **options)
     if not fs.exists(path):
         raise NotFoundError(f"ModelDataUrl {url!r} does not exist.")
     if fs.isdir(path):
