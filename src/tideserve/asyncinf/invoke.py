@@ -4,6 +4,7 @@ into the output object. Returns what happened as a value; raises nothing it can 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
@@ -98,13 +99,21 @@ async def _save(resp: aiohttp.ClientResponse, objects: Objects, req: QueuedReque
                 started: float) -> Outcome:
     kept = bytearray()
     size = 0
+    writer = objects.writer(req.output_location)
     try:
-        with objects.writer(req.output_location) as out:
+        out = writer.__enter__()
+        try:
             async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
                 out.write(chunk)
                 size += len(chunk)
                 if size <= KEEP_RESPONSE_BYTES:
                     kept += chunk
+        except BaseException as exc:
+            writer.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        # Publishing the object (fsync and rename, or the upload to an external store) can
+        # take a while for a large output: off the event loop, which serves every endpoint.
+        await asyncio.to_thread(writer.__exit__, None, None, None)
     except OSError as exc:
         return Failed(f"Could not write the output {req.output_location}: {exc.strerror}.",
                       resp.status, "upload")
