@@ -39,6 +39,16 @@ def deploy(sm, name: str, model_data: str, count: int = 1, variant: str = "AllTr
     sm.create_endpoint(EndpointName=name, EndpointConfigName=config or name)
 
 
+def wait_until_created(sm, name: str, timeout: float = 60) -> dict:
+    """DescribeEndpoint once the endpoint has left Creating (InService or Failed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = sm.describe_endpoint(EndpointName=name)
+        if desc["EndpointStatus"] != "Creating" or time.monotonic() > deadline:
+            return desc
+        time.sleep(0.3)
+
+
 def wait_in_service(sm, name: str) -> dict:
     sm.get_waiter("endpoint_in_service").wait(
         EndpointName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 240}
@@ -131,12 +141,7 @@ def test_a_malicious_archive_fails_the_endpoint_and_writes_nothing_outside(
         tar.add(payload, arcname="../../escaped.txt")
     sm = server.client("sagemaker")
     deploy(sm, "evil", f"file://{evil}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        desc = sm.describe_endpoint(EndpointName="evil")
-        if desc["EndpointStatus"] != "Creating":
-            break
-        time.sleep(0.3)
+    desc = wait_until_created(sm, "evil")
     assert desc["EndpointStatus"] == "Failed"
     assert "escaped.txt" in desc["FailureReason"]
     assert not list(server.state_dir.parent.rglob("escaped.txt"))

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from botocore.validate import ParamValidator
 
-from tests.integration.test_realtime_endpoints import deploy, wait_in_service
+from tests.integration.test_realtime_endpoints import deploy, wait_in_service, wait_until_created
 from tests.support import RunningServer, csv_rows
 
 pytestmark = pytest.mark.integration
@@ -238,12 +238,7 @@ def test_archive_with_a_link_out_of_the_tree_is_refused(server: RunningServer, t
         tar.addfile(info)
     sm = server.client("sagemaker")
     deploy(sm, "linky", str(evil))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        desc = sm.describe_endpoint(EndpointName="linky")
-        if desc["EndpointStatus"] != "Creating":
-            break
-        time.sleep(0.3)
+    desc = wait_until_created(sm, "linky")
     assert desc["EndpointStatus"] == "Failed"
     assert "model.skops" in desc["FailureReason"]
 
@@ -253,12 +248,7 @@ def test_a_corrupt_archive_fails_the_endpoint_with_a_reason(server: RunningServe
     broken.write_bytes(b"\x1f\x8b\x08\x00 definitely not a gzip stream")
     sm = server.client("sagemaker")
     deploy(sm, "corrupt", str(broken))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        desc = sm.describe_endpoint(EndpointName="corrupt")
-        if desc["EndpointStatus"] != "Creating":
-            break
-        time.sleep(0.3)
+    desc = wait_until_created(sm, "corrupt")
     assert desc["EndpointStatus"] == "Failed"
     assert "model.tar.gz" in desc["FailureReason"]
     # The server still serves everything else.
