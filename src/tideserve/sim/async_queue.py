@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from tideserve.sim.fluid import CHUNK_STEPS, StepLog
+from tideserve.sim.fluid import ComputedAhead, StepLog
 from tideserve.sim.profile import Profile
 
 EPS = 1e-9
 POSITIONS = 8  # requests per arrival step whose wait is evaluated, evenly through it
 
 
-class AsyncQueueModel:
+class AsyncQueueModel(ComputedAhead):
     def __init__(self, log: StepLog, profile: Profile, slots: int, ttl_seconds: float,
                  dt: float) -> None:
         n = len(log.arrivals)
@@ -46,17 +46,6 @@ class AsyncQueueModel:
         self.expiries: list[tuple[float, float]] = []  # (from, to) positions that expired
         self.done = self.ahead = 0
         self.ahead_n = -1
-
-    def advance(self, start: int, stop: int, in_service: int) -> None:
-        """Steps [start, stop) with `in_service` instances (start must be where we are)."""
-        assert start == self.done, (start, self.done)
-        if stop <= start:
-            return
-        if in_service != self.ahead_n or stop > self.ahead:
-            end = min(len(self.log.arrivals), max(stop, start + CHUNK_STEPS))
-            self._compute(start, end, in_service)
-            self.ahead, self.ahead_n = end, in_service
-        self.done = stop
 
     def _compute(self, start: int, end: int, n: int) -> None:
         a, dt = self.log.arrivals[start:end], self.dt

@@ -60,17 +60,18 @@ class StepLog:
         return self.arrivals - self.dropped
 
 
-class FluidModel:
-    def __init__(self, log: StepLog, profile: Profile, slo_seconds: float, dt: float) -> None:
-        self.log = log
-        self.profile = profile
-        self.slo = slo_seconds
-        self.dt = dt
-        self.mean_s = profile.service_time.mean
-        self.q = np.zeros(len(log.arrivals) + 1)  # backlog at the start of each step
-        self.done = 0  # steps final
-        self.ahead = 0  # steps computed (those past `done` at capacity `ahead_n`)
-        self.ahead_n = -1
+class ComputedAhead:
+    """Steps are computed in chunks ahead at the current capacity and kept while the capacity
+    stays the same (most periods); `done` marks what is final. Subclasses give `log`, the
+    counters (`done`, `ahead`, `ahead_n`) and `_compute(start, end, instances)`."""
+
+    log: StepLog
+    done: int
+    ahead: int
+    ahead_n: int
+
+    def _compute(self, start: int, end: int, n: int) -> None:
+        raise NotImplementedError
 
     def advance(self, start: int, stop: int, in_service: int) -> None:
         """Steps [start, stop) with `in_service` instances (start must be where we are)."""
@@ -82,6 +83,19 @@ class FluidModel:
             self._compute(start, end, in_service)
             self.ahead, self.ahead_n = end, in_service
         self.done = stop
+
+
+class FluidModel(ComputedAhead):
+    def __init__(self, log: StepLog, profile: Profile, slo_seconds: float, dt: float) -> None:
+        self.log = log
+        self.profile = profile
+        self.slo = slo_seconds
+        self.dt = dt
+        self.mean_s = profile.service_time.mean
+        self.q = np.zeros(len(log.arrivals) + 1)  # backlog at the start of each step
+        self.done = 0  # steps final
+        self.ahead = 0  # steps computed (those past `done` at capacity `ahead_n`)
+        self.ahead_n = -1
 
     def _compute(self, start: int, end: int, n: int) -> None:
         instances = np.full(end - start, n, dtype=np.float64)
