@@ -35,3 +35,23 @@ def server(tmp_path_factory):
         stop_server(srv)
 
 
+
+
+@pytest.fixture(autouse=True)
+def delete_endpoints_afterwards(request):
+    """Each test makes its own endpoints on the shared server; deleting them when it ends keeps
+    the instance processes (and their memory) from piling up over the session."""
+    yield
+    if "server" not in request.fixturenames:
+        return
+    srv = request.getfixturevalue("server")
+    if srv.proc.poll() is not None:
+        return
+    sm = srv.client("sagemaker")
+    for page in sm.get_paginator("list_endpoints").paginate():
+        for endpoint in page["Endpoints"]:
+            if endpoint["EndpointStatus"] in ("InService", "Failed"):
+                try:
+                    sm.delete_endpoint(EndpointName=endpoint["EndpointName"])
+                except sm.exceptions.ClientError:
+                    pass  # it changed state meanwhile; the server cleans up at exit
