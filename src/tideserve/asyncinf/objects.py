@@ -63,6 +63,10 @@ class Objects(Protocol):
 class LocalObjects:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # Partial writes live beside the tree, not in it (the object store's own temp area,
+        # same filesystem so the rename is atomic): a crash mid-write leaves nothing in a
+        # bucket that a listing would show.
+        self.tmp_root = self.root.parent / "s3-tmp"
 
     def path(self, uri: str) -> Path:
         bucket, key = parse_s3_uri(uri)
@@ -86,7 +90,8 @@ class LocalObjects:
         """Write an object in pieces; it appears, whole, only if the block ends cleanly."""
         target = self.path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        self.tmp_root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="async-", suffix=".part", dir=self.tmp_root)
         try:
             with os.fdopen(fd, "wb") as out:
                 yield out
