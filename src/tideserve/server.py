@@ -31,10 +31,12 @@ from tideserve.control.store import ControlStore
 from tideserve.cost.catalog import Catalog
 from tideserve.cost.explorer import CostExplorer
 from tideserve.cost.ledger import Ledger
+from tideserve.cost.publish import NAMESPACE as COST_NAMESPACE
 from tideserve.cost.publish import publish_cost_metrics
 from tideserve.cost.sources import invocations_from_metrics, tags_from_store
 from tideserve.db import create_all, make_engine, sqlite_url
 from tideserve.fleet.local import LocalProcessProvider, kill_orphan
+from tideserve.metrics import names
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.cloudwatch import CloudWatchMetrics
 from tideserve.metrics.prometheus import render
@@ -51,6 +53,9 @@ from tideserve.settings import Settings
 log = logging.getLogger("tideserve")
 
 HEALTH_INTERVAL_SECONDS = 1.0
+# The namespaces we publish per endpoint; a deleted endpoint's series leave the aggregator.
+OUR_NAMESPACES = frozenset({names.SAGEMAKER, names.ENDPOINT_INSTANCES, "tideserve",
+                            COST_NAMESPACE})
 ZERO_FILLED = ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors",
                "Invocation5XXErrors", "InvocationModelErrors")
 
@@ -112,6 +117,8 @@ class Server:
                 if self.serverless is not None:
                     self.serverless.on_period(self.clock.now())
                 self._flush(self.clock.now())
+                self.metrics.forget_endpoints_except(
+                    {row.name.lower() for row in self.store.list_endpoints()}, OUR_NAMESPACES)
                 publish_cost_metrics(self.metrics, self.ledger,
                                      invocations_from_metrics(self.metric_store),
                                      self.clock.now(), self.settings.period)

@@ -137,8 +137,14 @@ def test_update_endpoint_keeps_the_old_variants_until_the_new_fleet_serves(servi
     desc = service.describe_endpoint({"EndpointName": "e"})
     assert desc["EndpointStatus"] == "Updating"
     assert desc["EndpointConfigName"] == "c"
-    assert desc["PendingDeploymentSummary"]["EndpointConfigName"] == "c2"
-    assert [v["VariantName"] for v in desc["ProductionVariants"]] == ["Blue", "AllTraffic"]
+    pending = desc["PendingDeploymentSummary"]
+    assert pending["EndpointConfigName"] == "c2"
+    # The serving fleet stays in ProductionVariants; the new one is described apart, as AWS
+    # does, so code reading ProductionVariants[0] sees the instances that serve.
+    assert [v["VariantName"] for v in desc["ProductionVariants"]] == ["AllTraffic"]
+    assert desc["ProductionVariants"][0]["DesiredInstanceCount"] == 2
+    assert [(v["VariantName"], v["InstanceType"], v["DesiredInstanceCount"])
+            for v in pending["ProductionVariants"]] == [("Blue", "ml.c5.large", 1)]
 
 
 def test_list_endpoints_sorts_filters_and_pages(service):

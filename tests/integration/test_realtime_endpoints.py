@@ -177,7 +177,15 @@ def test_update_and_scale_without_dropping_requests(server: RunningServer, train
         try:
             time.sleep(0.5)
             sm.update_endpoint(EndpointName="rolling", EndpointConfigName="rolling-v2")
+            during = sm.describe_endpoint(EndpointName="rolling")
+            # the new fleet starts in seconds, so it is still pending here
+            assert during["EndpointStatus"] == "Updating"
+            assert [(v["VariantName"], v["CurrentInstanceCount"])
+                    for v in during["ProductionVariants"]] == [("AllTraffic", 1)]
+            assert [v["VariantName"] for v in
+                    during["PendingDeploymentSummary"]["ProductionVariants"]] == ["Blue"]
             desc = wait_in_service(sm, "rolling")
+            assert "PendingDeploymentSummary" not in desc
             assert desc["EndpointConfigName"] == "rolling-v2"
             assert [v["VariantName"] for v in desc["ProductionVariants"]] == ["Blue"]
             sm.update_endpoint_weights_and_capacities(

@@ -159,6 +159,38 @@ def test_prometheus_exposition_counts_invocations(server: RunningServer, trained
     line = next(ln for ln in text.splitlines()
                 if ln.startswith("tideserve_invocations_total") and 'endpoint="scraped"' in ln)
     assert float(line.rsplit(" ", 1)[1]) == 3.0
+    sm.delete_endpoint(EndpointName="scraped")
+    deadline = time.monotonic() + 20  # a few 2-s periods
+    while 'endpoint="scraped"' in httpx.get(server.url + "/metrics").text:
+        assert time.monotonic() < deadline, "a deleted endpoint's series stay on /metrics"
+        time.sleep(0.5)
+
+
+def test_endpoint_names_follow_one_rule_in_both_planes(server: RunningServer, trained):
+    _, X, archive, _ = trained
+    sm, rt = server.client("sagemaker"), server.client("sagemaker-runtime")
+    deploy(sm, "cased", str(archive))
+    wait_in_service(sm, "cased")
+    assert sm.describe_endpoint(EndpointName="CASED")["EndpointName"] == "cased"
+    answer = rt.invoke_endpoint(EndpointName="CASED", Body=csv_rows(X[:2]),
+                                ContentType="text/csv")
+    assert len(json.loads(answer["Body"].read())) == 2
+    with pytest.raises(rt.exceptions.ValidationError, match="regular expression pattern"):
+        rt.invoke_endpoint(EndpointName="bad_name", Body=b"1", ContentType="text/csv")
+    with pytest.raises(rt.exceptions.ValidationError, match="not found"):
+        rt.invoke_endpoint(EndpointName="absent", Body=b"1", ContentType="text/csv")
+
+
+def test_a_json_body_nested_too_deeply_is_the_clients_fault(server: RunningServer, trained):
+    _, _, archive, _ = trained
+    sm, rt = server.client("sagemaker"), server.client("sagemaker-runtime")
+    deploy(sm, "nested", str(archive))
+    wait_in_service(sm, "nested")
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(rt.exceptions.ModelError) as caught:
+        rt.invoke_endpoint(EndpointName="nested", Body=body, ContentType="application/json")
+    assert caught.value.response["OriginalStatusCode"] == 400
+    assert caught.value.response["Error"]["Code"] == "ModelError"
 
 
 def test_get_metric_data_and_instance_utilisation(server: RunningServer, trained):

@@ -9,7 +9,7 @@ import pytest
 
 from tideserve.metrics import names
 from tideserve.metrics.aggregator import MetricAggregator
-from tideserve.metrics.model import dimensions
+from tideserve.metrics.model import dimensions, merge_datapoints
 
 T0 = 1_700_000_040.0  # on a minute boundary
 
@@ -63,10 +63,23 @@ def test_an_idle_variant_publishes_a_zero_and_traffic_replaces_it() -> None:
     agg.record(NS, names.INVOCATIONS, V2, 1, timestamp=T0 + 6)
     by_variant = {d.dimensions: d for d in agg.flush(T0 + 60)}
     idle, busy = by_variant[V1], by_variant[V2]
-    assert (idle.sample_count, idle.sum, idle.minimum, idle.maximum) == (1, 0, 0, 0)
+    # The idle zero is a value of 0 that counts no request: SampleCount stays the request count.
+    assert (idle.sample_count, idle.sum, idle.minimum, idle.maximum, idle.average) == (
+        0, 0, 0, 0, 0)
     assert (busy.sample_count, busy.sum, busy.minimum) == (2, 2, 1)
     # The next period publishes nothing unless ensured again (the router ensures each period).
     assert agg.flush(T0 + 120) == []
+
+
+def test_sample_count_over_a_minute_of_short_periods_is_the_request_count() -> None:
+    # --period 10: six 10-s periods answer one 60-s query; 6 requests fall in one of them
+    agg = MetricAggregator(10)
+    for offset in range(0, 60, 10):
+        agg.ensure(NS, names.INVOCATIONS, V1, timestamp=T0 + offset)
+    for i in range(6):
+        agg.record(NS, names.INVOCATIONS, V1, 1, timestamp=T0 + 20 + i)
+    minute = merge_datapoints(agg.flush(T0 + 60), timestamp=T0)
+    assert (minute.sample_count, minute.sum) == (6, 6)
 
 
 def test_a_late_value_for_a_flushed_period_flushes_again() -> None:

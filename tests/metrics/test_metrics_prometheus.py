@@ -52,3 +52,29 @@ def test_snake_case_names() -> None:
     assert snake("InvocationsPerInstance") == "invocations_per_instance"
     assert snake("CPUUtilization") == "cpu_utilization"
     assert snake("Invocation4XXErrors") == "invocation_4xx_errors"
+
+
+def test_backlog_levels_are_gauges_of_the_last_value() -> None:
+    agg = MetricAggregator(60)
+    ep = dimensions(EndpointName="queue")
+    for t, size in ((T0, 703.0), (T0 + 60, 0.0)):  # a backlog drained to empty
+        agg.record(names.SAGEMAKER, names.APPROXIMATE_BACKLOG_SIZE, ep, size, names.COUNT,
+                   timestamp=t)
+    got = samples(render(agg)[0])
+    labels = (("endpoint", "queue"), ("namespace", "AWS/SageMaker"))
+    assert got[("tideserve_approximate_backlog_size", labels)] == 0.0
+    assert not any(name.endswith("_total") and "backlog" in name for name, _ in got)
+
+
+def test_a_deleted_endpoints_series_leave_the_page() -> None:
+    agg = MetricAggregator(60)
+    gone = dimensions(EndpointName="Gone", VariantName="v1")
+    agg.record(names.SAGEMAKER, names.INVOCATIONS, V1, 1.0, timestamp=T0)
+    agg.record(names.SAGEMAKER, names.INVOCATIONS, gone, 1.0, timestamp=T0)
+    agg.record("Custom/App", "Queue", dimensions(EndpointName="Gone"), 3.0, timestamp=T0)
+    agg.forget_endpoints_except({"ep"}, frozenset({names.SAGEMAKER}))
+    endpoints = {dict(labels).get("endpoint") for _, labels in samples(render(agg)[0])}
+    # ours for a deleted endpoint go; a user's PutMetricData series are not ours to drop
+    assert endpoints == {"ep", "Gone"}
+    assert ("tideserve_invocations_total", (("endpoint", "Gone"), ("namespace", "AWS/SageMaker"),
+            ("variant", "v1"))) not in samples(render(agg)[0])

@@ -29,6 +29,15 @@ def test_a_single_value_is_exact_at_every_percentile() -> None:
         assert s.quantile(q) == 1234.567
 
 
+def test_the_last_and_first_ranks_are_the_exact_extremes() -> None:
+    # five ModelLatency values of a small model, the first one cold: p99 of 5 is the maximum
+    latencies = [10_051.3, 612.4, 598.0, 640.9, 605.2]
+    s = build(latencies)
+    assert s.quantile(0.99) == 10_051.3
+    assert s.quantile(0.8) == pytest.approx(640.9, rel=0.01)
+    assert s.quantile(0.1) == 598.0
+
+
 def test_zero_is_counted_in_its_own_bucket() -> None:
     s = build([0.0] * 90 + [100.0] * 10)
     assert s.quantile(0.5) == 0.0

@@ -36,6 +36,14 @@ def test_json_refuses_mixed_rows() -> None:
     assert caught.value.status == 400
 
 
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_json_nested_too_deeply_is_the_clients_error(depth: int) -> None:
+    body = b"[" * depth + b"1" + b"]" * depth
+    with pytest.raises(InvokeError) as caught:
+        decode(body, "application/json")
+    assert caught.value.status == 400
+
+
 def test_npz_with_one_array_and_npz_sent_as_npy() -> None:
     rows = np.arange(6.0).reshape(2, 3)
     assert np.array_equal(decode(_saved(x=rows), "application/x-npz"), rows)

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from tideserve.api import sigv4
 from tideserve.api.rpc import OperationRegistry, auth_error_response, handle_rpc
-from tideserve.api.runtime_wire import runtime_error_response
+from tideserve.api.runtime_wire import endpoint_name_in, runtime_error_response
 from tideserve.clock import Clock
 from tideserve.errors import AuthError, TideserveError, ValidationError
 from tideserve.objectstore.s3_api import is_s3_request
@@ -155,7 +155,7 @@ class TideserveApp:
                 )
             body = await read_body(receive, MAX_PAYLOAD_BYTES)
             await self._authenticate(scope, headers, body)
-            name = scope["path"][len("/endpoints/") : -len("/invocations")]
+            name = endpoint_name_in(scope["path"], "/endpoints/", "/invocations")
             if self.async_front is not None:
                 self.async_front.refuse_sync(name)
             result = await self.router.invoke(Invocation(name, body, lowered, received))
@@ -181,7 +181,7 @@ class TideserveApp:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
             body = await read_body(receive, front.max_inline_bytes)
             await self._authenticate(scope, headers, body)
-            name = scope["path"][len("/endpoints/") : -len("/async-invocations")]
+            name = endpoint_name_in(scope["path"], "/endpoints/", "/async-invocations")
             lowered = {k.lower(): v for k, v in headers}
             accepted = await asyncio.to_thread(front.accept, name, lowered, body)
         except TideserveError as exc:

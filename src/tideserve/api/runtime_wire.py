@@ -15,13 +15,17 @@ reads the code from `x-amzn-ErrorType` (text after ':' ignored) and the members 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
 
+from botocore.model import Shape
 from starlette.responses import Response
 
 from tideserve import errors as domain
+from tideserve.api.shapes import service_model
+from tideserve.api.validation import ShapeValidationError, Violation, scalar_constraints
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +102,22 @@ def _error(code: str, status: int, message: str) -> Response:
 def _response(code: str, status: int, body: bytes) -> Response:
     headers = {"x-amzn-ErrorType": code + _TYPE_SUFFIX, "x-amzn-RequestId": str(uuid.uuid4())}
     return Response(body, status, headers, media_type="application/json")
+
+
+def endpoint_name_in(path: str, prefix: str, suffix: str) -> str:
+    """The EndpointName of a runtime path such as `/endpoints/<name>/invocations`, checked
+    against the runtime model's constraint (pattern, at most 63 characters) so that a malformed
+    name is the client's error in AWS's words rather than "not found"."""
+    name = path[len(prefix) : len(path) - len(suffix)]
+    failed = scalar_constraints(_endpoint_name_shape(), name)
+    if failed:
+        raise ShapeValidationError(
+            [Violation("endpointName", f"'{name}'", "; ".join(failed))]
+        )
+    return name
+
+
+@functools.cache
+def _endpoint_name_shape() -> Shape:
+    model = service_model("sagemaker-runtime").operation_model("InvokeEndpoint")
+    return model.input_shape.members["EndpointName"]

@@ -217,7 +217,9 @@ class SageMakerService:
             "EndpointName": row.name,
             "EndpointArn": row.arn,
             "EndpointConfigName": row.config_name,
-            "ProductionVariants": [self._variant_summary(row, v) for v in row.variants],
+            "ProductionVariants": [
+                self._variant_summary(row, v) for v in row.variants if not v.get("Pending")
+            ],
             "EndpointStatus": row.status,
             "CreationTime": ts(row.creation_time),
             "LastModifiedTime": ts(row.last_modified_time),
@@ -227,11 +229,25 @@ class SageMakerService:
         if self.async_endpoints is not None and self.async_endpoints.describe(row.name):
             out["AsyncInferenceConfig"] = self.async_endpoints.describe(row.name)
         if row.pending_config_name:
-            out["PendingDeploymentSummary"] = {
-                "EndpointConfigName": row.pending_config_name,
-                "StartTime": ts(row.last_modified_time),
-            }
+            out["PendingDeploymentSummary"] = self._pending_summary(row)
         return out
+
+    def _pending_summary(self, row: EndpointRow) -> dict[str, Any]:
+        """The fleet a blue/green UpdateEndpoint is bringing up, as AWS shows it: apart from
+        ProductionVariants, which keep describing the fleet that serves until the switch."""
+        variants = []
+        for v in row.variants:
+            if not v.get("Pending"):
+                continue
+            summary = self._variant_summary(row, v)
+            if v.get("InstanceType"):
+                summary["InstanceType"] = v["InstanceType"]
+            variants.append(summary)
+        return {
+            "EndpointConfigName": row.pending_config_name,
+            "ProductionVariants": variants,
+            "StartTime": ts(row.last_modified_time),
+        }
 
     def _variant_summary(self, row: EndpointRow, v: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {

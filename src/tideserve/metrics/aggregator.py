@@ -143,8 +143,10 @@ class MetricAggregator:
         timestamp: float | None = None,
     ) -> None:
         """Make the period holding `timestamp` publish a datapoint for this series even with no
-        values: it then flushes as a single value 0 (SampleCount 1, Sum/Min/Max 0), the way
-        SageMaker publishes zeros for an idle variant so scale-in alarms see data (§5.1).
+        values: it then flushes as a zero (Sum/Min/Max/Average 0, SampleCount 0 — a count of
+        values, and no request was made, so Invocations' SampleCount stays the request count
+        over any window), the way SageMaker publishes zeros for an idle variant so scale-in
+        alarms see data (§5.1).
         The router calls this for names.ZERO_WHEN_IDLE once per period per live variant;
         values recorded in the same period replace the zero rather than adding to it."""
         if timestamp is None:
@@ -181,13 +183,26 @@ class MetricAggregator:
             for key in [k for k in self._series if k[2] == dimensions]:
                 del self._series[key]
 
+    def forget_endpoints_except(self, live: set[str], namespaces: frozenset[str]) -> None:
+        """Drop every series of `namespaces` whose EndpointName is not in `live` (lower-cased
+        names): a deleted endpoint's counters and gauges leave the Prometheus page. Call it
+        after a flush, so the closed periods have reached the store."""
+        with self._lock:
+            for key in [k for k in self._series if k[0] in namespaces]:
+                endpoint = _endpoint_of(key[2])
+                if endpoint is not None and endpoint not in live:
+                    del self._series[key]
+
+
+def _endpoint_of(dims: Dimensions) -> str | None:
+    return next((value.lower() for name, value in dims if name == "EndpointName"), None)
+
 
 def _datapoint(key: SeriesKey, start: float, p: _Period) -> Datapoint:
     namespace, name, dims, unit = key
-    if p.sample_count == 0:  # ensured but idle: publish one zero
-        zero = SketchBuilder()
-        zero.add(0.0)
-        return Datapoint(namespace, name, dims, start, unit, 1.0, 0.0, 0.0, 0.0, zero.freeze())
+    if p.sample_count == 0:  # ensured but idle: publish a zero that counts no request
+        return Datapoint(namespace, name, dims, start, unit, 0.0, 0.0, 0.0, 0.0,
+                         SketchBuilder().freeze())
     return Datapoint(
         namespace, name, dims, start, unit, p.sample_count, p.sum, p.minimum, p.maximum,
         p.sketch.freeze(),

@@ -41,7 +41,10 @@ class Datapoint:
 
     @property
     def average(self) -> float:
-        return self.sum / self.sample_count if self.sample_count else math.nan
+        """Sum / SampleCount; 0 for the zero published for an idle period (no values)."""
+        if self.sample_count:
+            return self.sum / self.sample_count
+        return 0.0 if self.sum == 0 else math.nan
 
 
 def merge_datapoints(points: Iterable[Datapoint], *, timestamp: float | None = None) -> Datapoint:

@@ -1,6 +1,8 @@
 """Prometheus text exposition of the aggregator's cumulative totals (never reset by flush).
 
 Mapping from a CloudWatch series to a Prometheus family, by what the metric means:
+- levels sampled each period (the async backlog gauges, whatever their unit) -> gauge
+  `tideserve_<snake_name>` = last value;
 - counting metrics (Invocations, the error counts, custom unit Count) -> counter
   `tideserve_<snake_name>_total` = cumulative Sum;
 - time units (Microseconds, Milliseconds, Seconds) -> summary
@@ -30,6 +32,10 @@ from tideserve.metrics import names
 from tideserve.metrics.aggregator import MetricAggregator, SeriesTotals
 
 _COUNTERS = {*names.ZERO_WHEN_IDLE, names.INVOCATIONS_PROCESSED, names.INVOCATION_FAILURES}
+# Levels sampled once per period, whatever their unit: the last value is what they mean.
+_GAUGES = {names.APPROXIMATE_BACKLOG_SIZE, names.APPROXIMATE_BACKLOG_SIZE_PER_INSTANCE,
+           names.HAS_BACKLOG_WITHOUT_CAPACITY, names.APPROXIMATE_AGE_OF_OLDEST_REQUEST,
+           names.CONCURRENT_REQUESTS_PER_MODEL}
 _TIME_UNITS = {"Microseconds": "microseconds", "Milliseconds": "milliseconds",
                "Seconds": "seconds"}
 _LABELS = {names.ENDPOINT_NAME: "endpoint", names.VARIANT_NAME: "variant",
@@ -48,6 +54,8 @@ def snake(name: str) -> str:
 def _family(t: SeriesTotals) -> tuple[str, str]:
     """(kind, family name) for a series."""
     base = "tideserve_" + snake(t.metric_name)
+    if t.metric_name in _GAUGES:
+        return "gauge", base
     if t.metric_name in _COUNTERS or t.unit == "Count":
         return "counter", base
     if t.unit in _TIME_UNITS:

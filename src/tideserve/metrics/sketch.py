@@ -13,7 +13,8 @@ A period of 10 000 requests between 1 ms and 2 s touches at most ~380 buckets, w
 count, so a sketch stays a few KB.
 
 CloudWatch rules carried here:
-- exact for a single value, and for min/max: estimates are clamped to [minimum, maximum];
+- exact for a single value, for min/max and for the first and last ranks (p99 of fewer than
+  100 values is the maximum itself); other estimates are clamped to [minimum, maximum];
 - zero is counted in its own bucket;
 - a negative value (or a statistic set with spread, which has no raw values) makes percentiles
   unavailable: `quantile` answers None and CloudWatch omits the statistic (§5.5).
@@ -58,6 +59,12 @@ class Sketch:
         # Nearest rank: the smallest value with at least q of the weight at or below it
         # (p90 of {4, 6} is 6, p50 is 4).
         rank = q * self.count * (1 - 1e-12)
+        # The first and last ranks are the exact minimum and maximum, which the sketch keeps:
+        # p99 of 5 latencies is the largest one itself, not its bucket's midpoint (1 % off).
+        if rank <= 1.0:
+            return self.minimum
+        if rank > self.count - 1.0:
+            return self.maximum
         seen = self.zero_count
         if seen >= rank:
             return self._clamp(0.0)

@@ -49,7 +49,7 @@ class ServerlessManager:
         self.trust_pickle = trust_pickle
         self.billing = ServerlessBilling(ledger, period)
         self.sampler = WorkerSampler(metrics)
-        self.pools: dict[str, ServerlessPool] = {}  # by endpoint name, as the router sees it
+        self.pools: dict[str, ServerlessPool] = {}  # by lower-cased endpoint name
         self._meters: dict[str, Metered] = {}
 
     # -- controller hooks --------------------------------------------------------------------
@@ -63,7 +63,8 @@ class ServerlessManager:
         Raises TideserveError if the model or a provisioned worker cannot be brought up."""
         variant = row.variants[0]
         wanted = sc.desired(variant)
-        pool = self.pools.get(row.name)
+        key = row.name.lower()
+        pool = self.pools.get(key)
         if pool is None:  # memory cannot change: UpdateEndpoint is refused for serverless
             launcher = ProcessLauncher(
                 row.name, variant["VariantName"], variant["ModelName"], wanted, self.provider,
@@ -72,10 +73,10 @@ class ServerlessManager:
             await launcher.prepare()  # a bad ModelDataUrl fails the endpoint now
             pool = ServerlessPool(row.name, variant["VariantName"], wanted, launcher,
                                   self.clock, self.keep_alive)
-            self.pools[row.name] = pool
-            self._meters[row.name] = Metered(row.arn, row.name, pool.variant, wanted.memory_mb)
+            self.pools[key] = pool
+            self._meters[key] = Metered(row.arn, row.name, pool.variant, wanted.memory_mb)
         await pool.reconfigure(wanted)
-        self.billing.provision(self._meters[row.name], wanted.provisioned_concurrency,
+        self.billing.provision(self._meters[key], wanted.provisioned_concurrency,
                                self.clock.now())
 
         def applied(current: EndpointRow) -> bool:
@@ -88,9 +89,9 @@ class ServerlessManager:
 
     async def teardown(self, key: str) -> None:
         """The endpoint (lower-cased name) is gone or Deleting: stop its workers."""
-        for name in [n for n in self.pools if n.lower() == key]:
-            pool = self.pools.pop(name)
-            meter = self._meters.pop(name, None)
+        pool = self.pools.pop(key, None)
+        meter = self._meters.pop(key, None)
+        if pool is not None:
             if meter is not None:  # provisioned concurrency is billed until now
                 self.billing.provision(meter, 0, self.clock.now())
             await pool.close()
@@ -98,11 +99,11 @@ class ServerlessManager:
     # -- router hook -------------------------------------------------------------------------
 
     def serves(self, endpoint_name: str) -> bool:
-        return endpoint_name in self.pools
+        return endpoint_name.lower() in self.pools
 
     async def invoke(self, router: Router, inv: Invocation) -> InvocationResult:
-        pool = self.pools[inv.endpoint_name]
-        meter = self._meters[inv.endpoint_name]
+        key = inv.endpoint_name.lower()
+        pool, meter = self.pools[key], self._meters[key]
         return await invoke_serverless(
             pool, inv, router.session(), self.metrics, router.region,
             lambda seconds: self.billing.add(meter, seconds),
@@ -132,7 +133,7 @@ class ServerlessManager:
                     log.exception("reaping serverless workers of %s failed", pool.endpoint)
 
     async def close(self) -> None:
-        for key in [n.lower() for n in self.pools]:
+        for key in list(self.pools):
             await self.teardown(key)
 
     def worker_counts(self) -> dict[str, Any]:

@@ -93,6 +93,8 @@ def _decode_json(text: str) -> np.ndarray:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvokeError(400, f"The JSON body does not parse: {exc}") from None
+    except RecursionError:  # the client's document, not the model, is at fault
+        raise InvokeError(400, "The JSON body is nested too deeply to parse.") from None
     if isinstance(doc, dict):
         key = "instances" if "instances" in doc else "inputs" if "inputs" in doc else None
         if key is None:

@@ -63,22 +63,20 @@ def least_outstanding(backends: list[Backend], rng: random.Random,
 
 
 class RouteTable:
+    """Endpoints by name, ignoring case: SageMaker's names are case-insensitive for lookup
+    and unique regardless of case, in the data plane as in the control plane."""
+
     def __init__(self) -> None:
-        self.endpoints: dict[str, EndpointRoute] = {}
+        self.endpoints: dict[str, EndpointRoute] = {}  # by lower-cased name
 
     def get(self, name: str) -> EndpointRoute | None:
-        return self.endpoints.get(name)
+        return self.endpoints.get(name.lower())
 
     def put(self, route: EndpointRoute) -> None:
-        self.endpoints[route.name] = route
+        self.endpoints[route.name.lower()] = route
 
     def get_ci(self, name: str) -> EndpointRoute | None:
-        """By name, ignoring case (the control plane's keys are lower-cased)."""
-        route = self.endpoints.get(name)
-        if route is not None:
-            return route
-        lowered = name.lower()
-        return next((r for n, r in self.endpoints.items() if n.lower() == lowered), None)
+        return self.get(name)
 
     def remove(self, name: str) -> None:
-        self.endpoints.pop(name, None)
+        self.endpoints.pop(name.lower(), None)
