@@ -1,5 +1,7 @@
 """One SQLAlchemy MetaData for every table, so one engine (SQLite by default, PostgreSQL by
-URL) holds all of tideserve's state."""
+URL) holds all of tideserve's state. Each package declares its tables on `metadata` in its own
+tables.py; `tideserve.schema.create_all` (wiring) creates them all. This module imports no
+package of ours, so every package may use it."""
 
 from __future__ import annotations
 
@@ -28,14 +30,3 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
-
-
-def create_all(engine: Engine) -> None:
-    # Importing the table modules registers their tables on `metadata`.
-    import tideserve.asyncinf.tables  # noqa: F401
-    import tideserve.autoscaling.tables  # noqa: F401
-    import tideserve.control.tables  # noqa: F401
-    import tideserve.cost.tables  # noqa: F401
-    import tideserve.metrics.tables  # noqa: F401
-
-    metadata.create_all(engine)

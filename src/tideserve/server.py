@@ -34,7 +34,7 @@ from tideserve.cost.ledger import Ledger
 from tideserve.cost.publish import NAMESPACE as COST_NAMESPACE
 from tideserve.cost.publish import publish_cost_metrics
 from tideserve.cost.sources import invocations_from_metrics, tags_from_store
-from tideserve.db import create_all, make_engine, sqlite_url
+from tideserve.db import make_engine, sqlite_url
 from tideserve.fleet.local import LocalProcessProvider, kill_orphan
 from tideserve.metrics import names
 from tideserve.metrics.aggregator import MetricAggregator
@@ -44,6 +44,7 @@ from tideserve.metrics.store import MetricStore
 from tideserve.metrics.system import InstanceSampler
 from tideserve.objectstore.remote import FsspecObjects
 from tideserve.objectstore.s3_api import S3App
+from tideserve.schema import create_all
 from tideserve.serverless.config import keep_alive_seconds
 from tideserve.serverless.manager import ServerlessManager
 from tideserve.serving.router import NAMESPACE, Router

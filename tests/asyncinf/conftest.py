@@ -8,7 +8,8 @@ import pytest
 from tideserve.asyncinf.endpoints import AsyncEndpoints
 from tideserve.asyncinf.queue import AsyncQueue, QueuedRequest
 from tideserve.clock import FakeClock
-from tideserve.db import create_all, make_engine
+from tideserve.db import make_engine
+from tideserve.schema import create_all
 
 OUTPUT = {"OutputConfig": {"S3OutputPath": "s3://results/out"}}
 

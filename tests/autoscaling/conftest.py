@@ -14,7 +14,8 @@ from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
 from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import FakeClock
-from tideserve.db import create_all, make_engine, metadata, sqlite_url
+from tideserve.db import make_engine, metadata, sqlite_url
+from tideserve.schema import create_all
 from tideserve.settings import Settings
 
 

@@ -11,8 +11,9 @@ from tideserve.control.names import Arns
 from tideserve.control.sagemaker import SageMakerService
 from tideserve.control.store import ControlStore
 from tideserve.cost.catalog import Catalog
-from tideserve.db import create_all, make_engine
+from tideserve.db import make_engine
 from tideserve.errors import AlreadyExistsError, ConflictError, NotFoundError, ValidationError
+from tideserve.schema import create_all
 from tideserve.serving.images import resolve_runtime
 
 ROLE = "arn:aws:iam::123456789012:role/test"

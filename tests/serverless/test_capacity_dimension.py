@@ -16,8 +16,9 @@ from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import FakeClock
 from tideserve.control.capacity import EndpointCapacity
 from tideserve.control.store import EndpointRow
-from tideserve.db import create_all, make_engine, metadata, sqlite_url
+from tideserve.db import make_engine, metadata, sqlite_url
 from tideserve.errors import ValidationError
+from tideserve.schema import create_all
 from tideserve.serverless.config import variant_from_config
 from tideserve.settings import Settings
 

@@ -7,23 +7,20 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tideserve.api import sigv4
+from tideserve.api.ports import AsyncFrontPort, MountedApp
 from tideserve.api.rpc import OperationRegistry, auth_error_response, handle_rpc
 from tideserve.api.runtime_wire import endpoint_name_in, runtime_error_response
 from tideserve.clock import Clock
 from tideserve.errors import AuthError, TideserveError, ValidationError
-from tideserve.objectstore.s3_api import is_s3_request
 from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
-
-if TYPE_CHECKING:
-    from tideserve.asyncinf.front import AsyncFront
 
 log = logging.getLogger("tideserve.api")
 
@@ -94,9 +91,9 @@ class TideserveApp:
         self.metrics_text = metrics_text
         self.lifespan = lifespan
         self.ready = False
-        self.async_front: AsyncFront | None = None  # InvokeEndpointAsync; server.py sets it
+        self.async_front: AsyncFrontPort | None = None  # InvokeEndpointAsync; server.py sets it
         # The S3 API (tideserve.objectstore), served on the same port; server.py sets it.
-        self.s3: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+        self.s3: MountedApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -105,7 +102,7 @@ class TideserveApp:
         if scope["type"] != "http":
             return
         # Before anything else: a bucket may be named "endpoints" or "healthz".
-        if self.s3 is not None and is_s3_request(scope):
+        if self.s3 is not None and self.s3.handles(scope):
             await self.s3(scope, receive, send)
             return
         path: str = scope["path"]
@@ -174,7 +171,7 @@ class TideserveApp:
         await send_bytes(send, 200, result.body, out)
 
     async def _invoke_async(
-        self, scope: Scope, receive: Receive, send: Send, front: AsyncFront
+        self, scope: Scope, receive: Receive, send: Send, front: AsyncFrontPort
     ) -> None:
         """InvokeEndpointAsync: 202 only once the request is committed to the queue."""
         try:

@@ -3,15 +3,21 @@ control store, and a variant's Invocations from the metric store."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
-from tideserve.control.store import ControlStore
 from tideserve.metrics import names
 from tideserve.metrics.model import dimensions
 from tideserve.metrics.store import MetricStore
 
 
-def tags_from_store(store: ControlStore) -> Callable[[str], Mapping[str, str]]:
+class TagStore(Protocol):
+    """What cost needs of the control store (control.store.ControlStore is one)."""
+
+    def get_tags(self, arn: str) -> Sequence[Mapping[str, Any]]: ...
+
+
+def tags_from_store(store: TagStore) -> Callable[[str], Mapping[str, str]]:
     """endpoint ARN -> {key: value}, as AddTags left them."""
 
     def tags_for(arn: str) -> Mapping[str, str]:

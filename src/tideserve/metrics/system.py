@@ -15,13 +15,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import psutil
 
-from tideserve.cost.catalog import Catalog
 from tideserve.metrics import names
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.model import dimensions
+
+
+class InstanceShape(Protocol):
+    @property
+    def vcpu(self) -> int: ...
+    @property
+    def memory_gib(self) -> float: ...
+
+
+class InstanceTypes(Protocol):
+    """What the sampler needs of the price catalog (cost.catalog.Catalog is one), so that
+    metrics does not import cost."""
+
+    def __contains__(self, name: str) -> bool: ...
+    def get(self, name: str) -> InstanceShape: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,7 @@ class InstanceInfo:
     variant: str
 
     @staticmethod
-    def from_catalog(catalog: Catalog, pid: int, endpoint: str, variant: str,
+    def from_catalog(catalog: InstanceTypes, pid: int, endpoint: str, variant: str,
                      instance_type: str) -> InstanceInfo:
         t = catalog.get(instance_type)
         return InstanceInfo(pid, t.vcpu, int(t.memory_gib * 2**30), endpoint, variant)
@@ -75,7 +90,8 @@ class _Tracked:
 
 
 class InstanceSampler:
-    def __init__(self, aggregator: MetricAggregator, catalog: Catalog | None = None) -> None:
+    def __init__(self, aggregator: MetricAggregator,
+                 catalog: InstanceTypes | None = None) -> None:
         """`catalog` resolves instance type names when `sample` is given controller tuples."""
         self._aggregator = aggregator
         self._catalog = catalog

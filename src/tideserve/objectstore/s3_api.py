@@ -136,6 +136,10 @@ class S3App(MultipartHandlers):
         self.clock = clock
         self.endpoint_hosts = endpoint_hosts
 
+    def handles(self, scope: Scope) -> bool:
+        """Whether the top-level app should hand this request here (see is_s3_request)."""
+        return is_s3_request(scope, self.endpoint_hosts)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return

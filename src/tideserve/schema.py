@@ -1,0 +1,27 @@
+"""Every package's tables, created at once on one engine. Wiring, like server.py: it imports the
+packages' tables.py modules (each declares its tables on db.metadata) so that db.py imports
+none of them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+import tideserve.asyncinf.tables
+import tideserve.autoscaling.tables
+import tideserve.control.tables
+import tideserve.cost.tables
+import tideserve.metrics.tables
+from tideserve.db import metadata
+
+TABLE_MODULES = (
+    tideserve.asyncinf.tables,
+    tideserve.autoscaling.tables,
+    tideserve.control.tables,
+    tideserve.cost.tables,
+    tideserve.metrics.tables,
+)
+
+
+def create_all(engine: Engine) -> None:
+    """Create every table that does not exist yet (idempotent)."""
+    metadata.create_all(engine)
