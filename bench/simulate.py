@@ -2,13 +2,14 @@
 
 1. Speed: a 30-day trace with 1-second bins (the Azure code trace's real per-second bursts,
    repeated end to end) and one policy set (AWS-default target tracking), fluid model.
-2. AWS-default target tracking against the clairvoyant baseline on the shared traces
-   (../shared/traces relative to the repository; missing ones are skipped): the policy is
-   InvocationsPerInstance at AWS's recommended target MAX_RPS × 0.5 × 60 (spec §6.5) with
-   300-s cooldowns, where MAX_RPS = concurrency / mean service time of the profile. Each
-   trace's rate is scaled so that its mean load needs four fully busy instances.
+2. AWS-default target tracking against the clairvoyant baseline on the real traces in
+   examples/traces (and any `--traces DIR` given, looked in after it; a trace found in none
+   is skipped: the Twitter and Wikipedia ones are not shipped, see examples/traces/README.md).
+   The policy is InvocationsPerInstance at AWS's recommended target MAX_RPS × 0.5 × 60
+   (spec §6.5) with 300-s cooldowns, where MAX_RPS = concurrency / mean service time of the
+   profile. Each trace's rate is scaled so that its mean load needs four fully busy instances.
 
-    .venv/bin/python bench/simulate.py [--traces DIR] [--days 30]
+    .venv/bin/python bench/simulate.py [--traces DIR ...] [--days 30]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tideserve.sim.scenario import scenario_from_dict
 from tideserve.sim.trace import load_trace
 
 REPO = Path(__file__).resolve().parent.parent
-TRACES = REPO.parent / "shared" / "traces"
+TRACES = REPO / "examples" / "traces"
 PROFILE = {"service_time": {"p50": 0.8, "p90": 1.8, "p99": 3.5}, "concurrency": 8,
            "startup_seconds": 300}
 MEAN_INSTANCES = 4.0  # the mean load, in fully busy instances
@@ -66,10 +67,15 @@ def aws_target() -> tuple[float, float]:
     return max_rps, max_rps * 0.5 * 60
 
 
-def speed(traces: Path, days: float) -> None:
-    path = traces / "azure_llm_code_2023_1s.csv"
-    if not path.exists():
-        print(f"speed: {path} missing, skipped")
+def find_trace(folders: list[Path], name: str) -> Path | None:
+    """The first `name.csv` among the folders, in order."""
+    return next((f / f"{name}.csv" for f in folders if (f / f"{name}.csv").is_file()), None)
+
+
+def speed(traces: list[Path], days: float) -> None:
+    path = find_trace(traces, "azure_llm_code_2023_1s")
+    if path is None:
+        print(f"speed: azure_llm_code_2023_1s.csv is in none of {traces}, skipped")
         return
     max_rps, target = aws_target()
     rate = load_trace(path).counts.mean()
@@ -88,7 +94,7 @@ def speed(traces: Path, days: float) -> None:
           f"{took:.2f} s  (clairvoyant baseline: {base:.2f} s)")
 
 
-def table(traces: Path) -> None:
+def table(traces: list[Path]) -> None:
     max_rps, target = aws_target()
     print(f"\nAWS-default target tracking vs the clairvoyant baseline (ml.g5.xlarge, MAX_RPS "
           f"{max_rps:.2f} req/s, target {target:.1f} invocations/instance/min, cooldowns "
@@ -97,8 +103,8 @@ def table(traces: Path) -> None:
               "base over SLO", "activities", "sim s")
     rows = []
     for name in NAMES:
-        path = traces / f"{name}.csv"
-        if not path.exists():
+        path = find_trace(traces, name)
+        if path is None:
             continue
         trace = load_trace(path)
         mean = trace.counts.mean() / trace.bin_seconds
@@ -126,11 +132,13 @@ def table(traces: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--traces", type=Path, default=TRACES)
+    parser.add_argument("--traces", type=Path, action="append", default=[],
+                        help="another folder of traces, looked in after examples/traces")
     parser.add_argument("--days", type=float, default=30.0)
     args = parser.parse_args()
-    speed(args.traces, args.days)
-    table(args.traces)
+    folders = [TRACES, *args.traces]
+    speed(folders, args.days)
+    table(folders)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
-from tideserve.client import DEFAULT_URL, client
+from tideserve.client import URL_ENV, client, default_url
 from tideserve.cost.cli import add_costs_parser, run_costs
 from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                            ("endpoints", "list endpoints, or describe one"),
                            ("metrics", "print an endpoint's per-period metrics")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--url", default=DEFAULT_URL)
+        p.add_argument("--url", default=default_url(),
+                       help=f"the server (default: ${URL_ENV}, else http://127.0.0.1:8080)")
         p.add_argument("--state-dir", type=Path, default=Path(".tideserve"))
         _CLIENT_ARGS[name](p)
 
@@ -58,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         from tideserve.server import serve
 
         try:
-            serve(Settings(state_dir=args.state_dir, host=args.host, port=args.port,
-                           period=args.period, database_url=args.database_url,
-                           trust_pickle=args.trust_pickle, object_store=args.object_store,
-                           object_store_options=options_from_env(os.environ)))
+            settings = Settings(state_dir=args.state_dir, host=args.host, port=args.port,
+                                period=args.period, database_url=args.database_url,
+                                trust_pickle=args.trust_pickle, object_store=args.object_store,
+                                object_store_options=options_from_env(os.environ))
+            # boto3 finds the keys through this variable: the line to paste into a shell.
+            print(f"export AWS_SHARED_CREDENTIALS_FILE={settings.state_dir / 'credentials'}",
+                  flush=True)
+            serve(settings)
         except ValidationError as exc:  # a bad --object-store or its options: say why
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
@@ -76,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 def _deploy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--file", type=Path, help="YAML with name, model and variants")
     p.add_argument("--name", help="endpoint name (model and config take it too)")
-    p.add_argument("--model-data", help="ModelDataUrl: model.tar.gz or directory, path/file:// /s3://")
+    p.add_argument("--model-data",
+                   help="ModelDataUrl: model.tar.gz or a directory, as a path (a relative one "
+                        "is taken from the current directory), file:// or s3:// URL")
     p.add_argument("--image", default="tideserve/sklearn")
     p.add_argument("--instance-type", default="ml.m5.large")
     p.add_argument("--instance-count", type=int, default=1)
@@ -110,17 +117,31 @@ _CLIENT_ARGS = {"deploy": _deploy_args, "invoke": _invoke_args,
 def deploy_spec(args: argparse.Namespace) -> dict[str, Any]:
     if args.file:
         spec = yaml.safe_load(args.file.read_text())
+        model = spec.get("model") or {}
+        if "model_data_url" in model:  # relative to the deploy file, as compose files are
+            model["model_data_url"] = local_model_data(str(model["model_data_url"]),
+                                                       args.file.parent)
     else:
         if not args.name or not args.model_data:
             raise SystemExit("deploy needs --file, or --name and --model-data")
         spec = {
             "name": args.name,
-            "model": {"image": args.image, "model_data_url": args.model_data,
+            "model": {"image": args.image,
+                      "model_data_url": local_model_data(args.model_data, Path.cwd()),
                       "environment": dict(kv.split("=", 1) for kv in args.env)},
             "variants": [{"name": "AllTraffic", "instance_type": args.instance_type,
                           "instance_count": args.instance_count}],
         }
     return spec
+
+
+def local_model_data(url: str, base: Path) -> str:
+    """A relative path becomes absolute against `base` (the caller's working directory, or the
+    deploy file's folder): the server has a working directory of its own, so it accepts only
+    absolute paths, file:// and s3:// URLs. Those go as they are."""
+    if "://" in url or Path(url).is_absolute():
+        return url
+    return str((base / url).resolve())
 
 
 def deploy(args: argparse.Namespace) -> int:

@@ -11,6 +11,12 @@ import boto3
 from botocore.config import Config
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+URL_ENV = "TIDESERVE_URL"  # the CLI's server when --url is not given
+
+
+def default_url() -> str:
+    """$TIDESERVE_URL, else `tideserve up`'s own default address."""
+    return os.environ.get(URL_ENV) or DEFAULT_URL
 
 
 def session(state_dir: Path | str = ".tideserve", region: str = "us-east-1") -> boto3.Session:

@@ -29,6 +29,11 @@ class Settings:
     object_store: str | None = None
     object_store_options: dict[str, Any] = field(default_factory=dict, hash=False)
 
+    def __post_init__(self) -> None:
+        # Resolved once, at startup: instances run with their model directory as working
+        # directory, so a relative state dir (and every path under it) would point elsewhere.
+        object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
+
     @property
     def time_scale(self) -> float:
         """Multiply an AWS duration in seconds by this to get ours."""

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tideserve.client import DEFAULT_URL, client
+from tideserve.client import client, default_url
 
 DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # Short names for the predefined metrics a variant can track.
@@ -46,7 +46,7 @@ def add_scaling_parser(subparsers: Any) -> None:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("endpoint")
         p.add_argument("--variant", default="AllTraffic")
-        p.add_argument("--url", default=DEFAULT_URL)
+        p.add_argument("--url", default=default_url())
         p.add_argument("--state-dir", type=Path, default=Path(".tideserve"))
         if extra is not None:
             extra(p)

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tideserve.client import DEFAULT_URL, client
+from tideserve.client import client, default_url
 from tideserve.cost.attribution import ENDPOINT_TAG, VARIANT_TAG
 
 _GROUPS: dict[str, dict[str, str]] = {
@@ -30,7 +30,7 @@ def add_costs_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "costs", help="cost per day or hour by endpoint, variant or tag (Cost Explorer)"
     )
-    p.add_argument("--url", default=DEFAULT_URL)
+    p.add_argument("--url", default=default_url())
     p.add_argument("--state-dir", type=Path, default=Path(".tideserve"))
     p.add_argument("--by", action="append", default=None,
                    help="endpoint | variant | tag:KEY | instance-type | purchase-type; "

@@ -57,6 +57,9 @@ class LocalProcessProvider:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     async def start(self, spec: InstanceSpec) -> InstanceHandle:
+        # The instance's working directory is its model directory, so the path it is given
+        # must not be relative to ours.
+        model_dir = Path(spec.model_dir).resolve()
         port = free_port(self.host)
         threads = max(1, min(spec.instance_type.vcpu, os.cpu_count() or 1))
         env = {**os.environ, **spec.environment}
@@ -66,11 +69,11 @@ class LocalProcessProvider:
             PYTHONUNBUFFERED="1",
         )
         if spec.command:
-            argv = shlex.split(spec.command.format(port=port, model_dir=spec.model_dir))
+            argv = shlex.split(spec.command.format(port=port, model_dir=model_dir))
         else:
             argv = [
                 sys.executable, "-m", "tideserve.serving.instance",
-                "--model-dir", str(spec.model_dir), "--runtime", spec.runtime,
+                "--model-dir", str(model_dir), "--runtime", spec.runtime,
                 "--host", self.host, "--port", str(port), "--threads", str(threads),
             ]
             if spec.trust_pickle:
@@ -80,7 +83,7 @@ class LocalProcessProvider:
         log_path = self.log_dir / f"{spec.instance_id}.log"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                argv, cwd=spec.model_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                argv, cwd=model_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=lambda: _child_setup(memory if self.limit_memory else None),
             )

@@ -3,7 +3,7 @@ policy sets — read from YAML, checked once here (policy parameters by the engi
 validators, through engine_adapter.build_world) into frozen objects.
 
     name: azure-code
-    trace: {path: "${TIDESERVE_TRACES:-../../../shared/traces}/azure_llm_code_2023_1s.csv",
+    trace: {path: "../traces/azure_llm_code_2023_1s.csv",   # relative to this file
             rate_scale: 4, start_seconds: 0, duration_seconds: 3600, tile_to_seconds: null,
             quiet_tail_seconds: 0}    # then this long without traffic
     endpoint: {name: code, variant: AllTraffic, instance_type: ml.g5.xlarge,

@@ -1,4 +1,4 @@
-"""Request-arrival traces: `t_seconds,requests` CSVs (the format of /work/shared/traces), one
+"""Request-arrival traces: `t_seconds,requests` CSVs (the format of examples/traces), one
 row per bin, and how they become arrivals per simulation step.
 
 A bin's requests are spread evenly over its width: a 3-s bin of 12 requests is 4 requests in
@@ -17,7 +17,6 @@ import numpy as np
 
 from tideserve.errors import ValidationError
 
-DEFAULT_TRACES = "../shared/traces"  # relative to the working directory, as the bench runs
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
