@@ -17,7 +17,7 @@ from tideserve.client import URL_ENV, client, default_url
 from tideserve.cost.cli import add_costs_parser, run_costs
 from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
-from tideserve.settings import Settings
+from tideserve.settings import DEFAULT_REGION, Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
 
 
@@ -32,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--period", type=float, default=60.0,
                     help="metric period in seconds (60 as CloudWatch; smaller compresses time)")
     up.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: SQLite)")
+    up.add_argument("--region", default=DEFAULT_REGION,
+                    help="the server's AWS region: ARNs, and the region signatures are scoped to")
+    up.add_argument("--allowed-regions", default="", metavar="R1,R2",
+                    help="further regions a SigV4 credential scope may name")
+    up.add_argument("--secret-key-file", type=Path,
+                    default=os.environ.get("TIDESERVE_SECRET_KEY_FILE") or None,
+                    help="key sealing access-key secrets in the database (default: "
+                    "<state-dir>/secret.key; env TIDESERVE_SECRET_KEY_FILE)")
     up.add_argument("--trust-pickle", action="store_true",
                     help="allow joblib/pickle model files (unpickling runs code)")
     up.add_argument("--object-store", default=None, metavar="URL",
@@ -61,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             settings = Settings(state_dir=args.state_dir, host=args.host, port=args.port,
                                 period=args.period, database_url=args.database_url,
+                                region=args.region, secret_key_file=args.secret_key_file,
+                                allowed_regions=tuple(
+                                    r for r in args.allowed_regions.split(",") if r),
                                 trust_pickle=args.trust_pickle, object_store=args.object_store,
                                 object_store_options=options_from_env(os.environ))
             # boto3 finds the keys through this variable: the line to paste into a shell.

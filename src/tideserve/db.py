@@ -9,11 +9,22 @@ from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 
+from tideserve.state_files import PRIVATE_FILE, create_private_file, tighten
+
 metadata = MetaData()
 
 
 def sqlite_url(state_dir: Path) -> str:
     return f"sqlite:///{(state_dir / 'tideserve.db').resolve()}"
+
+
+def create_sqlite_files(state_dir: Path) -> None:
+    """Create the database file 0600 before SQLite opens it: SQLite gives the -wal and -shm
+    files it creates later the database file's own mode, so all three stay private."""
+    database = state_dir / "tideserve.db"
+    create_private_file(database)
+    for suffix in ("-wal", "-shm"):
+        tighten(database.with_name(database.name + suffix), PRIVATE_FILE)
 
 
 def make_engine(url: str) -> Engine:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import uvicorn
 
@@ -21,12 +21,14 @@ from tideserve.autoscaling.alarms_api import CloudWatchAlarms
 from tideserve.autoscaling.driver import ScalingDriver
 from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import Clock, WallClock
+from tideserve.control.access_keys import AccessKeys, ensure_credentials
 from tideserve.control.capacity import EndpointCapacity
 from tideserve.control.controller import Controller, InstanceReady
 from tideserve.control.fleet_state import ManagedInstance
 from tideserve.control.models import ModelCache
 from tideserve.control.names import Arns
 from tideserve.control.sagemaker import SageMakerService
+from tideserve.control.secret_box import SecretBox
 from tideserve.control.store import ControlStore
 from tideserve.cost.catalog import Catalog
 from tideserve.cost.explorer import CostExplorer
@@ -34,7 +36,7 @@ from tideserve.cost.ledger import Ledger
 from tideserve.cost.publish import NAMESPACE as COST_NAMESPACE
 from tideserve.cost.publish import publish_cost_metrics
 from tideserve.cost.sources import invocations_from_metrics, tags_from_store
-from tideserve.db import make_engine, sqlite_url
+from tideserve.db import create_sqlite_files, make_engine, sqlite_url
 from tideserve.fleet.local import LocalProcessProvider, kill_orphan
 from tideserve.metrics import names
 from tideserve.metrics.aggregator import MetricAggregator
@@ -50,6 +52,7 @@ from tideserve.serverless.manager import ServerlessManager
 from tideserve.serving.router import NAMESPACE, Router
 from tideserve.serving.routes import RouteTable
 from tideserve.settings import Settings
+from tideserve.state_files import PRIVATE_UMASK, make_private_dir
 
 log = logging.getLogger("tideserve")
 
@@ -164,25 +167,19 @@ class Server:
         self.metrics.record("tideserve", "InstanceStartupTime", dims, ready.seconds, "Seconds")
 
 
-def write_credentials(path: Path, key_id: str, secret: str, region: str) -> None:
-    path.write_text(
-        f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"
-        f"region = {region}\n"
-    )
-    path.chmod(0o600)
-
-
 def build(settings: Settings, clock: Clock | None = None) -> Server:
     clock = clock or WallClock()
     state = settings.state_dir
-    state.mkdir(parents=True, exist_ok=True)
+    make_private_dir(state)
+    if settings.database_url is None:
+        create_sqlite_files(state)
     engine = make_engine(settings.database_url or sqlite_url(state))
     create_all(engine)
     store = ControlStore(engine)
-    credentials = state / "credentials"
-    if not store.has_access_keys() or not credentials.exists():
-        key_id, secret = store.create_access_key("admin", clock.now())
-        write_credentials(credentials, key_id, secret, settings.region)
+    keys = AccessKeys(engine, SecretBox.from_key_file(settings.secret_key_file or
+                                                      state / "secret.key"))
+    keys.seal_plaintext()
+    ensure_credentials(keys, state / "credentials", settings.region, clock.now())
     catalog = Catalog.default(extra=state / "instance_types.csv")
     arns = Arns(settings.region, settings.account)
     metrics = MetricAggregator(settings.period)
@@ -221,8 +218,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
         registry.register("ce", op, fn)
     sampler = InstanceSampler(metrics, catalog)
-    app = TideserveApp(router, registry, store.secret_for, clock, lambda: render(metrics))
-    app.s3 = S3App(state / "s3", app.secret_for, clock)
+    app = TideserveApp(router, registry, keys.secret_for, clock, lambda: render(metrics))
+    app.regions = settings.signing_regions
+    app.s3 = S3App(state / "s3", app.secret_for, clock, regions=settings.signing_regions)
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
                     sampler, ledger, arns, scaling, app)
     server.asyncinf = AsyncInference.build(
@@ -242,6 +240,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    os.umask(PRIVATE_UMASK)  # all the server writes is the user's alone (state_files.py)
     server = build(settings)
     started = time.time()
     log.info("state in %s; credentials in %s", settings.state_dir,

@@ -20,8 +20,14 @@ class Settings:
     # windows, cooldowns) is scaled by period / 60, so --period 2 runs 30 times faster.
     period: float = 60.0
     region: str = DEFAULT_REGION
+    # Further regions a SigV4 credential scope may name (besides `region`); none by default,
+    # so a signature scoped to any other region is refused, as AWS's regional endpoints do.
+    allowed_regions: tuple[str, ...] = ()
     account: str = DEFAULT_ACCOUNT
     database_url: str | None = None
+    # The key that seals access-key secrets in the database (control/secret_box.py);
+    # None = <state_dir>/secret.key. Keep it apart from database backups.
+    secret_key_file: Path | None = None
     # Unpickling runs code: joblib/pickle model files load only when this is set.
     trust_pickle: bool = False
     # An fsspec URL prefix that s3://bucket/key maps onto (s3://, file:///mnt/s3, memory://);
@@ -33,6 +39,10 @@ class Settings:
         # Resolved once, at startup: instances run with their model directory as working
         # directory, so a relative state dir (and every path under it) would point elsewhere.
         object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
+
+    @property
+    def signing_regions(self) -> frozenset[str]:
+        return frozenset({self.region, *self.allowed_regions})
 
     @property
     def time_scale(self) -> float:

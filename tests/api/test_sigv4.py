@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
 import pytest
-from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.auth import S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tideserve.api.sigv4 import Identity, canonical_uri, scope_service, verify
+from tideserve.api.sigv4 import (
+    Identity,
+    PayloadHash,
+    canonical_uri,
+    check_headers,
+    scope_service,
+    verify,
+    verify_payload,
+)
 from tideserve.errors import AuthError
 
 KEY, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -63,6 +72,7 @@ def sign(
     secret: str = SECRET,
     headers: dict[str, str] | None = None,
     presign: bool = False,
+    region: str = "eu-west-1",
 ) -> Signed:
     request = AWSRequest(
         method="POST",
@@ -72,9 +82,9 @@ def sign(
     )
     credentials = Credentials(KEY, secret)
     if presign:
-        SigV4QueryAuth(credentials, service, "eu-west-1", expires=300).add_auth(request)
+        SigV4QueryAuth(credentials, service, region, expires=300).add_auth(request)
     else:
-        SigV4Auth(credentials, service, "eu-west-1").add_auth(request)
+        SigV4Auth(credentials, service, region).add_auth(request)
     prepared = request.prepare()
     parts = urlsplit(prepared.url)
     sent = [(k, v.decode() if isinstance(v, bytes) else v) for k, v in prepared.headers.items()]
@@ -98,6 +108,71 @@ def test_a_tampered_body_is_an_invalid_signature() -> None:
     error = rejected(sign(), body=BODY.replace(b'"e"', b'"f"'))
     assert error.code == "InvalidSignatureException"
     assert error.message.startswith("The request signature we calculated does not match")
+
+
+def test_a_replay_with_another_body_and_the_old_hash_header_is_an_invalid_signature() -> None:
+    # The attacker keeps the captured signature and claims the old body's hash in the header
+    # S3 uses; for these services the hash is always the received body's own.
+    signed = sign()
+    claimed = signed.headers + [("X-Amz-Content-SHA256", hashlib.sha256(BODY).hexdigest())]
+    signed.verify(headers=claimed)  # the header alone, agreeing with the body, is harmless
+    error = rejected(signed, headers=claimed, body=b'{"EndpointName": "other"}')
+    assert error.code == "InvalidSignatureException"
+
+
+def test_unsigned_payload_is_for_s3_only() -> None:
+    signed = sign(headers={"X-Amz-Target": "SageMaker.DescribeEndpoint",
+                           "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    assert rejected(signed).code == "InvalidSignatureException"
+    assert rejected(signed, body=b"anything").code == "InvalidSignatureException"
+
+
+def test_a_presigned_url_cannot_leave_the_body_unsigned() -> None:
+    # S3's presigner signs UNSIGNED-PAYLOAD, so anyone holding the URL may send any body;
+    # botocore's presigner for other services signs the (empty) body, and so must they.
+    request = AWSRequest(method="POST", url=f"http://{HOST}/endpoints/e/invocations")
+    S3SigV4QueryAuth(Credentials(KEY, SECRET), "sagemaker", "eu-west-1", expires=300).add_auth(
+        request
+    )
+    parts = urlsplit(request.prepare().url)
+    stamp = calendar.timegm(
+        datetime.strptime(request.context["timestamp"], "%Y%m%dT%H%M%SZ").timetuple()
+    )
+    signed = Signed("POST", parts.path, parts.query, [("Host", HOST)], b"1,2,3", stamp)
+    assert rejected(signed).code == "InvalidSignatureException"
+
+
+def test_the_body_can_be_hashed_as_it_streams_in() -> None:
+    signed = sign()
+    pending = check_headers(signed.method, signed.path, signed.query, signed.headers,
+                            secret_for, signed.signed_at)
+    streamed = PayloadHash()
+    for chunk in (BODY[:5], BODY[5:]):
+        streamed.update(chunk)
+    assert verify_payload(pending, digest=streamed.hexdigest()).access_key_id == KEY
+    assert verify_payload(pending, BODY).access_key_id == KEY
+    with pytest.raises(AuthError):
+        verify_payload(pending, digest=hashlib.sha256(b"other").hexdigest())
+
+
+@pytest.mark.parametrize(("service", "region", "why"), [
+    ("monitoring", "eu-west-1", "Credential should be scoped to correct service: 'sagemaker'."),
+    ("iam", "eu-west-1", "Credential should be scoped to correct service: 'sagemaker'."),
+    ("sagemaker", "xx-nowhere-9",
+     "Credential should be scoped to a valid region, not 'xx-nowhere-9'."),
+])
+def test_the_scope_must_name_the_service_called_and_a_region_of_the_server(
+    service: str, region: str, why: str
+) -> None:
+    signed = sign(service=service, region=region)
+    error = rejected(signed, expected_service="sagemaker", regions={"eu-west-1"})
+    assert (error.code, error.message) == ("InvalidSignatureException", why)
+
+
+def test_global_services_may_also_be_scoped_to_us_east_1() -> None:
+    assert sign(service="iam", region="us-east-1").verify(regions={"eu-west-1"})
+    error = rejected(sign(service="sagemaker", region="us-east-1"), regions={"eu-west-1"})
+    assert "valid region" in error.message
 
 
 def test_a_wrong_secret_is_an_invalid_signature() -> None:

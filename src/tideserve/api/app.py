@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.requests import Request
@@ -18,21 +18,28 @@ from tideserve.api import sigv4
 from tideserve.api.ports import AsyncFrontPort, MountedApp
 from tideserve.api.rpc import OperationRegistry, auth_error_response, handle_rpc
 from tideserve.api.runtime_wire import endpoint_name_in, runtime_error_response
+from tideserve.api.scope import signing_name
 from tideserve.clock import Clock
 from tideserve.errors import AuthError, TideserveError, ValidationError
 from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
+from tideserve.settings import DEFAULT_REGION
 
 log = logging.getLogger("tideserve.api")
 
 
 MAX_CONTROL_BODY_BYTES = 16 * 1024 * 1024
+RUNTIME_SIGNING_NAME = signing_name("sagemaker-runtime")  # "sagemaker"
 
 
 class PayloadTooLarge(ValidationError):
     pass
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(
+    receive: Receive, limit: int, payload_hash: sigv4.PayloadHash | None = None
+) -> bytes:
+    """The whole body, refused past `limit` bytes; hashed chunk by chunk into `payload_hash`
+    (for SigV4) in the same pass that reads it."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -46,6 +53,8 @@ async def read_body(receive: Receive, limit: int) -> bytes:
                     f"{limit} bytes."
                 )
             chunks.append(chunk)
+            if payload_hash is not None:
+                payload_hash.update(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
@@ -94,6 +103,8 @@ class TideserveApp:
         self.async_front: AsyncFrontPort | None = None  # InvokeEndpointAsync; server.py sets it
         # The S3 API (tideserve.objectstore), served on the same port; server.py sets it.
         self.s3: MountedApp | None = None
+        # The regions a credential scope may name (api/scope.py); server.py sets them.
+        self.regions: Collection[str] = frozenset({DEFAULT_REGION})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -126,18 +137,26 @@ class TideserveApp:
         await self._control(scope, receive, send)
 
     async def _authenticate(
-        self, scope: Scope, headers: list[tuple[str, str]], body: bytes
+        self,
+        scope: Scope,
+        headers: list[tuple[str, str]],
+        payload_hash: sigv4.PayloadHash,
+        service: str | None = None,
     ) -> sigv4.Identity:
+        """SigV4 over the headers and the body `payload_hash` was fed; `service`: the signing
+        name the route requires (None: the RPC dispatcher follows the scope's)."""
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        return sigv4.verify(
+        signed = sigv4.check_headers(
             scope["method"],
             raw_path.decode("latin-1"),
             scope.get("query_string", b"").decode(),
             headers,
-            body,
             self.secret_for,
             self.clock.now(),
+            expected_service=service,
+            regions=self.regions,
         )
+        return sigv4.verify_payload(signed, digest=payload_hash.hexdigest())
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = time.perf_counter()
@@ -150,8 +169,9 @@ class TideserveApp:
                     f"Received payload size ({declared} bytes) exceeds the maximum allowed "
                     f"payload size of {MAX_PAYLOAD_BYTES} bytes."
                 )
-            body = await read_body(receive, MAX_PAYLOAD_BYTES)
-            await self._authenticate(scope, headers, body)
+            digest = sigv4.PayloadHash()
+            body = await read_body(receive, MAX_PAYLOAD_BYTES, digest)
+            await self._authenticate(scope, headers, digest, RUNTIME_SIGNING_NAME)
             name = endpoint_name_in(scope["path"], "/endpoints/", "/invocations")
             if self.async_front is not None:
                 self.async_front.refuse_sync(name)
@@ -176,8 +196,9 @@ class TideserveApp:
         """InvokeEndpointAsync: 202 only once the request is committed to the queue."""
         try:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-            body = await read_body(receive, front.max_inline_bytes)
-            await self._authenticate(scope, headers, body)
+            digest = sigv4.PayloadHash()
+            body = await read_body(receive, front.max_inline_bytes, digest)
+            await self._authenticate(scope, headers, digest, RUNTIME_SIGNING_NAME)
             name = endpoint_name_in(scope["path"], "/endpoints/", "/async-invocations")
             lowered = {k.lower(): v for k, v in headers}
             accepted = await asyncio.to_thread(front.accept, name, lowered, body)
@@ -190,8 +211,9 @@ class TideserveApp:
         request = Request(scope, receive)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         try:
-            body = await read_body(receive, MAX_CONTROL_BODY_BYTES)
-            identity = await self._authenticate(scope, headers, body)
+            digest = sigv4.PayloadHash()
+            body = await read_body(receive, MAX_CONTROL_BODY_BYTES, digest)
+            identity = await self._authenticate(scope, headers, digest)
         except AuthError as exc:
             response: Response = auth_error_response(request, exc)
             await response(scope, receive, send)

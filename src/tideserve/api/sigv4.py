@@ -5,6 +5,11 @@ time. This runs on every InvokeEndpoint, so the expensive part — the four-HMAC
 is cached per (key id, secret, date, region, service); what remains per request is two SHA-256s
 (body, canonical request) and one HMAC.
 
+The payload hash is always the received body's SHA-256 (never X-Amz-Content-SHA256, which is
+S3's; objectstore/s3_auth.py). check_headers() does everything that needs no body byte;
+verify_payload() finishes with the body or a digest hashed as it streamed in (PayloadHash).
+The scope's service and region are checked against the route's and the server's (api/scope.py).
+
 Codes: no credentials at all -> MissingAuthenticationTokenException; a malformed or incomplete
 Authorization (missing parts, `host` or the date not signed, no date) ->
 IncompleteSignatureException; an unknown access key -> UnrecognizedClientException; a wrong
@@ -18,11 +23,12 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
+from tideserve.api.scope import region_allowed
 from tideserve.errors import AuthError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -70,6 +76,20 @@ class _Authorization:
 _signing_keys: dict[tuple[str, str, str, str, str], bytes] = {}
 
 
+@dataclass(frozen=True)
+class SignedRequest:
+    """What a request's line and headers alone prove: the signer's key exists, the date is
+    current and the scope is ours. The signature itself covers the body, so it is checked by
+    `verify_payload` once the body has been read (and hashed as it streamed in)."""
+
+    identity: Identity
+    amz_date: str
+    scope: str  # YYYYMMDD/region/service/aws4_request
+    unsigned_canonical: str  # the canonical request up to its payload-hash line
+    signing_key: bytes = field(repr=False)
+    signature: str = field(repr=False)
+
+
 def verify(
     method: str,
     raw_path: str,
@@ -80,19 +100,34 @@ def verify(
     now: float,
     *,
     expected_service: str | None = None,
+    regions: Collection[str] | None = None,
 ) -> Identity:
-    """Check the request's SigV4 signature; return who signed it or raise AuthError.
+    """Check the request's SigV4 signature over its headers and `body`; return who signed it
+    or raise AuthError. `raw_path` and `query_string` are exactly as received (still
+    percent-encoded); `headers` are (name, value) pairs in any case; `now` is epoch seconds
+    from the injected clock; `regions`, when given, are the regions a scope may name."""
+    signed = check_headers(
+        method, raw_path, query_string, headers, secret_for, now,
+        expected_service=expected_service, regions=regions,
+    )
+    return verify_payload(signed, body)
 
-    `raw_path` and `query_string` are exactly as received (still percent-encoded); `headers`
-    are (name, value) pairs in any case; `now` is epoch seconds from the injected clock.
-    """
+
+def check_headers(
+    method: str,
+    raw_path: str,
+    query_string: str,
+    headers: list[tuple[str, str]],
+    secret_for: Callable[[str], str | None],
+    now: float,
+    *,
+    expected_service: str | None = None,
+    regions: Collection[str] | None = None,
+) -> SignedRequest:
+    """Everything verify() checks that needs no body byte; raise AuthError on failure."""
     header_map = headers_by_name(headers)
     auth = parse_authorization(header_map, query_string)
-    if expected_service is not None and auth.service != expected_service:
-        raise AuthError(
-            f"Credential should be scoped to correct service: '{expected_service}'.",
-            code=INVALID,
-        )
+    _check_scope(auth, expected_service, regions)
     signed_names = auth.signed_headers.split(";")
     if "x-amz-security-token" in header_map and "x-amz-security-token" not in signed_names:
         # tideserve issues no session tokens, so one is never checked; but an unsigned one
@@ -106,17 +141,64 @@ def verify(
     unsigned = _canonical_request_without_payload(
         method, raw_path, query_string, header_map, signed_names, auth
     )
-    scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
-    key = signing_key(secret, auth)
-    for payload_hash in _payload_hashes(header_map, body, presigned=auth.amz_date is not None):
-        canonical_hash = hashlib.sha256((unsigned + payload_hash).encode()).hexdigest()
-        string_to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{canonical_hash}"
-        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        if hmac.compare_digest(expected, auth.signature):
-            break
-    else:
+    return SignedRequest(
+        Identity(auth.access_key_id, auth.region, auth.service),
+        amz_date,
+        f"{auth.date}/{auth.region}/{auth.service}/aws4_request",
+        unsigned,
+        signing_key(secret, auth),
+        auth.signature,
+    )
+
+
+def verify_payload(
+    signed: SignedRequest, body: bytes | None = None, *, digest: str | None = None
+) -> Identity:
+    """Finish verify(): the signature must hold over the body actually received, given as
+    its bytes or as the hex SHA-256 `digest` computed while it streamed in (PayloadHash).
+
+    The payload hash is always the received body's own: X-Amz-Content-SHA256 is S3's header,
+    and trusting it here would let a captured request be replayed with any other body (the
+    signature would cover the header's value, not the bytes). So a header that disagrees with
+    the body, or says UNSIGNED-PAYLOAD, fails as a signature mismatch, as AWS's JSON and
+    Query services answer it."""
+    if digest is None:
+        digest = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+    canonical_hash = hashlib.sha256((signed.unsigned_canonical + digest).encode()).hexdigest()
+    string_to_sign = f"{ALGORITHM}\n{signed.amz_date}\n{signed.scope}\n{canonical_hash}"
+    expected = hmac.new(signed.signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signed.signature):
         raise AuthError(_SIGNATURE_MISMATCH, code=INVALID)
-    return Identity(auth.access_key_id, auth.region, auth.service)
+    return signed.identity
+
+
+class PayloadHash:
+    """SHA-256 of a body fed chunk by chunk as it is received, so the body is hashed in the
+    same pass that reads it; `hexdigest()` goes to verify_payload(digest=...)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def update(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _check_scope(
+    auth: _Authorization, expected_service: str | None, regions: Collection[str] | None
+) -> None:
+    """AWS's wording (JSON services: InvalidSignatureException; Query: SignatureDoesNotMatch)."""
+    if expected_service is not None and auth.service != expected_service:
+        raise AuthError(
+            f"Credential should be scoped to correct service: '{expected_service}'.",
+            code=INVALID,
+        )
+    if regions is not None and not region_allowed(auth.region, auth.service, regions):
+        raise AuthError(
+            f"Credential should be scoped to a valid region, not '{auth.region}'.", code=INVALID
+        )
 
 
 def scope_service(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> str | None:
@@ -399,17 +481,6 @@ def _trim(value: str) -> str:
     if "  " in value or "\t" in value or value != value.strip():
         return _WHITESPACE.sub(" ", value.strip())
     return value
-
-
-def _payload_hashes(header_map: dict[str, list[str]], body: bytes, presigned: bool) -> list[str]:
-    """What the signer may have used as the payload hash: X-Amz-Content-SHA256 when sent,
-    else the body's SHA-256; presigned URLs may also have used UNSIGNED-PAYLOAD (S3 style;
-    botocore's own non-S3 presigner hashes the body)."""
-    declared = header_map.get("x-amz-content-sha256")
-    if declared:
-        return [declared[0]]
-    body_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-    return [body_hash, "UNSIGNED-PAYLOAD"] if presigned else [body_hash]
 
 
 def signing_key(secret: str, auth: _Authorization) -> bytes:

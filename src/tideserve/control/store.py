@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -182,32 +181,6 @@ class ControlStore:
             stmt = stmt.where(t.tags.c.key.in_(list(keys)))
         with self.engine.begin() as conn:
             conn.execute(stmt)
-
-    # -- access keys -------------------------------------------------------------------------
-
-    def secret_for(self, access_key_id: str) -> str | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.access_keys.c.secret_access_key).where(
-                    t.access_keys.c.access_key_id == access_key_id
-                )
-            ).first()
-        return row[0] if row else None
-
-    def create_access_key(self, user: str, now: float) -> tuple[str, str]:
-        key_id = "AKIA" + secrets.token_hex(8).upper()
-        secret = secrets.token_urlsafe(30)
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(t.access_keys).values(
-                    access_key_id=key_id, secret_access_key=secret, user=user, creation_time=now
-                )
-            )
-        return key_id, secret
-
-    def has_access_keys(self) -> bool:
-        with self.engine.connect() as conn:
-            return conn.execute(select(t.access_keys.c.access_key_id)).first() is not None
 
     # -- instances (for orphan clean-up) -----------------------------------------------------
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tideserve.errors import ValidationError
+from tideserve.objectstore.s3_auth import verify_payload
 
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -155,11 +156,8 @@ class Digests:
     def verify(self, trailers: Mapping[str, str]) -> dict[str, str]:
         """Raise if the body broke a promise; return the checksums to store (alg -> base64)."""
         expect = self.expect
-        if self.sha256 is not None and self.sha256.hexdigest() != expect.hex_sha256:
-            raise ValidationError(
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                code="XAmzContentSHA256Mismatch",
-            )
+        if self.sha256 is not None and expect.hex_sha256 is not None:
+            verify_payload(expect.hex_sha256, self.sha256.hexdigest())
         if expect.decoded_length is not None and expect.decoded_length != self.size:
             raise ValidationError(
                 f"You did not provide the number of bytes specified by the "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -129,8 +129,10 @@ class S3App(MultipartHandlers):
         clock: Clock,
         *,
         endpoint_hosts: tuple[str, ...] = (),
+        regions: Collection[str] | None = None,
     ) -> None:
         self.store = ObjectStore(root, clock)
+        self.regions = regions  # the credential-scope regions accepted; None: any
         self.multipart = Multipart(self.store)
         self.secret_for = secret_for
         self.clock = clock
@@ -155,6 +157,7 @@ class S3App(MultipartHandlers):
                 request.header_list,
                 self.secret_for,
                 self.clock.now(),
+                self.regions,
             )
             handler = self._handler(select_operation(request))
             base = [("x-amz-request-id", request_id), ("x-amz-id-2", request_id)]

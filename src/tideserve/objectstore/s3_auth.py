@@ -4,29 +4,43 @@ query and signing-key cache. What differs from the other services:
 - The canonical URI is the path exactly as received (botocore's S3 signer neither removes dot
   segments nor encodes twice). A client that sent some characters raw may have signed the
   once-encoded form instead, so that is tried second.
-- The payload hash is never computed here: it is the X-Amz-Content-SHA256 header as sent (a
-  hex digest, UNSIGNED-PAYLOAD or STREAMING-*), required on header-signed requests, and
-  UNSIGNED-PAYLOAD for presigned URLs. The body is checked against it while it streams to
-  disk (body.Digests), so verification happens before a single body byte is read.
+- The payload hash is never computed here: it is the X-Amz-Content-SHA256 header as sent,
+  required on header-signed requests and UNSIGNED-PAYLOAD for presigned URLs. It must be one
+  of the values AWS defines (PAYLOAD_HASH_MODES, or a hex SHA-256); anything else is
+  InvalidArgument, as S3 answers. The signature covers the value, and the body is checked
+  against a hex value while it streams to disk (body.Digests -> verify_payload), so the
+  signature is verified before a single body byte is read and the body when it has been.
 - Signed streaming (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`): every chunk carries a
   signature chained from the request's (ChunkVerifier).
+- The scope must name service `s3` and one of the server's regions (api/scope.py).
 - Errors use S3's codes: AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch (403),
   RequestTimeTooSkewed (403), AuthorizationHeaderMalformed / AuthorizationQueryParametersError
-  and InvalidRequest (400).
+  (wrong scope), InvalidRequest / InvalidArgument and XAmzContentSHA256Mismatch (400).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from tideserve.api import sigv4
+from tideserve.api.scope import region_allowed
 from tideserve.errors import AuthError, ValidationError
 
 EMPTY_SHA256 = sigv4.EMPTY_SHA256
+# X-Amz-Content-SHA256 values other than a hex digest, as S3 defines them. The ECDSA (SigV4a)
+# streaming modes are absent: tideserve verifies AWS4-HMAC-SHA256 only.
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+PAYLOAD_HASH_MODES = frozenset({
+    UNSIGNED_PAYLOAD,
+    "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+})
+_HEX = frozenset("0123456789abcdefABCDEF")
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your key and signing method."
@@ -51,9 +65,11 @@ def verify(
     headers: list[tuple[str, str]],
     secret_for: Callable[[str], str | None],
     now: float,
+    regions: Collection[str] | None = None,
 ) -> S3Identity:
     """Check an S3 request's signature from its line and headers alone; raise AuthError (or
-    ValidationError for a missing payload hash) with S3's codes."""
+    ValidationError for a missing or undefined payload hash) with S3's codes. `regions`, when
+    given, are the regions a credential scope may name."""
     header_map = sigv4.headers_by_name(headers)
     presigned = "authorization" not in header_map
     try:
@@ -66,6 +82,8 @@ def verify(
             presigned,
             None,
         )
+    if regions is not None and not region_allowed(auth.region, auth.service, regions):
+        raise _wrong_region(auth.region, regions, presigned)
     signed_names = auth.signed_headers.split(";")
     amz_date = auth.amz_date or _request_date(header_map, signed_names)
     _check_time(amz_date, auth.date, now, auth.expires)
@@ -106,12 +124,47 @@ def _candidate_uris(raw_path: str) -> list[str]:
 
 def _payload_hash(header_map: Mapping[str, list[str]], presigned: bool) -> str:
     values = header_map.get("x-amz-content-sha256")
-    if values:
-        return values[0].strip()
-    if presigned:
-        return "UNSIGNED-PAYLOAD"
+    if not values:
+        if presigned:
+            return UNSIGNED_PAYLOAD
+        raise ValidationError(
+            "Missing required header for this request: x-amz-content-sha256",
+            code="InvalidRequest",
+        )
+    value = values[0].strip()
+    if value in PAYLOAD_HASH_MODES or (len(value) == 64 and _HEX.issuperset(value)):
+        return value
     raise ValidationError(
-        "Missing required header for this request: x-amz-content-sha256", code="InvalidRequest"
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a "
+        f"valid sha256 value; got {value!r}.",
+        code="InvalidArgument",
+    )
+
+
+def verify_payload(signed_hash: str, body_digest: str) -> None:
+    """The body's hex SHA-256 must be the hash the signature covers (a hex X-Amz-Content-SHA256;
+    UNSIGNED-PAYLOAD and STREAMING-* bodies are not checked this way). Constant time, so the
+    comparison leaks nothing about the expected value."""
+    if not hmac.compare_digest(body_digest.lower(), signed_hash.lower()):
+        raise ValidationError(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            code="XAmzContentSHA256Mismatch",
+        )
+
+
+def _wrong_region(region: str, regions: Collection[str], presigned: bool) -> AuthError:
+    expecting = sorted(regions)[0] if len(regions) == 1 else "one of " + ", ".join(sorted(regions))
+    if presigned:
+        return AuthError(
+            f"Error parsing the X-Amz-Credential parameter; the region '{region}' is wrong; "
+            f"expecting '{expecting}'",
+            code="AuthorizationQueryParametersError",
+        )
+    return AuthError(
+        f"The authorization header is malformed; the region '{region}' is wrong; "
+        f"expecting '{expecting}'",
+        code="AuthorizationHeaderMalformed",
     )
 
 
