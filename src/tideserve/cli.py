@@ -127,7 +127,7 @@ _CLIENT_ARGS = {"deploy": _deploy_args, "invoke": _invoke_args,
 
 def deploy_spec(args: argparse.Namespace) -> dict[str, Any]:
     if args.file:
-        spec = yaml.safe_load(args.file.read_text())
+        spec: dict[str, Any] = yaml.safe_load(args.file.read_text())
         model = spec.get("model") or {}
         if "model_data_url" in model:  # relative to the deploy file, as compose files are
             model["model_data_url"] = local_model_data(str(model["model_data_url"]),

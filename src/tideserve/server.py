@@ -25,6 +25,7 @@ from tideserve.control.access_keys import AccessKeys, ensure_credentials
 from tideserve.control.capacity import EndpointCapacity
 from tideserve.control.controller import Controller, InstanceReady
 from tideserve.control.fleet_state import ManagedInstance
+from tideserve.control.kinds import VariantKinds
 from tideserve.control.models import ModelCache
 from tideserve.control.names import Arns
 from tideserve.control.sagemaker import SageMakerService
@@ -48,6 +49,7 @@ from tideserve.objectstore.remote import FsspecObjects
 from tideserve.objectstore.s3_api import S3App
 from tideserve.schema import create_all
 from tideserve.serverless.config import keep_alive_seconds
+from tideserve.serverless.kind import ServerlessKind
 from tideserve.serverless.manager import ServerlessManager
 from tideserve.serving.router import NAMESPACE, Router
 from tideserve.serving.routes import RouteTable
@@ -65,6 +67,30 @@ ZERO_FILLED = ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors",
 
 
 @dataclass
+class InstanceEvents:
+    """What the controller reports about instances: billing from the start request until
+    stopped, and the startup time as a metric."""
+
+    ledger: Ledger
+    arns: Arns
+    metrics: MetricAggregator
+
+    def started(self, inst: ManagedInstance) -> None:
+        variant = inst.handle.spec
+        self.ledger.instance_started(
+            inst.instance_id, self.arns.endpoint(inst.endpoint), inst.endpoint, inst.variant,
+            variant.instance_type.name, at=inst.requested_at,
+        )
+
+    def stopped(self, inst: ManagedInstance) -> None:
+        self.ledger.instance_stopped(inst.instance_id)
+
+    def ready(self, ready: InstanceReady) -> None:
+        dims = (("EndpointName", ready.endpoint), ("VariantName", ready.variant))
+        self.metrics.record("tideserve", "InstanceStartupTime", dims, ready.seconds, "Seconds")
+
+
+@dataclass
 class Server:
     settings: Settings
     clock: Clock
@@ -79,7 +105,7 @@ class Server:
     arns: Arns
     scaling: ScalingDriver
     app: TideserveApp
-    serverless: ServerlessManager | None = None
+    serverless: ServerlessManager
     asyncinf: AsyncInference | None = None
 
     @contextlib.asynccontextmanager
@@ -91,8 +117,7 @@ class Server:
         await self.controller.start()
         tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health()),
                  asyncio.create_task(self.scaling.run_forever())]
-        if self.serverless is not None:
-            tasks.append(asyncio.create_task(self.serverless.run_forever()))
+        tasks.append(asyncio.create_task(self.serverless.run_forever()))
         if self.asyncinf is not None:
             tasks.append(asyncio.create_task(self.asyncinf.dispatcher.run_forever()))
         try:
@@ -102,8 +127,7 @@ class Server:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.controller.shutdown()
-            if self.serverless is not None:
-                await self.serverless.close()
+            await self.serverless.close()
             await self.router.close()
             self.provider.stop_all_now()
             self._flush(self.clock.now() + self.settings.period)
@@ -118,8 +142,7 @@ class Server:
             try:
                 self._publish_zeros()
                 self.sampler.sample(self.controller.instance_pids())
-                if self.serverless is not None:
-                    self.serverless.on_period(self.clock.now())
+                self.serverless.on_period(self.clock.now())
                 self._flush(self.clock.now())
                 self.metrics.forget_endpoints_except(
                     {row.name.lower() for row in self.store.list_endpoints()}, OUR_NAMESPACES)
@@ -152,21 +175,6 @@ class Server:
             except Exception:
                 log.exception("health check failed")
 
-    def on_instance_started(self, inst: ManagedInstance) -> None:
-        variant = inst.handle.spec
-        self.ledger.instance_started(
-            inst.instance_id, self.arns.endpoint(inst.endpoint), inst.endpoint, inst.variant,
-            variant.instance_type.name, at=inst.requested_at,
-        )
-
-    def on_instance_stopped(self, inst: ManagedInstance) -> None:
-        self.ledger.instance_stopped(inst.instance_id)
-
-    def on_instance_ready(self, ready: InstanceReady) -> None:
-        dims = (("EndpointName", ready.endpoint), ("VariantName", ready.variant))
-        self.metrics.record("tideserve", "InstanceStartupTime", dims, ready.seconds, "Seconds")
-
-
 def build(settings: Settings, clock: Clock | None = None) -> Server:
     clock = clock or WallClock()
     state = settings.state_dir
@@ -184,22 +192,29 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     arns = Arns(settings.region, settings.account)
     metrics = MetricAggregator(settings.period)
     metric_store = MetricStore(engine)
-    routes = RouteTable()
-    router = Router(routes, metrics, settings.account, settings.region)
+    ledger = Ledger(engine, catalog, clock)
     provider = LocalProcessProvider(state / "logs", host="127.0.0.1")
     # --object-store: s3:// model data and async objects live in an external store; the S3
     # API below still serves the embedded root, so clients upload to the external one directly.
     external = (FsspecObjects(settings.object_store, settings.object_store_options)
                 if settings.object_store else None)
     models = ModelCache(state / "models", state / "s3", external)
-    holder: dict[str, Server] = {}
+    # Variant kinds beside instance-based ones: each is handed to the planes that consult it.
+    serverless = ServerlessManager(
+        store, models, provider, metrics, ledger, clock, settings.period,
+        keep_alive_seconds(settings.time_scale), trust_pickle=settings.trust_pickle,
+    )
+    kinds = VariantKinds([ServerlessKind()])
+    routes = RouteTable()
+    router = Router(routes, metrics, settings.account, settings.region, kinds=[serverless])
+    events = InstanceEvents(ledger, arns, metrics)
     controller = Controller(
         store, catalog, provider, routes, models, clock, trust_pickle=settings.trust_pickle,
-        on_ready=lambda r: holder["server"].on_instance_ready(r),
-        on_started=lambda i: holder["server"].on_instance_started(i),
-        on_stopped=lambda i: holder["server"].on_instance_stopped(i),
+        on_ready=events.ready, on_started=events.started, on_stopped=events.stopped,
+        kinds=[serverless],
     )
-    sagemaker = SageMakerService(store, arns, catalog, clock, on_change=controller.notify)
+    sagemaker = SageMakerService(store, arns, catalog, clock, on_change=controller.notify,
+                                 kinds=kinds)
     cloudwatch = CloudWatchMetrics(metric_store, metrics, clock)
     registry = OperationRegistry()
     for op, fn in sagemaker.operations().items():
@@ -214,7 +229,6 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("monitoring", op, fn)
     scaling = ScalingDriver(scaling_store, metric_store, capacity, clock, settings,
                             flush=cloudwatch.flush)
-    ledger = Ledger(engine, catalog, clock)
     for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
         registry.register("ce", op, fn)
     sampler = InstanceSampler(metrics, catalog)
@@ -222,18 +236,12 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     app.regions = settings.signing_regions
     app.s3 = S3App(state / "s3", app.secret_for, clock, regions=settings.signing_regions)
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
-                    sampler, ledger, arns, scaling, app)
+                    sampler, ledger, arns, scaling, app, serverless)
     server.asyncinf = AsyncInference.build(
         engine, settings, routes, metrics, clock,
         lambda name: getattr(store.get_endpoint(name), "status", None), external)
     sagemaker.async_endpoints = server.asyncinf.endpoints
     app.async_front = server.asyncinf.front
-    server.serverless = ServerlessManager(
-        store, models, provider, metrics, ledger, clock, settings.period,
-        keep_alive_seconds(settings.time_scale), trust_pickle=settings.trust_pickle,
-    )
-    router.serverless = controller.serverless = server.serverless
-    holder["server"] = server
     app.lifespan = server.lifespan
     return server
 

@@ -15,11 +15,13 @@ from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import FakeClock
 from tideserve.control.capacity import EndpointCapacity
+from tideserve.control.kinds import VariantKinds
 from tideserve.control.store import EndpointRow
 from tideserve.db import make_engine, metadata, sqlite_url
 from tideserve.errors import ValidationError
 from tideserve.schema import create_all
 from tideserve.serverless.config import variant_from_config
+from tideserve.serverless.kind import ServerlessKind
 from tideserve.settings import Settings
 
 INSTANCES = "sagemaker:variant:DesiredInstanceCount"
@@ -50,7 +52,8 @@ def aas(tmp_path: Path) -> Iterator[AutoScalingApi]:
     instances = {"VariantName": "AllTraffic", "ModelName": "m", "DesiredInstanceCount": 1,
                  "CurrentInstanceCount": 1, "DesiredWeight": 1.0, "CurrentWeight": 1.0}
     store = Endpoints(row("sl", serverless), row("rt", instances))
-    port = EndpointCapacity(SimpleNamespace(store=store))  # type: ignore[arg-type]
+    port = EndpointCapacity(  # type: ignore[arg-type]
+        SimpleNamespace(store=store, kinds=VariantKinds([ServerlessKind()])))
     engine = make_engine(sqlite_url(tmp_path))
     create_all(engine)
     metadata.create_all(engine)

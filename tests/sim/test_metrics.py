@@ -3,6 +3,8 @@ store would hold them (metrics.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,24 @@ def test_cpu_is_the_busy_share_of_concurrency_slots_and_other_dimensions_see_not
     assert points[T0] == pytest.approx(12.5) and points[T0 + 120] == pytest.approx(25.0)
     other = alarm("Invocations", Dimensions=[{"Name": "EndpointName", "Value": "other"}])
     assert three_minutes.datapoints(other, 60, T0 + 182) == {}
+
+
+def with_profile(metrics: SimMetrics, **fields: float) -> SimMetrics:
+    out = SimMetrics(metrics.log, T0, 1.0, "ep", "AllTraffic", replace(metrics.profile, **fields))
+    out.final_steps = metrics.final_steps
+    return out
+
+
+def test_the_metrics_live_publishes_beside_latency_are_there_in_rehearsal(
+        three_minutes: SimMetrics) -> None:
+    """An alarm on 4XX errors, overhead or memory finds data as it would live, not
+    INSUFFICIENT_DATA."""
+    errors = three_minutes.datapoints(alarm("Invocation4XXErrors"), 60, T0 + 182)
+    assert errors == {T0: 0.0, T0 + 60: 0.0, T0 + 120: 0.0}
+    profiled = with_profile(three_minutes, overhead_seconds=0.002, memory_percent=41.5)
+    overhead = profiled.datapoints(alarm("OverheadLatency", "Average"), 60, T0 + 182)
+    assert overhead == {T0: pytest.approx(2_000), T0 + 120: pytest.approx(2_000)}
+    memory = alarm("MemoryUtilization", "Maximum", namespace="/aws/sagemaker/Endpoints")
+    assert profiled.datapoints(memory, 60, T0 + 182) == {
+        T0: pytest.approx(41.5), T0 + 60: pytest.approx(41.5), T0 + 120: pytest.approx(41.5)}
+    assert three_minutes.datapoints(memory, 60, T0 + 182) == {}

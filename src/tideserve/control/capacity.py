@@ -1,16 +1,15 @@
 """The capacity port autoscaling drives: a variant's DesiredInstanceCount, read from the
 endpoint's row and changed through UpdateEndpointWeightsAndCapacities, as AAS does on AWS.
 
-A variant is either instance-based or serverless, so the resource id decides the dimension: a
-serverless variant's capacity is its ProvisionedConcurrency
+An instance-based variant's capacity is its instance count; a variant of another kind
+(control/kinds.py) reports its own dimension — a serverless one its ProvisionedConcurrency
 (sagemaker:variant:DesiredProvisionedConcurrency, applied as ServerlessUpdateConfig). The
-Capacity it reports names that dimension, so RegisterScalableTarget can refuse the other."""
+Capacity names that dimension, so RegisterScalableTarget can refuse the other."""
 
 from __future__ import annotations
 
 from tideserve.autoscaling.ports import Capacity
 from tideserve.control.sagemaker import SageMakerService
-from tideserve.serverless import capacity as serverless
 
 
 def parse_resource_id(resource_id: str) -> tuple[str, str] | None:
@@ -35,8 +34,9 @@ class EndpointCapacity:
         variant = row.variant(names[1])
         if variant is None or variant.get("Pending"):
             return None
-        if serverless.is_serverless(variant):
-            return serverless.provisioned_capacity(variant, row.status)
+        kind = self.sagemaker.kinds.owner(variant)
+        if kind is not None:
+            return kind.capacity(variant, row.status)
         return Capacity(
             desired=int(variant["DesiredInstanceCount"]),
             current=int(variant["CurrentInstanceCount"]),
@@ -48,8 +48,8 @@ class EndpointCapacity:
         assert names is not None, resource_id
         row = self.sagemaker.store.get_endpoint(names[0])
         variant = row.variant(names[1]) if row is not None else None
-        wanted = (serverless.provisioned_update(names[1], n)
-                  if variant is not None and serverless.is_serverless(variant)
+        kind = self.sagemaker.kinds.owner(variant) if variant is not None else None
+        wanted = (kind.capacity_request(names[1], n) if kind is not None
                   else {"VariantName": names[1], "DesiredInstanceCount": n})
         self.sagemaker.update_endpoint_weights_and_capacities({
             "EndpointName": names[0], "DesiredWeightsAndCapacities": [wanted],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ import aiohttp
 from tideserve.clock import Clock
 from tideserve.control import tables as t
 from tideserve.control.fleet_state import EndpointFleet, ManagedInstance
+from tideserve.control.kinds import KindConverger
 from tideserve.control.models import ModelCache
 from tideserve.control.store import ControlStore, EndpointRow
 from tideserve.cost.catalog import Catalog
@@ -67,6 +68,7 @@ class Controller:
         on_ready: Callable[[InstanceReady], None] = lambda r: None,
         on_started: Callable[[ManagedInstance], None] = lambda i: None,
         on_stopped: Callable[[ManagedInstance], None] = lambda i: None,
+        kinds: Sequence[KindConverger] = (),
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -85,8 +87,8 @@ class Controller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: aiohttp.ClientSession | None = None
         self._stopping = False
-        # Serverless endpoints are converged by their pool (tideserve.serverless), not here.
-        self.serverless: Any = None
+        # Endpoints of other kinds (serverless) converge in their own package, not here.
+        self.kinds = tuple(kinds)
 
     # -- driving -----------------------------------------------------------------------------
 
@@ -166,8 +168,9 @@ class Controller:
         if row.status == "Failed":
             await self._teardown(key)
             return
-        if self.serverless is not None and self.serverless.owns(row):
-            await self._converge_serverless(row)
+        kind = next((k for k in self.kinds if k.owns(row)), None)
+        if kind is not None:
+            await self._converge_elsewhere(kind, row)
             return
         if row.pending_config_name:
             await self._blue_green(row)
@@ -373,17 +376,17 @@ class Controller:
             fleet.instances.remove(inst)
         self.store.forget_instance(inst.instance_id)
 
-    async def _converge_serverless(self, row: EndpointRow) -> None:
+    async def _converge_elsewhere(self, kind: KindConverger, row: EndpointRow) -> None:
         try:
-            await self.serverless.converge(row)
+            await kind.converge(row)
         except TideserveError as exc:
-            self._fail(row, f"Serverless capacity could not be provisioned: {exc.message}")
+            self._fail(row, f"{kind.label} capacity could not be provisioned: {exc.message}")
             return
         self._finish(row)
 
     async def _teardown(self, key: str) -> None:
-        if self.serverless is not None:
-            await self.serverless.teardown(key)
+        for kind in self.kinds:
+            await kind.teardown(key)
         route = self.routes.get_ci(key)
         if route is not None:
             self.routes.remove(route.name)

@@ -15,12 +15,12 @@ from tideserve.asyncinf.config import check_async_config
 from tideserve.asyncinf.endpoints import AsyncEndpoints
 from tideserve.clock import Clock
 from tideserve.control import tables as t
+from tideserve.control.kinds import VariantKinds
 from tideserve.control.listing import filter_and_sort, page
 from tideserve.control.names import Arns
 from tideserve.control.store import ControlStore, EndpointRow
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import AlreadyExistsError, ConflictError, NotFoundError, ValidationError
-from tideserve.serverless import config as serverless
 from tideserve.serving.images import resolve_runtime
 
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
@@ -38,12 +38,14 @@ class SageMakerService:
         catalog: Catalog,
         clock: Clock,
         on_change: Callable[[str], None] = lambda name: None,
+        kinds: VariantKinds | None = None,
     ) -> None:
         self.store = store
         self.arns = arns
         self.catalog = catalog
         self.clock = clock
         self.on_change = on_change  # wakes the controller for the named endpoint
+        self.kinds = kinds or VariantKinds()  # variant kinds other than instance-based
         self.async_endpoints: AsyncEndpoints | None = None  # server.py sets it
 
     def operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
@@ -131,9 +133,11 @@ class SageMakerService:
     def _check_variants(self, p: dict[str, Any]) -> None:
         check_async_config(p)
         variants = p["ProductionVariants"]
-        if serverless.uses_serverless(variants):
-            serverless.check_endpoint_config(p)
-            self._model(variants[0]["ModelName"])
+        kind = self.kinds.claiming_config(variants)
+        if kind is not None:
+            kind.check_endpoint_config(p)
+            for v in variants:
+                self._model(v["ModelName"])
             return
         seen: set[str] = set()
         for v in variants:
@@ -267,9 +271,8 @@ class SageMakerService:
                 "Status": "Creating" if row.status == "Creating" else "Updating",
                 "StartTime": ts(v["StatusStartTime"]),
             }]
-        if serverless.is_serverless(v):
-            return serverless.variant_summary(out, v)
-        return out
+        kind = self.kinds.owner(v)
+        return kind.describe_variant(out, v) if kind is not None else out
 
     def list_endpoints(self, p: dict[str, Any]) -> dict[str, Any]:
         rows = filter_and_sort(
@@ -297,7 +300,7 @@ class SageMakerService:
 
         def change(row: EndpointRow) -> bool:
             self._check_mutable(row)
-            serverless.reject_update(row.variants, new_variants)
+            self.kinds.check_update(row.variants, new_variants)
             if self.async_endpoints is not None:
                 self.async_endpoints.check_update(row.name, config.spec)
             for v in new_variants:
@@ -338,7 +341,7 @@ class SageMakerService:
                     )
                 if "DesiredWeight" in wanted:
                     variant["DesiredWeight"] = float(wanted["DesiredWeight"])
-                serverless.apply_update(variant, wanted)
+                self.kinds.apply_capacity_update(variant, wanted)
                 if "DesiredInstanceCount" in wanted:
                     variant["DesiredInstanceCount"] = int(wanted["DesiredInstanceCount"])
             row.status, row.failure_reason = "Updating", None
@@ -370,7 +373,7 @@ class SageMakerService:
         return row
 
     def _variants_with_images(self, spec: dict[str, Any]) -> list[dict[str, Any]]:
-        variants = variants_from_config(spec)
+        variants = variants_from_config(spec, self.kinds)
         for v in variants:
             model = self.store.get_resource(t.models, v["ModelName"])
             if model is None:
@@ -421,7 +424,7 @@ class SageMakerService:
 
     def _check_taggable(self, arn: str) -> None:
         kind, _, name = arn.rpartition(":")[2].partition("/")
-        lookup = {
+        lookup: Callable[[], object] | None = {
             "model": lambda: self.store.get_resource(t.models, name),
             "endpoint-config": lambda: self.store.get_resource(t.endpoint_configs, name),
             "endpoint": lambda: self.store.get_endpoint(name),
@@ -454,16 +457,18 @@ def check_container(c: dict[str, Any]) -> None:
         raise ValidationError("ContainerDefinition.ModelDataUrl is required by tideserve runtimes.")
 
 
-def variants_from_config(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        serverless.variant_from_config(v) if "ServerlessConfig" in v else {
-            "VariantName": v["VariantName"],
-            "ModelName": v["ModelName"],
-            "InstanceType": v["InstanceType"],
-            "DesiredInstanceCount": int(v["InitialInstanceCount"]),
-            "CurrentInstanceCount": 0,
-            "DesiredWeight": float(v.get("InitialVariantWeight", 1.0)),
-            "CurrentWeight": float(v.get("InitialVariantWeight", 1.0)),
-        }
-        for v in spec["ProductionVariants"]
-    ]
+def variants_from_config(spec: dict[str, Any], kinds: VariantKinds) -> list[dict[str, Any]]:
+    return [kinds.variant_from_config(v) or instance_variant(v) for v in spec["ProductionVariants"]]
+
+
+def instance_variant(v: dict[str, Any]) -> dict[str, Any]:
+    """The variants-JSON entry of an instance-based production variant."""
+    return {
+        "VariantName": v["VariantName"],
+        "ModelName": v["ModelName"],
+        "InstanceType": v["InstanceType"],
+        "DesiredInstanceCount": int(v["InitialInstanceCount"]),
+        "CurrentInstanceCount": 0,
+        "DesiredWeight": float(v.get("InitialVariantWeight", 1.0)),
+        "CurrentWeight": float(v.get("InitialVariantWeight", 1.0)),
+    }

@@ -56,7 +56,9 @@ class ControlStore:
 
     # -- models and endpoint configs: immutable rows of (name, arn, spec) -------------------
 
-    def insert_resource(self, table: Any, name: str, arn: str, spec: dict, now: float) -> bool:
+    def insert_resource(
+        self, table: Any, name: str, arn: str, spec: dict[str, Any], now: float
+    ) -> bool:
         with self.engine.begin() as conn:
             if conn.execute(select(table.c.name).where(table.c.name_lower == name.lower())).first():
                 return False

@@ -52,7 +52,9 @@ class ServerlessManager:
         self.pools: dict[str, ServerlessPool] = {}  # by lower-cased endpoint name
         self._meters: dict[str, Metered] = {}
 
-    # -- controller hooks --------------------------------------------------------------------
+    # -- controller hooks (control/kinds.KindConverger) -------------------------------------
+
+    label = "Serverless"
 
     def owns(self, row: EndpointRow) -> bool:
         return any(sc.is_serverless(v) for v in row.variants)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import aiohttp
 
@@ -49,6 +50,15 @@ class InvocationResult:
     custom_attributes: str | None
 
 
+class InvokedElsewhere(Protocol):
+    """An endpoint kind that serves its own endpoints' invocations (serverless leases a
+    worker); the router asks each before routing to an instance."""
+
+    def serves(self, endpoint_name: str) -> bool: ...
+
+    async def invoke(self, router: Router, inv: Invocation) -> InvocationResult: ...
+
+
 class Router:
     def __init__(
         self,
@@ -57,6 +67,7 @@ class Router:
         account: str,
         region: str,
         timeout: float = MODEL_TIMEOUT_SECONDS,
+        kinds: Sequence[InvokedElsewhere] = (),
     ) -> None:
         self.routes = routes
         self.metrics = metrics
@@ -65,8 +76,8 @@ class Router:
         self.timeout = timeout
         self.rng = random.Random()
         self._session: aiohttp.ClientSession | None = None
-        # tideserve.serverless.ServerlessManager: serverless endpoints lease a worker instead.
-        self.serverless: Any = None
+        # Endpoints of other kinds (serverless: a leased worker) are invoked by their kind.
+        self.kinds = tuple(kinds)
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -83,8 +94,9 @@ class Router:
             await self._session.close()
 
     async def invoke(self, inv: Invocation) -> InvocationResult:
-        if self.serverless is not None and self.serverless.serves(inv.endpoint_name):
-            return await self.serverless.invoke(self, inv)  # type: ignore[no-any-return]
+        for kind in self.kinds:
+            if kind.serves(inv.endpoint_name):
+                return await kind.invoke(self, inv)
         started = inv.received_at or time.perf_counter()
         route = self.routes.get(inv.endpoint_name)
         if route is None:

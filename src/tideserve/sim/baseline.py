@@ -47,7 +47,8 @@ def needed_per_period(scenario: Scenario, arrivals: np.ndarray) -> np.ndarray:
     a = padded.reshape(periods, per)
     rate = profile.rate_per_instance  # requests/s one instance completes
     limit = max_wait(scenario)
-    n = np.maximum(MIN_INSTANCES, np.ceil(a.sum(axis=1) / (rate * per * dt) - 1e-9)).astype(int)
+    per_period = np.ceil(a.sum(axis=1) / (rate * per * dt) - 1e-9)
+    n: np.ndarray = np.maximum(MIN_INSTANCES, per_period).astype(int)
     bad = ~_fits(a, n * rate, dt, limit)
     while bad.any():  # each period from an empty backlog
         n[bad] += 1
@@ -79,7 +80,8 @@ def _fits(a: np.ndarray, mu: np.ndarray, dt: float, limit: float) -> np.ndarray:
     q = s - np.minimum(0.0, np.minimum.accumulate(s, axis=1))
     q_start = np.concatenate((np.zeros((len(a), 1)), q[:, :-1]), axis=1)
     wait = (q_start + q) / (2 * mu[:, None])
-    return (wait <= limit + 1e-9).all(axis=1)
+    fits: np.ndarray = (wait <= limit + 1e-9).all(axis=1)
+    return fits
 
 
 def _waits(arrivals: np.ndarray, mu: np.ndarray, dt: float) -> np.ndarray:
@@ -87,7 +89,8 @@ def _waits(arrivals: np.ndarray, mu: np.ndarray, dt: float) -> np.ndarray:
     s = np.cumsum(arrivals - mu * dt)
     q = s - np.minimum(0.0, np.minimum.accumulate(s))
     q_start = np.concatenate(([0.0], q[:-1]))
-    return (q_start + q) / (2 * mu)
+    waits: np.ndarray = (q_start + q) / (2 * mu)
+    return waits
 
 
 def forward_max(x: np.ndarray, width: int) -> np.ndarray:

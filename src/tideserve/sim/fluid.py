@@ -57,7 +57,8 @@ class StepLog:
 
     @property
     def served(self) -> np.ndarray:
-        return self.arrivals - self.dropped
+        served: np.ndarray = self.arrivals - self.dropped
+        return served
 
 
 class ComputedAhead:

@@ -26,11 +26,10 @@ cold-start limit (spec §3.4).
 
 Prices (spec §6.1, approximate, us-east-1): on-demand serverless at $0.00002 per GB-second of
 request duration (cost.catalog), no per-request fee, nothing while idle; the cold start is not
-billed (the live billing meters the model's time only). AWS does not publish provisioned
-concurrency rates in the spec (UNCONFIRMED); we apply AWS Lambda's published ratios to the
-on-demand rate (Lambda x86 us-east-1: provisioned $0.0000041667 and duration on provisioned
-$0.0000097222 against on-demand $0.0000166667 per GB-second): 25 % of it for every provisioned
-GB-second, 58.3 % for request duration served on provisioned workers.
+billed (the live billing meters the model's time only). Provisioned concurrency: every
+provisioned GB-second at cost.catalog's SERVERLESS_PROVISIONED_USD_PER_GB_SECOND, and request
+duration on provisioned workers at the on-demand rate — the live billing's rates, imported from
+the one rate table, so a rehearsal costs what the live run bills.
 """
 
 from __future__ import annotations
@@ -39,7 +38,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tideserve.cost.catalog import SERVERLESS_USD_PER_GB_SECOND
+from tideserve.cost.catalog import (
+    SERVERLESS_PROVISIONED_USD_PER_GB_SECOND,
+    SERVERLESS_USD_PER_GB_SECOND,
+)
 from tideserve.errors import ValidationError
 from tideserve.serverless.config import (
     COLD_START_TIMEOUT_SECONDS,
@@ -51,9 +53,10 @@ from tideserve.serverless.config import (
 REALTIME, SERVERLESS, ASYNC = "realtime", "serverless", "async"
 KINDS = (REALTIME, SERVERLESS, ASYNC)
 
-ON_DEMAND_USD_PER_GB_SECOND = SERVERLESS_USD_PER_GB_SECOND  # 0.00002, approx.
-PROVISIONED_USD_PER_GB_SECOND = 0.25 * ON_DEMAND_USD_PER_GB_SECOND  # 0.000005, approx.
-PROVISIONED_DURATION_USD_PER_GB_SECOND = (0.0000097222 / 0.0000166667) * ON_DEMAND_USD_PER_GB_SECOND
+ON_DEMAND_USD_PER_GB_SECOND = SERVERLESS_USD_PER_GB_SECOND
+PROVISIONED_USD_PER_GB_SECOND = SERVERLESS_PROVISIONED_USD_PER_GB_SECOND
+# Live bills request duration on provisioned workers at the on-demand rate (cost/catalog.py).
+PROVISIONED_DURATION_USD_PER_GB_SECOND = SERVERLESS_USD_PER_GB_SECOND
 
 # asyncinf/config.py's DEFAULT_MAX_CONCURRENT_PER_INSTANCE and asyncinf/front.py's
 # DEFAULT_TTL_SECONDS (not imported: front pulls in the wire layer).

@@ -10,9 +10,13 @@ Per request, as the router and the instance sampler record them live (spec §5.1
 - ModelLatency (Microseconds): wait + service time per served request; Average, Sum,
   SampleCount, Minimum/Maximum (mean per step), pNN (the step mixture's percentile).
 - Invocation5XXErrors, InvocationModelErrors: requests that timed out waiting.
+- Invocation4XXErrors: zero-filled zeros (a trace holds no client errors).
+- OverheadLatency (Microseconds): the profile's overhead_seconds per served request.
 - ConcurrentRequestsPerModel: requests in service or waiting, per instance, per step.
 - /aws/sagemaker/Endpoints CPUUtilization (Percent, summed over cores): busy share × 100 ×
   vCPUs when the profile gives CPU seconds per request, else concurrency slots busy × 100.
+- MemoryUtilization (Percent): the profile's memory_percent while instances serve (no data
+  when the profile gives none, as for a variant the sampler cannot see).
 """
 
 from __future__ import annotations
@@ -39,11 +43,14 @@ class Series:
 SERIES = {
     (SAGEMAKER, "Invocations"): Series("None", True),
     (SAGEMAKER, "InvocationsPerInstance"): Series("None", True),
+    (SAGEMAKER, "Invocation4XXErrors"): Series("None", True),
     (SAGEMAKER, "Invocation5XXErrors"): Series("None", True),
     (SAGEMAKER, "InvocationModelErrors"): Series("None", True),
     (SAGEMAKER, "ModelLatency"): Series("Microseconds", False),
+    (SAGEMAKER, "OverheadLatency"): Series("Microseconds", False),
     (SAGEMAKER, "ConcurrentRequestsPerModel"): Series("None", False),
     (INSTANCES, "CPUUtilization"): Series("Percent", False),
+    (INSTANCES, "MemoryUtilization"): Series("Percent", False),
 }
 
 
@@ -101,20 +108,30 @@ class SimMetrics:
         def rows(x: np.ndarray) -> np.ndarray:
             return x.reshape(-1, per)
 
-        if name in ("Invocations", "InvocationsPerInstance", "Invocation5XXErrors",
-                    "InvocationModelErrors"):
+        if name in ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors",
+                    "Invocation5XXErrors", "InvocationModelErrors"):
             count = rows(arrived).sum(axis=1)
             if name == "Invocations":
                 value = rows(arrived)
             elif name == "InvocationsPerInstance":
                 value = rows(arrived / np.where(serving, n, 1.0))
+            elif name == "Invocation4XXErrors":
+                value = rows(np.zeros_like(arrived))
             else:
                 value = rows(log.dropped[steps])
             return _counted(stat, value.sum(axis=1), count, zero_filled)
         if name == "ModelLatency":
             return self._latency(stat, steps, per)
+        if name == "OverheadLatency":
+            served = rows(np.maximum(log.served[steps], 0.0))
+            overhead = served * self.profile.overhead_seconds * US_PER_SECOND
+            return _counted(stat, overhead.sum(axis=1), served.sum(axis=1), False)
         if name == "CPUUtilization":
             return gauge(stat, rows(self._cpu(steps, n)), rows(serving))
+        if name == "MemoryUtilization":
+            if self.profile.memory_percent is None:
+                return np.full(len(rows(n)), np.nan)
+            return gauge(stat, rows(np.full_like(n, self.profile.memory_percent)), rows(serving))
         in_flight = (log.busy[steps] / self.dt + log.backlog[steps]) / np.where(serving, n, 1.0)
         return gauge(stat, rows(in_flight), rows(serving))
 

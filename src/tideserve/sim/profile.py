@@ -45,10 +45,10 @@ class ServiceTime:
 
     def cdf(self, seconds: np.ndarray | float) -> np.ndarray:
         """P(service time ≤ seconds), elementwise."""
-        return np.interp(seconds, self.quantiles, GRID, left=0.0, right=1.0)
+        return np.asarray(np.interp(seconds, self.quantiles, GRID, left=0.0, right=1.0))
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return np.interp(rng.random(n), GRID, self.quantiles)
+        return np.asarray(np.interp(rng.random(n), GRID, self.quantiles))
 
     @classmethod
     def constant(cls, seconds: float) -> ServiceTime:
@@ -91,6 +91,8 @@ class Profile:
     timeout_seconds: float = 60.0  # a request waiting longer fails (InvokeEndpoint's 60 s)
     cpu_seconds_per_request: float | None = None  # drives CPUUtilization when given
     vcpu: int = 1
+    overhead_seconds: float = 0.0  # the router's OverheadLatency per request
+    memory_percent: float | None = None  # an instance's MemoryUtilization while it serves
 
     @property
     def rate_per_instance(self) -> float:

@@ -9,7 +9,8 @@ validators, through engine_adapter.build_world) into frozen objects.
     endpoint: {name: code, variant: AllTraffic, instance_type: ml.g5.xlarge,
                initial_instances: 1}
     profile: {service_time: {p50: 0.4, p90: 0.9, p99: 1.6}, concurrency: 4,
-              startup_seconds: 300, timeout_seconds: 60, cpu_seconds_per_request: null}
+              startup_seconds: 300, timeout_seconds: 60, cpu_seconds_per_request: null,
+              overhead_seconds: 0, memory_percent: null}
     slo: {latency_seconds: 2.0, percentile: 99}
     simulation: {step_seconds: 1, metric_period: 60, mode: fluid, seed: 0,
                  start_time: "2024-01-01T00:00:00Z"}
@@ -160,7 +161,7 @@ def _endpoint(raw: Mapping[str, Any]) -> Endpoint:
 def _profile(raw: Mapping[str, Any], endpoint: Endpoint, options: SimOptions) -> Profile:
     _known(raw, "profile", {"service_time", "concurrency", "startup_seconds",
                             "shutdown_seconds", "timeout_seconds", "cpu_seconds_per_request",
-                            "measure"})
+                            "overhead_seconds", "memory_percent", "measure"})
     concurrency = raw.get("concurrency")
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError("profile.concurrency must be a whole number ≥ 1 (requests one "
@@ -174,11 +175,13 @@ def _profile(raw: Mapping[str, Any], endpoint: Endpoint, options: SimOptions) ->
         service = service_time_from(raw.get("service_time"))
         startup = _number(raw, "profile", "startup_seconds")
     cpu = raw.get("cpu_seconds_per_request")
+    memory = raw.get("memory_percent")
     return Profile(endpoint.instance_type, service, concurrency, startup,
                    _number(raw, "profile", "shutdown_seconds", 0.0),
                    _number(raw, "profile", "timeout_seconds", 60.0),
                    None if cpu is None else _number(raw, "profile", "cpu_seconds_per_request"),
-                   vcpu)
+                   vcpu, _number(raw, "profile", "overhead_seconds", 0.0),
+                   None if memory is None else _number(raw, "profile", "memory_percent"))
 
 
 def _measured(raw: Mapping[str, Any], endpoint: Endpoint, concurrency: int,

@@ -41,7 +41,8 @@ class Trace:
         if abs(inverse - round(inverse)) < 1e-9:
             per = int(round(inverse))
             usable = len(scaled) // per * per
-            return scaled[:usable].reshape(-1, per).sum(axis=1)
+            summed: np.ndarray = scaled[:usable].reshape(-1, per).sum(axis=1)
+            return summed
         raise ValidationError(
             f"Value {step_seconds} at 'simulation.step_seconds' failed to satisfy constraint: "
             f"it must divide the trace's bin ({self.bin_seconds} s) or be a multiple of it"

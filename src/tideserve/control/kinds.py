@@ -1,0 +1,96 @@
+"""Variant kinds as strategies: what the control plane asks of a kind of production variant
+that is not instance-based (serverless today; multi-model and pipelines will add theirs).
+
+The control plane knows instance-based variants itself and consults the registered kinds for
+everything else, so a kind's package may import `control` and never the other way round: the
+wiring (server.py) builds each kind and hands it to SageMakerService, EndpointCapacity and
+the Controller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from tideserve.autoscaling.ports import Capacity
+from tideserve.control.store import EndpointRow
+
+
+class VariantKind(Protocol):
+    """The control-plane half of a kind: configs, the variants JSON, DescribeEndpoint and
+    the scalable dimension. Variants are the endpoint row's variants-JSON dicts."""
+
+    def claims_config(self, config_variants: list[dict[str, Any]]) -> bool:
+        """This kind owns an endpoint config with these ProductionVariants."""
+        ...
+
+    def check_endpoint_config(self, params: dict[str, Any]) -> None:
+        """CreateEndpointConfig's rules for a config this kind claims."""
+        ...
+
+    def variant_from_config(self, config_variant: dict[str, Any]) -> dict[str, Any] | None:
+        """The variants-JSON entry of a config variant, or None if not this kind's."""
+        ...
+
+    def owns_variant(self, variant: dict[str, Any]) -> bool: ...
+
+    def describe_variant(self, summary: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+        """DescribeEndpoint's ProductionVariantSummary of a variant this kind owns."""
+        ...
+
+    def check_update(self, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+        """UpdateEndpoint from `old` to `new` variants: raise if this kind cannot take it."""
+        ...
+
+    def apply_capacity_update(self, variant: dict[str, Any], wanted: dict[str, Any]) -> None:
+        """One DesiredWeightAndCapacity entry, seen by every kind for every variant: apply
+        this kind's fields to its own variants and refuse them on others."""
+        ...
+
+    def capacity(self, variant: dict[str, Any], status: str) -> Capacity:
+        """The variant's scalable dimension, desired and current."""
+        ...
+
+    def capacity_request(self, variant_name: str, n: int) -> dict[str, Any]:
+        """The DesiredWeightAndCapacity entry that sets the variant's capacity to `n`."""
+        ...
+
+
+class KindConverger(Protocol):
+    """The data-plane half the Controller drives: endpoints of this kind converge here."""
+
+    label: str  # how failure reasons name the kind: "Serverless capacity could not be ..."
+
+    def owns(self, row: EndpointRow) -> bool: ...
+
+    async def converge(self, row: EndpointRow) -> None: ...
+
+    async def teardown(self, endpoint_key: str) -> None: ...
+
+
+class VariantKinds:
+    """The registered kinds, asked in order; a variant no kind owns is instance-based."""
+
+    def __init__(self, kinds: Sequence[VariantKind] = ()) -> None:
+        self.kinds = tuple(kinds)
+
+    def claiming_config(self, config_variants: list[dict[str, Any]]) -> VariantKind | None:
+        return next((k for k in self.kinds if k.claims_config(config_variants)), None)
+
+    def owner(self, variant: dict[str, Any]) -> VariantKind | None:
+        return next((k for k in self.kinds if k.owns_variant(variant)), None)
+
+    def variant_from_config(self, config_variant: dict[str, Any]) -> dict[str, Any] | None:
+        for kind in self.kinds:
+            made = kind.variant_from_config(config_variant)
+            if made is not None:
+                return made
+        return None
+
+    def check_update(self, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+        for kind in self.kinds:
+            kind.check_update(old, new)
+
+    def apply_capacity_update(self, variant: dict[str, Any], wanted: dict[str, Any]) -> None:
+        for kind in self.kinds:
+            kind.apply_capacity_update(variant, wanted)
