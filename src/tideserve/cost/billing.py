@@ -72,7 +72,13 @@ def cost_of(interval: Interval, rate_per_hour: float, window: Interval) -> float
     00:10:00 the next day is billed 23:59:30 -> 00:10:00, 630 s in all. Asked for the first
     day, it costs 30 s x 0.115 / 3600 = $0.000958; for the second, 600 s -> $0.019167; the
     two add up to the whole lifetime, 630 s -> $0.020125."""
-    return billed_seconds(interval, window) * rate_per_hour / SECONDS_PER_HOUR
+    return usd_for_seconds(billed_seconds(interval, window), rate_per_hour)
+
+
+def usd_for_seconds(instance_seconds: float, rate_per_hour: float) -> float:
+    """USD for billed instance-seconds at an hourly rate: the one conversion the ledger and
+    the simulator both price with."""
+    return instance_seconds * rate_per_hour / SECONDS_PER_HOUR
 
 
 def periods(window: Interval, granularity: str) -> list[Interval]:

@@ -15,6 +15,7 @@ from dataclasses import fields, replace
 
 import numpy as np
 
+from tideserve.cost.billing import SECONDS_PER_HOUR, usd_for_seconds
 from tideserve.scaling.alarms import MetricAlarm
 from tideserve.sim.async_queue import EPS, AsyncQueueModel
 from tideserve.sim.engine_adapter import PolicySet
@@ -136,7 +137,7 @@ def run_async(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray) -
     seconds = float(log.billed.sum()) * dt
     requests, expired = float(log.arrivals.sum()), float(log.dropped.sum())
     summary = Summary(
-        cost_usd=seconds * hourly / 3600.0, instance_hours=seconds / 3600.0,
+        cost_usd=usd_for_seconds(seconds, hourly), instance_hours=seconds / SECONDS_PER_HOUR,
         mean_instances=float(log.billed.mean()), mean_in_service=float(log.in_service.mean()),
         requests=requests, served=requests - expired, dropped=expired,
         over_slo_share=float(log.over.sum()) / requests if requests else 0.0,
@@ -149,4 +150,4 @@ def run_async(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray) -
         final_instances=int(log.in_service[-1]) if stop else 0)
     scaled, not_scaled = loop.activities()
     return PolicyRun(policy_set.name, summary, log, scaled, not_scaled, kind=ASYNC,
-                     figures=figures, usd=log.billed * (hourly / 3600.0 * dt))
+                     figures=figures, usd=log.billed * usd_for_seconds(dt, hourly))

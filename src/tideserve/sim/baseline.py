@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from tideserve.cost.billing import SECONDS_PER_HOUR, usd_for_seconds
 from tideserve.sim.fluid import StepLog, fill, mixture_percentiles
 from tideserve.sim.result import PolicyRun, Summary
 from tideserve.sim.scenario import Scenario
@@ -119,7 +120,8 @@ def clairvoyant(scenario: Scenario, arrivals: np.ndarray) -> PolicyRun:
     pct = mixture_percentiles(log.wait, served, scenario.profile, (50.0, 90.0, 99.0))
     seconds = float(log.billed.sum()) * dt
     requests = float(arrivals.sum())
-    summary = Summary(seconds * scenario.endpoint.hourly_usd / 3600.0, seconds / 3600.0,
+    summary = Summary(usd_for_seconds(seconds, scenario.endpoint.hourly_usd),
+                      seconds / SECONDS_PER_HOUR,
                       float(log.billed.mean()), float(log.in_service.mean()), requests,
                       float(log.served.sum()), float(log.dropped.sum()),
                       float(log.over.sum()) / requests if requests else 0.0,

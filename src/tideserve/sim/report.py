@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from tideserve.cost.billing import usd_for_seconds
 from tideserve.sim.compare import comparison_dict, figures_dict, has_kinds, print_comparison
 from tideserve.sim.kinds import ASYNC, SERVERLESS
 from tideserve.sim.result import PolicyRun, SimResult, Summary
@@ -227,7 +228,7 @@ def _cost(plt: Any, scn: Any, result: SimResult, per: int, hours: np.ndarray,
           path: Path) -> Path:
     runs = [*result.runs, result.baseline]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5), width_ratios=[2, 1])
-    usd_per_step = scn.endpoint.hourly_usd / 3600.0 * scn.options.step_seconds
+    usd_per_step = usd_for_seconds(scn.options.step_seconds, scn.endpoint.hourly_usd)
     steps = len(result.baseline.log.arrivals)
     for run in runs:
         usd = run.log.billed * usd_per_step if run.usd is None else run.usd

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from tideserve.cost.billing import SECONDS_PER_HOUR, usd_for_seconds
 from tideserve.sim.async_run import run_async
 from tideserve.sim.baseline import clairvoyant
 from tideserve.sim.engine_adapter import PolicySet
@@ -63,8 +64,8 @@ def summarize(scenario: Scenario, log: StepLog, model: FluidModel | RequestModel
     served = float(log.served.sum())
     pct = model.latency_percentiles(PERCENTS)
     return Summary(
-        cost_usd=instance_seconds * scenario.endpoint.hourly_usd / 3600.0,
-        instance_hours=instance_seconds / 3600.0,
+        cost_usd=usd_for_seconds(instance_seconds, scenario.endpoint.hourly_usd),
+        instance_hours=instance_seconds / SECONDS_PER_HOUR,
         mean_instances=float(log.billed.mean()),
         mean_in_service=float(log.in_service.mean()),
         requests=requests,
