@@ -50,8 +50,8 @@ class ControlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         # Endpoint rows are read-modify-written by the API (desired state) and the controller
-        # (observed state); one lock serialises those so neither overwrites the other. One
-        # server process owns the database.
+        # (observed state) inside one transaction each (modify_endpoint), so neither
+        # overwrites the other.
         self._endpoint_lock = threading.Lock()
 
     # -- models and endpoint configs: immutable rows of (name, arn, spec) -------------------
@@ -138,18 +138,27 @@ class ControlStore:
     ) -> EndpointRow | None:
         """Apply `change` to the current row and write it back, atomically. `change` edits the
         row in place and returns False to write nothing; it may raise to abort."""
-        with self._endpoint_lock:
-            row = self.get_endpoint(name)
+        with self._endpoint_lock, self.engine.begin() as conn:
+            # One transaction: on PostgreSQL the row lock (FOR UPDATE) serialises servers
+            # sharing the database; SQLite ignores it, and the thread lock serialises the one
+            # process that may own a SQLite file.
+            found = conn.execute(
+                select(t.endpoints).where(t.endpoints.c.name_lower == name.lower())
+                .with_for_update()
+            ).first()
+            row = EndpointRow.from_row(found) if found else None
             if row is None or not change(row):
                 return row
-            self.update_endpoint(
-                name, bump=bump, config_name=row.config_name,
-                pending_config_name=row.pending_config_name, status=row.status,
-                failure_reason=row.failure_reason, variants=row.variants,
+            values: dict[str, Any] = dict(
+                config_name=row.config_name, pending_config_name=row.pending_config_name,
+                status=row.status, failure_reason=row.failure_reason, variants=row.variants,
                 last_modified_time=row.last_modified_time,
             )
             if bump:
+                values["generation"] = t.endpoints.c.generation + 1
                 row.generation += 1
+            conn.execute(update(t.endpoints)
+                         .where(t.endpoints.c.name_lower == name.lower()).values(**values))
             return row
 
     def delete_endpoint(self, name: str) -> None:

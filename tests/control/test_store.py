@@ -1,0 +1,55 @@
+"""Endpoint rows are read-modify-written in one transaction: concurrent changes all land, and a
+change that raises writes nothing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tideserve.control.store import ControlStore, EndpointRow
+from tideserve.db import make_engine
+from tideserve.schema import create_all
+
+
+@pytest.fixture
+def store(tmp_path) -> ControlStore:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    create_all(engine)
+    store = ControlStore(engine)
+    variant = {"VariantName": "AllTraffic", "DesiredInstanceCount": 0}
+    store.insert_endpoint(EndpointRow(
+        "ep", "arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep", "c", None, "InService",
+        None, [variant], 0.0, 0.0))
+    return store
+
+
+def test_concurrent_changes_each_land_and_bump_the_generation(store: ControlStore) -> None:
+    def add_one(row: EndpointRow) -> bool:
+        row.variants[0]["DesiredInstanceCount"] += 1
+        return True
+
+    def worker() -> None:
+        for _ in range(25):
+            store.modify_endpoint("EP", add_one, bump=True)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    row = store.get_endpoint("ep")
+    assert row is not None
+    assert row.variants[0]["DesiredInstanceCount"] == 100
+    assert row.generation == 101
+
+
+def test_a_change_that_raises_writes_nothing(store: ControlStore) -> None:
+    def half_done(row: EndpointRow) -> bool:
+        row.status = "Updating"
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError):
+        store.modify_endpoint("ep", half_done)
+    row = store.get_endpoint("ep")
+    assert row is not None and row.status == "InService"
