@@ -17,6 +17,7 @@ from tideserve.api.shapes import service_model
 from tideserve.api.validation import check
 from tideserve.asyncinf.config import AsyncConfig
 from tideserve.asyncinf.endpoints import AsyncEndpoints
+from tideserve.asyncinf.invoke import MAX_INPUT_BYTES, too_large_reason
 from tideserve.asyncinf.objects import Objects, join
 from tideserve.asyncinf.queue import AsyncQueue, QueuedRequest
 from tideserve.clock import Clock
@@ -173,6 +174,9 @@ class AsyncFront:
             raise ValidationError(
                 f"Could not access the InputLocation {uri}: the object does not exist."
             )
+        size = self.objects.size(uri)
+        if size > MAX_INPUT_BYTES:
+            raise ValidationError(too_large_reason(uri, size))
 
     def is_async(self, name: str) -> bool:
         return self.endpoints.is_async(name)

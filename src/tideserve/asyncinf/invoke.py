@@ -1,6 +1,14 @@
 """One attempt of one async request on one instance: read the input (inline or an object),
 POST it to the instance's /invocations (the container contract, §4), and stream a 2xx body
-into the output object. Returns what happened as a value; raises nothing it can name."""
+into the output object. Returns what happened as a value; raises nothing it can name.
+
+Inputs up to MAX_INPUT_BYTES (1 GiB, AWS's async limit) travel in bounded memory on the server:
+aiohttp streams the open object to the instance 64 KiB at a time, and the response is copied
+into the output object CHUNK_BYTES (1 MiB) at a time, keeping at most KEEP_RESPONSE_BYTES
+(128 KiB) for a notification. So one request in flight holds about 1.2 MiB of payload here,
+whatever its size (plus an external store's read-ahead block, 5 MiB with fsspec's default).
+The request carries INVOCATION_KIND_HEADER so the instance applies its async body limit
+rather than InvokeEndpoint's 6 MiB."""
 
 from __future__ import annotations
 
@@ -15,8 +23,10 @@ import aiohttp
 from tideserve.asyncinf.objects import Objects
 from tideserve.asyncinf.queue import QueuedRequest
 from tideserve.errors import TideserveError
+from tideserve.serving.instance import INVOCATION_KIND_HEADER
 from tideserve.serving.routes import Backend
 
+MAX_INPUT_BYTES = 1 << 30  # 1 GiB: InvokeEndpointAsync's payload limit (spec §3.5)
 CHUNK_BYTES = 1 << 20
 KEEP_RESPONSE_BYTES = 128 * 1024  # enough for a notification's inline response
 ERROR_BODY_BYTES = 64 * 1024
@@ -52,7 +62,21 @@ def _headers(req: QueuedRequest) -> dict[str, str]:
     pairs = (("Content-Type", req.content_type), ("Accept", req.accept),
              ("X-Amzn-SageMaker-Custom-Attributes", req.custom_attributes),
              ("X-Amzn-SageMaker-Inference-Id", req.inference_id))
-    return {k: v for k, v in pairs if v is not None}
+    headers = {k: v for k, v in pairs if v is not None}
+    headers[INVOCATION_KIND_HEADER] = "async"
+    return headers
+
+
+def too_large_reason(uri: str, size: int) -> str:
+    return (f"The input {uri} is {size} bytes, larger than the {MAX_INPUT_BYTES} bytes "
+            "(1 GB) an asynchronous invocation accepts.")
+
+
+def _object_size(payload: Any) -> int:
+    """Size of an open object, by seeking (a file or an fsspec file; no extra request)."""
+    end = payload.seek(0, 2)
+    payload.seek(0)
+    return int(end)
 
 
 def model_failure_reason(status: int, body: bytes) -> str:
@@ -67,10 +91,13 @@ async def attempt(session: aiohttp.ClientSession, objects: Objects, req: QueuedR
         try:
             payload: Any = req.body if req.body is not None else stack.enter_context(
                 objects.open(req.input_location or ""))
+            size = len(payload) if req.body is not None else _object_size(payload)
         except (OSError, TideserveError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) else exc.message
             return Failed(f"Could not read the input {req.input_location}: {detail}.",
                           0, "download")
+        if size > MAX_INPUT_BYTES:  # it grew after it was accepted
+            return Failed(too_large_reason(req.input_location or "", size), 0, "download")
         timeout = aiohttp.ClientTimeout(total=req.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
         started = time.perf_counter()
         try:

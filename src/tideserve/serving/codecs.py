@@ -67,7 +67,7 @@ def decode(body: bytes, content_type: str | None) -> np.ndarray:
     if kind == JSON:
         return _decode_json(as_text(body, kind))
     if kind == CSV:
-        return _decode_csv(as_text(body, kind))
+        return _decode_csv_fast(body) if isinstance(body, bytes) else _decode_csv(body)
     if kind == NPY:
         return _decode_npy(body)
     if kind == NPZ:
@@ -115,6 +115,19 @@ def _decode_json(text: str) -> np.ndarray:
             400, "The JSON body must hold numbers or strings, every row the same length."
         )
     return array
+
+
+def _decode_csv_fast(body: bytes) -> np.ndarray:
+    """numpy's C reader over the bytes: for a large (async) body about twice as fast as the
+    line loop below and with no per-cell Python objects (a 200 MB body needs ~the array's
+    size, not gigabytes). A body it refuses goes through the loop for the exact message."""
+    if not body.strip():
+        raise InvokeError(400, "The CSV body is empty.")
+    try:
+        return np.loadtxt(io.BytesIO(body), delimiter=",", comments=None, ndmin=2,
+                          dtype=np.float64, encoding="utf-8")
+    except ValueError:
+        return _decode_csv(as_text(body, CSV))
 
 
 def _decode_csv(text: str) -> np.ndarray:

@@ -2,6 +2,7 @@
 
     python -m tideserve.serving.instance --model-dir DIR --runtime NAME --port P
         [--host 127.0.0.1] [--threads N] [--trust-pickle] [--max-payload-mb 6]
+        [--max-async-payload-mb 1024]
 
 The process environment carries the model's Environment (SAGEMAKER_PROGRAM, ...). The model is
 loaded before the socket opens, so a 200 from `GET /ping` means ready. `POST /invocations`
@@ -10,6 +11,14 @@ run; numeric libraries are limited to the same number of threads. Statuses: 413 
 over the limit, 400/415 for a body or type the runtime refuses, 500 when the model raises
 (the first line of the error in the body, the traceback in this process's log). SIGTERM stops
 accepting, finishes in-flight requests and exits 0.
+
+Body limits: `--max-payload-mb` (6 MiB, InvokeEndpoint's) for every request, except those the
+async dispatcher marks with `X-Tideserve-Invocation: async`, which may be up to
+`--max-async-payload-mb` (1 GiB, InvokeEndpointAsync's). A real-time client cannot claim the
+larger limit: the front refuses its body past 6 MiB and the router forwards only the
+SageMaker headers it names, never this one. The body is held whole (a model parses the whole
+payload): reading it peaks at twice its size (the chunks, then the joined bytes), so an
+instance needs about 2x its largest input plus what its model makes of it.
 
 The ASGI app is written against the raw protocol: the whole data path is a header scan, a
 body read and one executor hop, well under a millisecond.
@@ -46,6 +55,9 @@ _THREAD_VARS = (
     "NUMEXPR_NUM_THREADS",
 )
 _CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
+# Set by the async dispatcher on the router->instance hop only (see the module docstring).
+INVOCATION_KIND_HEADER = "X-Tideserve-Invocation"
+_INVOCATION_KIND = INVOCATION_KIND_HEADER.lower().encode()
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 
 
@@ -65,10 +77,13 @@ def load_runtime(
 class InstanceApp:
     """ASGI app for /ping, /invocations and /execution-parameters over one runtime."""
 
-    def __init__(self, runtime: Any, threads: int, max_payload_bytes: int) -> None:
+    def __init__(self, runtime: Any, threads: int, max_payload_bytes: int,
+                 max_async_payload_bytes: int | None = None) -> None:
         self.runtime = runtime
         self.threads = threads
         self.max_payload_bytes = max_payload_bytes
+        self.max_async_payload_bytes = max(max_payload_bytes,
+                                           max_async_payload_bytes or max_payload_bytes)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="predict")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,12 +106,13 @@ class InstanceApp:
 
     async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
-        if int(headers.get(b"content-length", 0) or 0) > self.max_payload_bytes:
-            await _respond(send, 413, self._too_large(), _TEXT)
+        limit = self.body_limit(headers)
+        if int(headers.get(b"content-length", 0) or 0) > limit:
+            await _respond(send, 413, self._too_large(limit), _TEXT)
             return
-        body = await _read_body(receive, self.max_payload_bytes)
+        body = await _read_body(receive, limit)
         if body is None:
-            await _respond(send, 413, self._too_large(), _TEXT)
+            await _respond(send, 413, self._too_large(limit), _TEXT)
             return
         attributes = headers.get(_CUSTOM_ATTRIBUTES)
         loop = asyncio.get_running_loop()
@@ -125,8 +141,13 @@ class InstanceApp:
             log.error("invocation failed: %s", message, exc_info=cause)
         await _respond(send, status, message.encode("utf-8", "replace"), _TEXT)
 
-    def _too_large(self) -> bytes:
-        limit = self.max_payload_bytes
+    def body_limit(self, headers: dict[bytes, bytes]) -> int:
+        if headers.get(_INVOCATION_KIND) == b"async":
+            return self.max_async_payload_bytes
+        return self.max_payload_bytes
+
+    @staticmethod
+    def _too_large(limit: int) -> bytes:
         return f"Request body is larger than the {limit} bytes this instance accepts.".encode()
 
     def _execution_parameters(self) -> bytes:
@@ -184,6 +205,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="prediction threads (>= 1)")
     parser.add_argument("--trust-pickle", action="store_true")
     parser.add_argument("--max-payload-mb", type=float, default=6.0)
+    parser.add_argument("--max-async-payload-mb", type=float, default=1024.0)
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")
@@ -218,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         threadpool_limits(limits=args.threads)
     except ImportError:
         pass
-    app = InstanceApp(runtime, args.threads, int(args.max_payload_mb * 1024 * 1024))
+    app = InstanceApp(runtime, args.threads, int(args.max_payload_mb * 1024 * 1024),
+                      int(args.max_async_payload_mb * 1024 * 1024))
     return serve(app, args.host, args.port)
 
 
