@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                     "<state-dir>/secret.key; env TIDESERVE_SECRET_KEY_FILE)")
     up.add_argument("--trust-pickle", action="store_true",
                     help="allow joblib/pickle model files (unpickling runs code)")
+    up.add_argument("--max-model-size", type=float, default=30.0, metavar="GB",
+                    help="most a model's data may unpack to, in GB (default 30, a SageMaker "
+                    "hosting instance's default storage volume)")
     up.add_argument("--object-store", default=None, metavar="URL",
                     help="fsspec URL prefix that s3://bucket/key maps onto: s3:// (real S3; "
                     "needs `pip install s3fs`), file:///mnt/shared/s3, memory://; default: the "
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                                 allowed_regions=tuple(
                                     r for r in args.allowed_regions.split(",") if r),
                                 trust_pickle=args.trust_pickle, object_store=args.object_store,
+                                max_model_bytes=int(args.max_model_size * 10**9),
                                 object_store_options=options_from_env(os.environ))
             # boto3 finds the keys through this variable: the line to paste into a shell.
             print(f"export AWS_SHARED_CREDENTIALS_FILE={settings.state_dir / 'credentials'}",

@@ -198,7 +198,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     # API below still serves the embedded root, so clients upload to the external one directly.
     external = (FsspecObjects(settings.object_store, settings.object_store_options)
                 if settings.object_store else None)
-    models = ModelCache(state / "models", state / "s3", external)
+    models = ModelCache(state / "models", state / "s3", external, settings.max_model_bytes)
     # Variant kinds beside instance-based ones: each is handed to the planes that consult it.
     serverless = ServerlessManager(
         store, models, provider, metrics, ledger, clock, settings.period,

@@ -34,6 +34,9 @@ class Settings:
     # None = the embedded store under <state-dir>/s3. Options: fsspec storage options.
     object_store: str | None = None
     object_store_options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # The most a model's data may unpack to, in bytes (archive.py's DEFAULT_MAX_MODEL_BYTES:
+    # 30 GB, a SageMaker hosting instance's default storage volume).
+    max_model_bytes: int = 30 * 10**9
 
     def __post_init__(self) -> None:
         # Resolved once, at startup: instances run with their model directory as working

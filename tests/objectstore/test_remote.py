@@ -162,7 +162,7 @@ def test_model_data_resolves_in_the_external_store_not_the_embedded_one(objects,
     (embedded / "models").mkdir(parents=True)
     (embedded / "models" / "m.tar.gz").write_bytes(_archive({"model.skops": b"embedded"}))
     cache = ModelCache(tmp_path / "models", embedded, objects)
-    prepared = asyncio.run(cache.prepare(_model_row("s3://models/m.tar.gz")))
+    prepared = asyncio.run(cache.prepare(_model_row("s3://models/m.tar.gz"), holder="test"))
     assert (prepared.model_dir / "model.skops").read_bytes() == b"weights"
 
 
@@ -170,7 +170,7 @@ def test_model_data_outside_s3_still_resolves_as_before(objects, tmp_path):
     archive = tmp_path / "local.tar.gz"
     archive.write_bytes(_archive({"model.skops": b"local"}))
     cache = ModelCache(tmp_path / "models", tmp_path / "embedded-s3", objects)
-    prepared = asyncio.run(cache.prepare(_model_row(str(archive))))
+    prepared = asyncio.run(cache.prepare(_model_row(str(archive)), holder="test"))
     assert (prepared.model_dir / "model.skops").read_bytes() == b"local"
 
 
@@ -179,13 +179,13 @@ def test_missing_model_data_in_the_external_store_is_not_found(objects, tmp_path
 
     cache = ModelCache(tmp_path / "models", tmp_path / "embedded-s3", objects)
     with pytest.raises(NotFoundError):
-        asyncio.run(cache.prepare(_model_row("s3://models/absent.tar.gz")))
+        asyncio.run(cache.prepare(_model_row("s3://models/absent.tar.gz"), holder="test"))
 
 
 def test_a_directory_prefix_in_the_external_store_is_a_model_directory(objects, tmp_path):
     objects.put_bytes("s3://models/dir/model.skops", b"w")
     objects.put_bytes("s3://models/dir/code/inference.py", b"# handler")
     cache = ModelCache(tmp_path / "models", tmp_path / "embedded-s3", objects)
-    prepared = asyncio.run(cache.prepare(_model_row("s3://models/dir/")))
+    prepared = asyncio.run(cache.prepare(_model_row("s3://models/dir/"), holder="test"))
     assert (prepared.model_dir / "code" / "inference.py").read_bytes() == b"# handler"
     assert isinstance(prepared.model_dir, Path)

@@ -116,6 +116,7 @@ class Controller:
                     self._unroute(inst)
                     fleet.instances.remove(inst)
                     self.store.forget_instance(inst.instance_id)
+                    await self.models.release(inst.instance_id)
                     self.on_stopped(inst)
                     self._write_observed(inst.endpoint)
                     self._schedule(key)
@@ -303,12 +304,13 @@ class Controller:
         model = self.store.get_resource(t.models, variant["ModelName"])
         if model is None:
             raise InstanceStartError(f"Model {variant['ModelName']} no longer exists.")
+        instance_id = f"{row.name.lower()}-{uuid.uuid4().hex[:8]}"
         try:
-            prepared = await self.models.prepare(model)
+            prepared = await self.models.prepare(model, holder=instance_id)
         except TideserveError as exc:
             raise InstanceStartError(f"Failed to prepare the model: {exc.message}") from exc
         spec = InstanceSpec(
-            instance_id=f"{row.name.lower()}-{uuid.uuid4().hex[:8]}",
+            instance_id=instance_id,
             endpoint_name=row.name, variant_name=variant["VariantName"],
             instance_type=self.catalog.get(variant["InstanceType"]),
             model_dir=prepared.model_dir, runtime=prepared.runtime,
@@ -316,7 +318,11 @@ class Controller:
             command=prepared.command,
         )
         requested = self.clock.now()
-        handle = await self.provider.start(spec)
+        try:
+            handle = await self.provider.start(spec)
+        except BaseException:
+            await self.models.release(instance_id)
+            raise
         inst = ManagedInstance(
             handle=handle, endpoint=row.name, variant=variant["VariantName"], fleet=fleet,
             backend=Backend(spec.instance_id, handle.url), requested_at=requested,
@@ -370,6 +376,7 @@ class Controller:
 
     async def _stop_instance(self, inst: ManagedInstance, grace: float) -> None:
         await self.provider.stop(inst.handle, grace_seconds=grace)
+        await self.models.release(inst.instance_id)  # its model tree goes with its last user
         self.on_stopped(inst)
         fleet = self.fleets.get(inst.endpoint.lower())
         if fleet is not None and inst in fleet.instances:

@@ -1,17 +1,18 @@
-"""Model artifacts on local disk, fetched and unpacked once per model and reused by every
-instance that serves it."""
+"""Model artifacts on local disk: fetched and unpacked once per version of the model data
+(control/model_trees.py), shared by every model and instance that serves it, and removed when
+the last instance using it stops."""
 
 from __future__ import annotations
 
 import asyncio
-import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tideserve.control.model_trees import ModelTrees, local_version, remote_version
+from tideserve.errors import NotFoundError
 from tideserve.objectstore.remote import FsspecObjects
-from tideserve.serving.archive import fetch_model_data
+from tideserve.serving.archive import DEFAULT_MAX_MODEL_BYTES, fetch_model_data, local_source
 from tideserve.serving.images import resolve_runtime
 
 SERVE_COMMAND_ENV = "TIDESERVE_SERVE_COMMAND"
@@ -27,33 +28,24 @@ class PreparedModel:
 
 class ModelCache:
     def __init__(self, root: Path, object_store_root: Path,
-                 external: FsspecObjects | None = None) -> None:
+                 external: FsspecObjects | None = None,
+                 max_model_bytes: int = DEFAULT_MAX_MODEL_BYTES) -> None:
         self.root = root
         self.object_store_root = object_store_root
         self.external = external  # --object-store: s3:// model data lives there instead
-        self._ready: dict[str, PreparedModel] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.max_model_bytes = max_model_bytes
+        self.trees = ModelTrees(root)
+        self.trees.clear()  # no instance survives a restart: every tree on disk is stale
 
-    async def prepare(self, model_row: Any) -> PreparedModel:
-        key = f"{model_row.name_lower}-{int(model_row.creation_time * 1000)}"
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            if key not in self._ready:
-                self._ready[key] = await asyncio.to_thread(self._unpack, key, model_row.spec)
-        return self._ready[key]
-
-    def _unpack(self, key: str, spec: dict[str, Any]) -> PreparedModel:
-        container = spec.get("PrimaryContainer") or spec["Containers"][0]
-        dest = self.root / re.sub(r"[^a-z0-9-]", "-", key)
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        url = container["ModelDataUrl"]
-        if self.external is not None and url.startswith("s3://"):
-            model_dir = fetch_model_data(self.external.url(url), dest, None,
-                                         self.external.options)
-        else:
-            model_dir = fetch_model_data(url, dest, self.object_store_root)
+    async def prepare(self, model_row: Any, holder: str) -> PreparedModel:
+        """The model's unpacked tree, held for `holder` (an instance id) until `release`."""
+        container = model_row.spec.get("PrimaryContainer") or model_row.spec["Containers"][0]
+        url, options, root = self._source(container["ModelDataUrl"])
+        version = await asyncio.to_thread(_version, url, root, options)
+        model_dir = await self.trees.acquire(
+            version, holder,
+            lambda dest: fetch_model_data(url, dest, root, options, self.max_model_bytes),
+        )
         env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
         return PreparedModel(
             model_dir=model_dir,
@@ -61,3 +53,23 @@ class ModelCache:
             environment=env,
             command=env.get(SERVE_COMMAND_ENV),
         )
+
+    async def release(self, holder: str) -> None:
+        await self.trees.release(holder)
+
+    def _source(self, url: str) -> tuple[str, dict[str, Any] | None, Path | None]:
+        if self.external is not None and url.startswith("s3://"):
+            return self.external.url(url), dict(self.external.options), None
+        return url, None, self.object_store_root
+
+
+def _version(url: str, root: Path | None, options: dict[str, Any] | None) -> str:
+    local = local_source(url, root)
+    if local is not None:
+        return local_version(local)
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url, **(options or {}))
+    if not fs.exists(path):
+        raise NotFoundError(f"ModelDataUrl {url!r} does not exist.")
+    return remote_version(url, dict(fs.info(path)))

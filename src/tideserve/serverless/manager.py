@@ -97,6 +97,7 @@ class ServerlessManager:
             if meter is not None:  # provisioned concurrency is billed until now
                 self.billing.provision(meter, 0, self.clock.now())
             await pool.close()
+        await self.models.release(f"serverless:{key}")  # ProcessLauncher.holder
 
     # -- router hook -------------------------------------------------------------------------
 

@@ -52,23 +52,36 @@ class ProcessLauncher:
         self.trust_pickle = trust_pickle
         self.startup_timeout = startup_timeout
 
-    async def prepare(self) -> Any:
-        """Fetch and unpack the model (once; ModelCache reuses it)."""
+    @property
+    def holder(self) -> str:
+        """Holds the model tree while the endpoint exists, so cold starts find it unpacked."""
+        return f"serverless:{self.endpoint.lower()}"
+
+    async def prepare(self, holder: str | None = None) -> Any:
+        """Fetch and unpack the model (once; ModelCache shares it), held for `holder`."""
         model = self.store.get_resource(t.models, self.model_name)
         if model is None:
             raise TideserveError(f"Model {self.model_name} no longer exists.")
-        return await self.models.prepare(model)
+        return await self.models.prepare(model, holder=holder or self.holder)
+
+    async def close(self) -> None:
+        await self.models.release(self.holder)
 
     async def start(self) -> Worker:
-        prepared = await self.prepare()
+        instance_id = f"{self.endpoint.lower()}-sl-{uuid.uuid4().hex[:8]}"
+        prepared = await self.prepare(instance_id)
         spec = InstanceSpec(
-            instance_id=f"{self.endpoint.lower()}-sl-{uuid.uuid4().hex[:8]}",
+            instance_id=instance_id,
             endpoint_name=self.endpoint, variant_name=self.variant,
             instance_type=self.instance_type, model_dir=prepared.model_dir,
             runtime=prepared.runtime, environment=prepared.environment,
             trust_pickle=self.trust_pickle, command=prepared.command,
         )
-        handle = await self.provider.start(spec)
+        try:
+            handle = await self.provider.start(spec)
+        except BaseException:
+            await self.models.release(instance_id)
+            raise
         self.store.record_instance(
             instance_id=spec.instance_id, endpoint_name=self.endpoint,
             variant_name=self.variant, pid=handle.pid, url=handle.url, start_time=time.time(),
@@ -90,6 +103,7 @@ class ProcessLauncher:
     async def _stop(self, worker: Worker, grace: float) -> None:
         await self.provider.stop(worker.handle, grace_seconds=grace)
         self.store.forget_instance(worker.worker_id)
+        await self.models.release(worker.worker_id)
 
     async def _wait_ready(self, worker: Worker) -> None:
         timeout = aiohttp.ClientTimeout(total=2.0)

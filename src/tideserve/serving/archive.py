@@ -18,6 +18,11 @@ Everything lands in a temporary sibling of `dest` that is renamed into place whe
 (over `dest` if it exists and is empty), so a non-empty `dest` is always a finished fetch:
 fetching again returns it without work (models are immutable, so a directory per model is a
 cache).
+
+Unpacking is bounded: `max_bytes` caps the total size of the regular files an archive (or a
+copied directory) declares, checked from the tar headers before anything is written, so a
+4.7 MB archive that expands to 1 GB is refused without touching the disk. Unpacked files are
+the user's alone (files 0600, or 0700 when executable; directories 0700).
 """
 
 from __future__ import annotations
@@ -35,12 +40,18 @@ from urllib.parse import unquote, urlparse
 from tideserve.errors import NotFoundError, ValidationError
 
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
+# The default cap on a model's unpacked size: 30 GB, the ML storage volume an EBS-backed
+# SageMaker hosting instance gets by default (VolumeSizeInGB); `--max-model-size` changes it.
+DEFAULT_MAX_MODEL_BYTES = 30 * 10**9
+_PRIVATE_FILE, _PRIVATE_EXEC, _PRIVATE_DIR = 0o600, 0o700, 0o700
 
 
 def fetch_model_data(url: str, dest: Path, object_store_root: Path | None,
-                     storage_options: Mapping[str, Any] | None = None) -> Path:
+                     storage_options: Mapping[str, Any] | None = None,
+                     max_bytes: int = DEFAULT_MAX_MODEL_BYTES) -> Path:
     """Materialise `url` as the model directory `dest` and return it. `storage_options` go to
-    fsspec for a URL it fetches (an external object store's endpoint and keys)."""
+    fsspec for a URL it fetches (an external object store's endpoint and keys); more than
+    `max_bytes` unpacked is refused (ValidationError)."""
     dest = Path(dest)
     if dest.is_dir() and any(dest.iterdir()):
         return dest
@@ -51,17 +62,22 @@ def fetch_model_data(url: str, dest: Path, object_store_root: Path | None,
         tree.mkdir()
         local = _local_path(url, object_store_root)
         if local is None:
-            _fetch_remote(url, staging, tree, storage_options or {})
+            _fetch_remote(url, staging, tree, storage_options or {}, max_bytes)
         else:
-            _materialise(local, tree, url)
+            _materialise(local, tree, url, max_bytes)
+        _make_private(tree)
         os.replace(tree, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return dest
 
 
-def _local_path(url: str, object_store_root: Path | None) -> Path | None:
+def local_source(url: str, object_store_root: Path | None) -> Path | None:
     """The local file or directory `url` names, or None when fsspec must fetch it."""
+    return _local_path(url, object_store_root)
+
+
+def _local_path(url: str, object_store_root: Path | None) -> Path | None:
     parsed = urlparse(url)
     if parsed.scheme == "s3" and object_store_root is not None:
         key = parsed.path.lstrip("/")
@@ -81,13 +97,33 @@ def _local_path(url: str, object_store_root: Path | None) -> Path | None:
     return path
 
 
-def _materialise(source: Path, tree: Path, url: str) -> None:
+def _materialise(source: Path, tree: Path, url: str, max_bytes: int) -> None:
     if source.is_dir():
-        _copy_tree(source, tree)
+        _copy_tree(source, tree, max_bytes)
     elif _is_archive(source):
-        extract_archive(source, tree)
+        extract_archive(source, tree, max_bytes)
     else:
+        _check_size(source.stat().st_size, max_bytes, source.name)
         shutil.copy2(source, tree / source.name)
+
+
+def _check_size(total: int, max_bytes: int, what: str) -> None:
+    if total > max_bytes:
+        raise ValidationError(
+            f"Model data {what} unpacks to {total} bytes, more than the {max_bytes} bytes "
+            "allowed per model (tideserve up --max-model-size)."
+        )
+
+
+def _make_private(tree: Path) -> None:
+    """Owner-only modes for everything unpacked; an executable stays executable."""
+    for path in [tree, *tree.rglob("*")]:
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            path.chmod(_PRIVATE_DIR)
+        else:
+            path.chmod(_PRIVATE_EXEC if path.stat().st_mode & 0o100 else _PRIVATE_FILE)
 
 
 def _is_archive(path: Path) -> bool:
@@ -100,7 +136,8 @@ def _is_archive(path: Path) -> bool:
     return tarfile.is_tarfile(path)
 
 
-def _fetch_remote(url: str, staging: Path, tree: Path, options: Mapping[str, Any]) -> None:
+def _fetch_remote(url: str, staging: Path, tree: Path, options: Mapping[str, Any],
+                  max_bytes: int) -> None:
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(url, **options)
@@ -109,16 +146,18 @@ def _fetch_remote(url: str, staging: Path, tree: Path, options: Mapping[str, Any
     if fs.isdir(path):
         download = staging / "download"
         fs.get(path.rstrip("/") + "/", str(download), recursive=True)
-        _copy_tree(download, tree)
+        _copy_tree(download, tree, max_bytes)
         return
     download = staging / posixpath.basename(path.rstrip("/"))
     fs.get(path, str(download))
-    _materialise(download, tree, url)
+    _materialise(download, tree, url, max_bytes)
 
 
-def _copy_tree(source: Path, tree: Path) -> None:
+def _copy_tree(source: Path, tree: Path, max_bytes: int) -> None:
     """Copy a model directory; its symbolic links must stay inside it."""
     root = source.resolve()
+    total = sum(p.stat().st_size for p in source.rglob("*") if p.is_file() and not p.is_symlink())
+    _check_size(total, max_bytes, source.name)
     for link in (p for p in source.rglob("*") if p.is_symlink()):
         target = os.readlink(link)
         if os.path.isabs(target) or not link.resolve().is_relative_to(root):
@@ -129,17 +168,53 @@ def _copy_tree(source: Path, tree: Path) -> None:
     shutil.copytree(source, tree, symlinks=True, dirs_exist_ok=True)
 
 
-def extract_archive(archive: Path, tree: Path) -> None:
-    """Extract a tar archive into the empty directory `tree`, refusing unsafe members."""
+def extract_archive(archive: Path, tree: Path,
+                    max_bytes: int = DEFAULT_MAX_MODEL_BYTES) -> None:
+    """Extract a tar archive into the empty directory `tree`, refusing unsafe members and
+    archives that unpack to more than `max_bytes`."""
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
+            if not members and not _is_empty_tar(tar):
+                raise ValidationError(f"Archive {archive.name} is not a tar archive.")
             check_members(members, archive.name)
-            tar.extractall(tree, members=members, filter="data")
+            _check_size(sum(m.size for m in members if m.isreg()), max_bytes, archive.name)
+            tar.extractall(tree, members=members, filter=_private_data_filter)
     except tarfile.FilterError as exc:
         raise ValidationError(f"Archive {archive.name}: refused member: {exc}") from None
+    except tarfile.ReadError as exc:
+        raise ValidationError(
+            f"Archive {archive.name} is not a tar archive ({_first_line(exc)})."
+        ) from None
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ValidationError(f"Archive {archive.name} cannot be read: {exc}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(":")
+
+
+def _is_empty_tar(tar: tarfile.TarFile) -> bool:
+    """A tar with no members is all zero blocks; a compressed stream of anything else that
+    tarfile read as 'no members' (it stops at the first block it cannot parse) is not a tar."""
+    fileobj = tar.fileobj
+    if fileobj is None:
+        return True
+    fileobj.seek(0)
+    head = fileobj.read(10240)
+    return not head.strip(b"\0")
+
+
+def _private_data_filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """tarfile's `data` filter, then owner-only modes (it leaves files group/world-readable)."""
+    checked = tarfile.data_filter(member, path)
+    if checked is None or checked.mode is None:
+        return checked
+    if checked.isdir():
+        mode = _PRIVATE_DIR
+    else:
+        mode = _PRIVATE_EXEC if checked.mode & 0o100 else _PRIVATE_FILE
+    return checked.replace(mode=mode, deep=False)
 
 
 def check_members(members: list[tarfile.TarInfo], archive: str) -> None:
