@@ -13,6 +13,11 @@ from typing import Any
 from tideserve.objectstore.remote import FsspecObjects
 from tideserve.serving.archive import fetch_model_data
 from tideserve.serving.images import resolve_runtime
+from tideserve.serving.sourcedir import (
+    SUBMIT_DIRECTORY_ENV,
+    check_requirements,
+    install_submit_directory,
+)
 
 SERVE_COMMAND_ENV = "TIDESERVE_SERVE_COMMAND"
 
@@ -48,16 +53,22 @@ class ModelCache:
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        url = container["ModelDataUrl"]
-        if self.external is not None and url.startswith("s3://"):
-            model_dir = fetch_model_data(self.external.url(url), dest, None,
-                                         self.external.options)
-        else:
-            model_dir = fetch_model_data(url, dest, self.object_store_root)
+        model_dir = self._fetch(container["ModelDataUrl"], dest)
         env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+        if env.get(SUBMIT_DIRECTORY_ENV):
+            install_submit_directory(env[SUBMIT_DIRECTORY_ENV], model_dir, self._fetch)
+        command = env.get(SERVE_COMMAND_ENV)
+        if command is None:  # a user's own server brings its own environment
+            check_requirements(model_dir / "code")
         return PreparedModel(
             model_dir=model_dir,
             runtime=resolve_runtime(container["Image"]),
             environment=env,
-            command=env.get(SERVE_COMMAND_ENV),
+            command=command,
         )
+
+    def _fetch(self, url: str, dest: Path) -> Path:
+        """A ModelDataUrl (or a submit directory) as the local directory `dest`."""
+        if self.external is not None and url.startswith("s3://"):
+            return fetch_model_data(self.external.url(url), dest, None, self.external.options)
+        return fetch_model_data(url, dest, self.object_store_root)
