@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import uvicorn
 
 from tideserve.api.app import TideserveApp
+from tideserve.api.iam import IdentityAndAccess
 from tideserve.api.rpc import OperationRegistry
+from tideserve.api.sts import SecurityTokenService
 from tideserve.asyncinf.service import AsyncInference
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
@@ -217,6 +219,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     ledger = Ledger(engine, catalog, clock)
     for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
         registry.register("ce", op, fn)
+    sts = SecurityTokenService(settings.account, keys.user_of)
+    for op, caller_fn in sts.operations().items():
+        registry.register_with_caller("sts", op, caller_fn)
+    for op, fn in IdentityAndAccess(settings.account, keys.first_issued).operations().items():
+        registry.register("iam", op, fn)
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, keys.secret_for, clock, lambda: render(metrics))
     app.regions = settings.signing_regions

@@ -106,5 +106,6 @@ def _problem(line: str) -> str | None:
     except metadata.PackageNotFoundError:
         return f"{requirement.name} is not installed"
     if requirement.specifier and not requirement.specifier.contains(installed, prereleases=True):
-        return f"{requirement.name} {installed} is installed, {text!r} asks for {requirement.specifier}"
+        wanted = requirement.specifier
+        return f"{requirement.name} {installed} is installed, {text!r} asks for {wanted}"
     return None
