@@ -27,6 +27,7 @@ from tideserve.control.access_keys import AccessKeys, ensure_credentials
 from tideserve.control.capacity import EndpointCapacity
 from tideserve.control.controller import Controller, InstanceReady
 from tideserve.control.fleet_state import ManagedInstance
+from tideserve.control.lineage import EndpointContexts
 from tideserve.control.models import ModelCache
 from tideserve.control.names import Arns
 from tideserve.control.sagemaker import SageMakerService
@@ -205,6 +206,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     cloudwatch = CloudWatchMetrics(metric_store, metrics, clock)
     registry = OperationRegistry()
     for op, fn in sagemaker.operations().items():
+        registry.register("sagemaker", op, fn)
+    for op, fn in EndpointContexts(store, arns).operations().items():
         registry.register("sagemaker", op, fn)
     for op, fn in cloudwatch.operations().items():
         registry.register("monitoring", op, fn)
