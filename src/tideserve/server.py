@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import uvicorn
 
 from tideserve.api.app import TideserveApp
+from tideserve.api.iam import IdentityAndAccess
 from tideserve.api.rpc import OperationRegistry
+from tideserve.api.sts import SecurityTokenService
 from tideserve.asyncinf.service import AsyncInference
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
@@ -26,6 +28,7 @@ from tideserve.control.capacity import EndpointCapacity
 from tideserve.control.controller import Controller, InstanceReady
 from tideserve.control.fleet_state import ManagedInstance
 from tideserve.control.kinds import VariantKinds
+from tideserve.control.lineage import EndpointContexts
 from tideserve.control.models import ModelCache
 from tideserve.control.names import Arns
 from tideserve.control.sagemaker import SageMakerService
@@ -219,6 +222,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     registry = OperationRegistry()
     for op, fn in sagemaker.operations().items():
         registry.register("sagemaker", op, fn)
+    for op, fn in EndpointContexts(store, arns).operations().items():
+        registry.register("sagemaker", op, fn)
     for op, fn in cloudwatch.operations().items():
         registry.register("monitoring", op, fn)
     scaling_store = ScalingStore(engine)
@@ -231,6 +236,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
                             flush=cloudwatch.flush)
     for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
         registry.register("ce", op, fn)
+    sts = SecurityTokenService(settings.account, keys.user_of)
+    for op, caller_fn in sts.operations().items():
+        registry.register_with_caller("sts", op, caller_fn)
+    for op, fn in IdentityAndAccess(settings.account, keys.first_issued).operations().items():
+        registry.register("iam", op, fn)
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, keys.secret_for, clock, lambda: render(metrics))
     app.regions = settings.signing_regions

@@ -222,7 +222,7 @@ class TideserveApp:
             response = auth_error_response(request, exc)
             await response(scope, receive, send)
             return
-        response = await handle_rpc(request, body, identity.service, self.registry)
+        response = await handle_rpc(request, body, identity.service, self.registry, identity)
         await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

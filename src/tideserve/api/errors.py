@@ -9,11 +9,12 @@ already-exists and in-progress conflicts as ValidationException and quotas as
 ResourceLimitExceeded; Application Auto Scaling has ObjectNotFoundException,
 ConcurrentUpdateException and LimitExceededException; CloudWatch uses its query-compatible shapes
 (InvalidParameterValue, ResourceNotFound 404, ResourceConflict 409, LimitExceeded); Cost Explorer
-ResourceNotFoundException and LimitExceededException. Throttling is ThrottlingException
-(CloudWatch: Throttling), "nothing can serve now" is ServiceUnavailable 503, an AuthError is 403
-with its own code (CloudWatch's Query dialect: SignatureDoesNotMatch, InvalidClientTokenId,
-MissingAuthenticationToken), anything unexpected 500 InternalFailure (CloudWatch:
-InternalServiceError).
+ResourceNotFoundException and LimitExceededException; IAM and STS (Query only) the Query-era
+codes: NoSuchEntity, ValidationError, InvalidAction, ServiceFailure. Throttling is
+ThrottlingException (CloudWatch: Throttling), "nothing can serve now" is ServiceUnavailable 503,
+an AuthError is 403 with its own code (CloudWatch's Query dialect: SignatureDoesNotMatch,
+InvalidClientTokenId, MissingAuthenticationToken), anything unexpected 500 InternalFailure
+(CloudWatch: InternalServiceError).
 
 Shape-validation failures are ValidationException everywhere except CloudWatch, whose
 query-compatible code is `ValidationError`, or `MissingParameter` for an absent required member.
@@ -73,7 +74,25 @@ _BY_CLASS: dict[str, dict[type[domain.TideserveError], str]] = {
         domain.ConflictError: "ValidationException",
         domain.LimitExceededError: "LimitExceededException",
     },
+    # IAM and STS speak only Query: their codes are the Query-era ones (NoSuchEntity, ...).
+    "iam": {
+        domain.ValidationError: "ValidationError",
+        domain.NotFoundError: "NoSuchEntityException",
+        domain.AlreadyExistsError: "EntityAlreadyExistsException",
+        domain.ConflictError: "ConcurrentModificationException",
+        domain.LimitExceededError: "LimitExceededException",
+    },
+    "sts": {
+        domain.ValidationError: "ValidationError",
+        domain.NotFoundError: "ValidationError",
+        domain.AlreadyExistsError: "ValidationError",
+        domain.ConflictError: "ValidationError",
+        domain.LimitExceededError: "ValidationError",
+    },
 }
+# Services whose only protocol is Query: errors carry the model's error code (NoSuchEntity for
+# the shape NoSuchEntityException), and a shape-validation failure is IAM's `ValidationError`.
+_QUERY_ONLY = frozenset({"iam", "sts"})
 _COMMON = {
     domain.ThrottledError: "ThrottlingException",
     domain.UnavailableError: "ServiceUnavailable",
@@ -116,6 +135,8 @@ def wire_error(service: str, exc: BaseException) -> WireError:
 
 
 def _internal(service: str) -> str:
+    if service == "iam":
+        return "ServiceFailureException"
     return "InternalServiceFault" if service == "monitoring" else "InternalFailure"
 
 
@@ -128,6 +149,8 @@ def _class_code(service: str, cls: type[domain.TideserveError]) -> str | None:
 
 
 def _shape_validation(service: str, exc: ShapeValidationError) -> WireError:
+    if service in _QUERY_ONLY:
+        return _modeled(service, "ValidationError", exc.message)
     if service != "monitoring":
         return _modeled(service, "ValidationException", exc.message)
     missing = next((v for v in exc.violations if v.missing_member), None)
@@ -146,6 +169,8 @@ def _modeled(service: str, code: str, message: str) -> WireError:
 
 
 def _finish(service: str, code: str, status: int, message: str, query_code: str) -> WireError:
+    if service in _QUERY_ONLY:
+        return WireError(query_code, status, message, query_code)
     compatible = "awsQueryCompatible" in rpc_model(service).metadata
     return WireError(code, status, message, query_code if compatible else None)
 

@@ -32,11 +32,13 @@ from tideserve import errors as domain
 from tideserve.api import validation, wire_cbor, wire_json, wire_query
 from tideserve.api.errors import wire_error
 from tideserve.api.shapes import RPC_MODELS, SerializationError, find_operation, rpc_model
-from tideserve.api.sigv4 import scope_service
+from tideserve.api.sigv4 import Identity, scope_service
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], "dict[str, Any] | None | Awaitable[dict[str, Any] | None]"]
+# A handler whose answer depends on who signed (STS GetCallerIdentity): (input, signer) -> output.
+CallerHandler = Callable[[dict[str, Any], Identity], "dict[str, Any] | None"]
 # Gzip bodies are inflated to at most this: CloudWatch's own request limit is 1 MB and
 # SageMaker's 6 MiB, so anything near it is a decompression bomb, not a metric batch.
 MAX_INFLATED_BYTES = 16 * 1024 * 1024
@@ -52,6 +54,7 @@ class Protocol(StrEnum):
 class _Registration:
     handler: Handler
     is_async: bool
+    with_caller: bool = False
 
 
 class OperationRegistry:
@@ -69,6 +72,13 @@ class OperationRegistry:
             handler, inspect.iscoroutinefunction(handler)
         )
 
+    def register_with_caller(self, service: str, operation: str, handler: CallerHandler) -> None:
+        """A (synchronous) handler that is also given the verified signer's Identity."""
+        self.register(service, operation, lambda params: None)
+        self._handlers[(service, operation)] = _Registration(
+            cast(Handler, handler), is_async=False, with_caller=True
+        )
+
     def lookup(self, service: str, operation: str) -> _Registration | None:
         return self._handlers.get((service, operation))
 
@@ -77,9 +87,11 @@ class OperationRegistry:
 
 
 async def handle_rpc(
-    request: Request, body: bytes, service: str, registry: OperationRegistry
+    request: Request, body: bytes, service: str, registry: OperationRegistry,
+    caller: Identity | None = None,
 ) -> Response:
-    """Serve one authenticated RPC request for `service` (a SigV4 signing name)."""
+    """Serve one authenticated RPC request for `service` (a SigV4 signing name), signed by
+    `caller`."""
     request_id = str(uuid.uuid4())
     protocol = detect_protocol(request.headers, request.url.path)
     if service not in RPC_MODELS:
@@ -94,7 +106,7 @@ async def handle_rpc(
         if registration is None:
             raise _unknown_operation(f"{operation.name} is not implemented by tideserve")
         validation.check(operation.input_shape, params)
-        result = await _call(registration, params)
+        result = await _call(registration, params, caller)
         return _success(protocol, operation, result, request_id)
     except Exception as exc:  # every failure becomes an AWS-shaped error response
         if not isinstance(exc, domain.TideserveError):
@@ -193,7 +205,15 @@ def _unknown_operation(message: str) -> domain.ValidationError:
     return domain.ValidationError(message, code="UnknownOperationException")
 
 
-async def _call(registration: _Registration, params: dict[str, Any]) -> dict[str, Any] | None:
+async def _call(
+    registration: _Registration, params: dict[str, Any], caller: Identity | None
+) -> dict[str, Any] | None:
+    if registration.with_caller:
+        if caller is None:
+            raise domain.AuthError("This operation needs a signed request.",
+                                   code="MissingAuthenticationTokenException")
+        return cast("dict[str, Any] | None",
+                    await run_in_threadpool(registration.handler, params, caller))  # type: ignore[call-arg]
     if registration.is_async:
         result = await registration.handler(params)  # type: ignore[misc]
     else:

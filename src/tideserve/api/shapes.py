@@ -34,6 +34,9 @@ RPC_MODELS = {
     "application-autoscaling": "application-autoscaling",
     "monitoring": "cloudwatch",
     "ce": "ce",
+    # Query-protocol globals that SDKs call before anything else (api/sts.py, api/iam.py).
+    "sts": "sts",
+    "iam": "iam",
 }
 _ALL_MODELS = (*RPC_MODELS.values(), "sagemaker-runtime")
 

@@ -7,7 +7,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from tideserve.control import tables as t
 from tideserve.control.secret_box import SecretBox, is_sealed
@@ -31,6 +31,20 @@ class AccessKeys:
                 )
             ).first()
         return self.box.open(access_key_id, row[0]) if row else None
+
+    def user_of(self, access_key_id: str) -> str | None:
+        """The user name a key was issued to (STS GetCallerIdentity names it)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.access_keys.c.user).where(t.access_keys.c.access_key_id == access_key_id)
+            ).first()
+        return str(row[0]) if row else None
+
+    def first_issued(self) -> float | None:
+        """When the oldest key was issued: the server's state was made then."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.min(t.access_keys.c.creation_time))).scalar()
+        return float(value) if value is not None else None
 
     def create(self, user: str, now: float) -> tuple[str, str]:
         key_id = "AKIA" + secrets.token_hex(8).upper()

@@ -5,6 +5,7 @@ the last instance using it stops."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from tideserve.errors import NotFoundError
 from tideserve.objectstore.remote import FsspecObjects
 from tideserve.serving.archive import DEFAULT_MAX_MODEL_BYTES, fetch_model_data, local_source
 from tideserve.serving.images import resolve_runtime
+from tideserve.serving.sourcedir import (
+    SUBMIT_DIRECTORY_ENV,
+    check_requirements,
+    install_submit_directory,
+)
 
 SERVE_COMMAND_ENV = "TIDESERVE_SERVE_COMMAND"
 
@@ -38,20 +44,32 @@ class ModelCache:
         self.trees.clear()  # no instance survives a restart: every tree on disk is stale
 
     async def prepare(self, model_row: Any, holder: str) -> PreparedModel:
-        """The model's unpacked tree, held for `holder` (an instance id) until `release`."""
+        """The model's unpacked tree, held for `holder` (an instance id) until `release`.
+        A SAGEMAKER_SUBMIT_DIRECTORY is part of the tree's version: two models on the same
+        data with different code get a tree each."""
         container = model_row.spec.get("PrimaryContainer") or model_row.spec["Containers"][0]
+        env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
         url, options, root = self._source(container["ModelDataUrl"])
         version = await asyncio.to_thread(_version, url, root, options)
-        model_dir = await self.trees.acquire(
-            version, holder,
-            lambda dest: fetch_model_data(url, dest, root, options, self.max_model_bytes),
-        )
-        env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+        submit = env.get(SUBMIT_DIRECTORY_ENV)
+        if submit:
+            version += "-" + hashlib.sha256(submit.encode()).hexdigest()[:12]
+
+        def unpack(dest: Path) -> Path:
+            model_dir = self._fetch(container["ModelDataUrl"], dest)
+            if submit:
+                install_submit_directory(submit, model_dir, self._fetch)
+            return model_dir
+
+        model_dir = await self.trees.acquire(version, holder, unpack)
+        command = env.get(SERVE_COMMAND_ENV)
+        if command is None:  # a user's own server brings its own environment
+            check_requirements(model_dir / "code")
         return PreparedModel(
             model_dir=model_dir,
             runtime=resolve_runtime(container["Image"]),
             environment=env,
-            command=env.get(SERVE_COMMAND_ENV),
+            command=command,
         )
 
     async def release(self, holder: str) -> None:
@@ -61,6 +79,11 @@ class ModelCache:
         if self.external is not None and url.startswith("s3://"):
             return self.external.url(url), dict(self.external.options), None
         return url, None, self.object_store_root
+
+    def _fetch(self, url: str, dest: Path) -> Path:
+        """A ModelDataUrl (or a submit directory) as the local directory `dest`."""
+        source, options, root = self._source(url)
+        return fetch_model_data(source, dest, root, options, self.max_model_bytes)
 
 
 def _version(url: str, root: Path | None, options: dict[str, Any] | None) -> str:
