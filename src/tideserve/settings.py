@@ -34,6 +34,12 @@ class Settings:
     # None = the embedded store under <state-dir>/s3. Options: fsspec storage options.
     object_store: str | None = None
     object_store_options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # The HTTP edge (api/http_guard.py): seconds a request's header may take from its first
+    # byte, seconds a kept-alive connection may idle between requests, and the connections one
+    # client (peer IP) may hold open; its least recently used idle one makes room past that.
+    header_timeout: float = 10.0
+    keep_alive_timeout: int = 30
+    max_connections_per_client: int = 1024
 
     def __post_init__(self) -> None:
         # Resolved once, at startup: instances run with their model directory as working
