@@ -15,6 +15,7 @@ import aiohttp
 from tideserve.asyncinf.objects import Objects
 from tideserve.asyncinf.queue import QueuedRequest
 from tideserve.errors import TideserveError
+from tideserve.serving.instance_token import token_header
 from tideserve.serving.routes import Backend
 
 CHUNK_BYTES = 1 << 20
@@ -75,7 +76,8 @@ async def attempt(session: aiohttp.ClientSession, objects: Objects, req: QueuedR
         started = time.perf_counter()
         try:
             async with session.post(backend.url + "/invocations", data=payload,
-                                    headers=_headers(req), timeout=timeout) as resp:
+                                    headers={**_headers(req), **token_header(backend.token)},
+                                    timeout=timeout) as resp:
                 if resp.status >= 300:
                     body = await resp.content.read(ERROR_BODY_BYTES)
                     model_us = (time.perf_counter() - started) * 1e6
