@@ -51,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"embedded store under <state-dir>/s3. Storage options: ${OPTIONS_ENV} "
                     "(JSON, e.g. endpoint_url, key, secret)")
 
+    up.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                    help="close a connection whose request header is not complete this long "
+                    "after its first byte (slowloris)")
+    up.add_argument("--max-connections-per-client", type=int, default=1024, metavar="N",
+                    help="open connections one client IP may hold; past it, its least "
+                    "recently used idle one is closed")
+
     for name, helptext in (("deploy", "create model, endpoint config and endpoint in one step"),
                            ("invoke", "invoke an endpoint"),
                            ("endpoints", "list endpoints, or describe one"),
@@ -77,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
                                     r for r in args.allowed_regions.split(",") if r),
                                 trust_pickle=args.trust_pickle, object_store=args.object_store,
                                 max_model_bytes=int(args.max_model_size * 10**9),
-                                object_store_options=options_from_env(os.environ))
+                                object_store_options=options_from_env(os.environ),
+                                header_timeout=args.header_timeout,
+                                max_connections_per_client=args.max_connections_per_client)
             # boto3 finds the keys through this variable: the line to paste into a shell.
             print(f"export AWS_SHARED_CREDENTIALS_FILE={settings.state_dir / 'credentials'}",
                   flush=True)

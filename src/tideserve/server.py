@@ -14,6 +14,12 @@ from dataclasses import dataclass
 import uvicorn
 
 from tideserve.api.app import TideserveApp
+from tideserve.api.http_guard import (
+    EdgeLimits,
+    connection_budget,
+    guarded_protocol,
+    raise_open_file_limit,
+)
 from tideserve.api.iam import IdentityAndAccess
 from tideserve.api.rpc import OperationRegistry
 from tideserve.api.sts import SecurityTokenService
@@ -263,9 +269,18 @@ def serve(settings: Settings) -> None:
     started = time.time()
     log.info("state in %s; credentials in %s", settings.state_dir,
              settings.state_dir / "credentials")
+    open_files = raise_open_file_limit()
+    limits = EdgeLimits(
+        header_timeout=settings.header_timeout,
+        max_per_client=settings.max_connections_per_client,
+        max_total=connection_budget(open_files),
+    )
+    # No limit_concurrency: past it uvicorn answers 503 to every request, signed ones too;
+    # the ledger in http_guard evicts idle connections instead.
     config = uvicorn.Config(
         server.app, host=settings.host, port=settings.port, lifespan="on", access_log=False,
-        log_level="warning", timeout_keep_alive=75,
+        log_level="warning", http=guarded_protocol(limits),
+        timeout_keep_alive=settings.keep_alive_timeout,
     )
     uvicorn.Server(config).run()
     log.info("stopped after %.0f s", time.time() - started)

@@ -37,6 +37,12 @@ class Settings:
     # The most a model's data may unpack to, in bytes (archive.py's DEFAULT_MAX_MODEL_BYTES:
     # 30 GB, a SageMaker hosting instance's default storage volume).
     max_model_bytes: int = 30 * 10**9
+    # The HTTP edge (api/http_guard.py): seconds a request's header may take from its first
+    # byte, seconds a kept-alive connection may idle between requests, and the connections one
+    # client (peer IP) may hold open; its least recently used idle one makes room past that.
+    header_timeout: float = 10.0
+    keep_alive_timeout: int = 30
+    max_connections_per_client: int = 1024
 
     def __post_init__(self) -> None:
         # Resolved once, at startup: instances run with their model directory as working

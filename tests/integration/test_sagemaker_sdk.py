@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import RunningServer
 from tests.integration.test_realtime_endpoints import wait_in_service
+from tests.support import RunningServer
 
 pytestmark = pytest.mark.integration
 sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK is in the test extra")

@@ -15,19 +15,25 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tideserve.api import sigv4
+from tideserve.api.limits import (
+    MAX_CONTROL_BODY_BYTES,
+    closing,
+    declared_length,
+    has_body,
+    refuse_oversized_control,
+)
 from tideserve.api.ports import AsyncFrontPort, MountedApp
 from tideserve.api.rpc import OperationRegistry, auth_error_response, handle_rpc
 from tideserve.api.runtime_wire import endpoint_name_in, runtime_error_response
 from tideserve.api.scope import signing_name
 from tideserve.clock import Clock
-from tideserve.errors import AuthError, TideserveError, ValidationError
+from tideserve.errors import TideserveError, ValidationError
 from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
 from tideserve.settings import DEFAULT_REGION
 
 log = logging.getLogger("tideserve.api")
 
 
-MAX_CONTROL_BODY_BYTES = 16 * 1024 * 1024
 RUNTIME_SIGNING_NAME = signing_name("sagemaker-runtime")  # "sagemaker"
 
 
@@ -136,17 +142,14 @@ class TideserveApp:
             return
         await self._control(scope, receive, send)
 
-    async def _authenticate(
-        self,
-        scope: Scope,
-        headers: list[tuple[str, str]],
-        payload_hash: sigv4.PayloadHash,
-        service: str | None = None,
-    ) -> sigv4.Identity:
-        """SigV4 over the headers and the body `payload_hash` was fed; `service`: the signing
-        name the route requires (None: the RPC dispatcher follows the scope's)."""
+    def _check_headers(
+        self, scope: Scope, headers: list[tuple[str, str]], service: str | None = None
+    ) -> sigv4.SignedRequest:
+        """SigV4 over the request line and headers, before any body byte is read (so an
+        unsigned body is never buffered); `service`: the signing name the route requires
+        (None: the RPC dispatcher follows the scope's). verify_payload finishes the check."""
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        signed = sigv4.check_headers(
+        return sigv4.check_headers(
             scope["method"],
             raw_path.decode("latin-1"),
             scope.get("query_string", b"").decode(),
@@ -156,14 +159,15 @@ class TideserveApp:
             expected_service=service,
             regions=self.regions,
         )
-        return sigv4.verify_payload(signed, digest=payload_hash.hexdigest())
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = time.perf_counter()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        lowered = {k.lower(): v for k, v in headers}
+        body_read = False
         try:
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-            lowered = {k.lower(): v for k, v in headers}
-            declared = int(lowered.get("content-length") or 0)
+            signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
+            declared = declared_length(lowered)
             if declared > MAX_PAYLOAD_BYTES:
                 raise PayloadTooLarge(
                     f"Received payload size ({declared} bytes) exceeds the maximum allowed "
@@ -171,13 +175,16 @@ class TideserveApp:
                 )
             digest = sigv4.PayloadHash()
             body = await read_body(receive, MAX_PAYLOAD_BYTES, digest)
-            await self._authenticate(scope, headers, digest, RUNTIME_SIGNING_NAME)
+            body_read = True
+            sigv4.verify_payload(signed, digest=digest.hexdigest())
             name = endpoint_name_in(scope["path"], "/endpoints/", "/invocations")
             if self.async_front is not None:
                 self.async_front.refuse_sync(name)
             result = await self.router.invoke(Invocation(name, body, lowered, received))
         except TideserveError as exc:
             response = runtime_error_response(exc)
+            if not body_read and has_body(lowered):
+                closing(response)
             await response(scope, receive, send)
             return
         out = [
@@ -194,32 +201,47 @@ class TideserveApp:
         self, scope: Scope, receive: Receive, send: Send, front: AsyncFrontPort
     ) -> None:
         """InvokeEndpointAsync: 202 only once the request is committed to the queue."""
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        lowered = {k.lower(): v for k, v in headers}
+        body_read = False
         try:
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
+            declared = declared_length(lowered)
+            if declared > front.max_inline_bytes:
+                raise PayloadTooLarge(
+                    f"Received payload size ({declared} bytes) exceeds the maximum allowed "
+                    f"payload size of {front.max_inline_bytes} bytes."
+                )
             digest = sigv4.PayloadHash()
             body = await read_body(receive, front.max_inline_bytes, digest)
-            await self._authenticate(scope, headers, digest, RUNTIME_SIGNING_NAME)
+            body_read = True
+            sigv4.verify_payload(signed, digest=digest.hexdigest())
             name = endpoint_name_in(scope["path"], "/endpoints/", "/async-invocations")
-            lowered = {k.lower(): v for k, v in headers}
             accepted = await asyncio.to_thread(front.accept, name, lowered, body)
         except TideserveError as exc:
-            await runtime_error_response(exc)(scope, receive, send)
+            response = runtime_error_response(exc)
+            if not body_read and has_body(lowered):
+                closing(response)
+            await response(scope, receive, send)
             return
         await send_bytes(send, 202, accepted.body(), accepted.headers())
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        lowered = {k.lower(): v for k, v in headers}
+        body_read = False
         try:
+            signed = self._check_headers(scope, headers)
+            refuse_oversized_control(lowered)
             digest = sigv4.PayloadHash()
             body = await read_body(receive, MAX_CONTROL_BODY_BYTES, digest)
-            identity = await self._authenticate(scope, headers, digest)
-        except AuthError as exc:
-            response: Response = auth_error_response(request, exc)
-            await response(scope, receive, send)
-            return
+            body_read = True
+            identity = sigv4.verify_payload(signed, digest=digest.hexdigest())
         except TideserveError as exc:
-            response = auth_error_response(request, exc)
+            response: Response = auth_error_response(request, exc)
+            if not body_read and has_body(lowered):
+                closing(response)
             await response(scope, receive, send)
             return
         response = await handle_rpc(request, body, identity.service, self.registry, identity)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tideserve.api.rpc import OperationRegistry, auth_error_response, handle_rpc
-from tideserve.api.sigv4 import Identity, verify
+from tideserve.api.sigv4 import Identity, check_headers, verify, verify_payload
 from tideserve.errors import AuthError
 
 SecretLookup = Callable[[str], str | None]
@@ -48,10 +48,17 @@ async def serve_rpc(
     secret_for: SecretLookup,
     now: float,
 ) -> Response:
-    """Authenticate, then dispatch to the service named in the credential scope."""
-    body = await request.body()
+    """Authenticate (the headers before any body byte is read, then the body), then dispatch
+    to the service named in the credential scope."""
+    scope = request.scope
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    raw_path = scope.get("raw_path") or scope["path"].encode()
     try:
-        identity = authenticate(request, body, secret_for, now)
+        signed = check_headers(scope["method"], raw_path.decode("latin-1"),
+                               scope.get("query_string", b"").decode("latin-1"), headers,
+                               secret_for, now)
+        body = await request.body()
+        identity = verify_payload(signed, body)
     except AuthError as exc:
         return auth_error_response(request, exc)
     return await handle_rpc(request, body, identity.service, registry)

@@ -24,6 +24,7 @@ from tideserve.asyncinf.objects import Objects
 from tideserve.asyncinf.queue import QueuedRequest
 from tideserve.errors import TideserveError
 from tideserve.serving.instance import INVOCATION_KIND_HEADER
+from tideserve.serving.instance_token import token_header
 from tideserve.serving.routes import Backend
 
 MAX_INPUT_BYTES = 1 << 30  # 1 GiB: InvokeEndpointAsync's payload limit (spec §3.5)
@@ -102,7 +103,8 @@ async def attempt(session: aiohttp.ClientSession, objects: Objects, req: QueuedR
         started = time.perf_counter()
         try:
             async with session.post(backend.url + "/invocations", data=payload,
-                                    headers=_headers(req), timeout=timeout) as resp:
+                                    headers={**_headers(req), **token_header(backend.token)},
+                                    timeout=timeout) as resp:
                 if resp.status >= 300:
                     body = await resp.content.read(ERROR_BODY_BYTES)
                     model_us = (time.perf_counter() - started) * 1e6

@@ -325,7 +325,8 @@ class Controller:
             raise
         inst = ManagedInstance(
             handle=handle, endpoint=row.name, variant=variant["VariantName"], fleet=fleet,
-            backend=Backend(spec.instance_id, handle.url), requested_at=requested,
+            backend=Backend(spec.instance_id, handle.url, token=handle.token),
+            requested_at=requested,
         )
         self._fleet(row.name.lower()).instances.append(inst)
         self.on_started(inst)

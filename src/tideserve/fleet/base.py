@@ -33,6 +33,8 @@ class InstanceHandle:
     pid: int
     log_path: Path
     started_at: float
+    # The secret every request to the instance carries (serving/instance_token.py).
+    token: str | None = None
 
 
 class InstanceProvider(Protocol):

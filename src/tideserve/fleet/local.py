@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from tideserve.fleet.base import InstanceHandle, InstanceSpec
+from tideserve.serving.instance_token import new_token
 
 _PR_SET_PDEATHSIG = 1
 # Python, numpy and the frameworks reserve far more address space than they touch, so the
@@ -63,9 +64,11 @@ class LocalProcessProvider:
         port = free_port(self.host)
         threads = max(1, min(spec.instance_type.vcpu, os.cpu_count() or 1))
         env = {**os.environ, **spec.environment}
+        token = new_token()  # in the environment, not argv: `ps` shows argv to every user
         env.update(
             SAGEMAKER_BIND_TO_PORT=str(port),
             TIDESERVE_INSTANCE_ID=spec.instance_id,
+            TIDESERVE_INSTANCE_TOKEN=token,
             PYTHONUNBUFFERED="1",
         )
         if spec.command:
@@ -90,7 +93,7 @@ class LocalProcessProvider:
         self._procs[spec.instance_id] = proc
         return InstanceHandle(
             spec=spec, url=f"http://{self.host}:{port}", pid=proc.pid, log_path=log_path,
-            started_at=time.time(),
+            started_at=time.time(), token=token,
         )
 
     def exit_code(self, handle: InstanceHandle) -> int | None:

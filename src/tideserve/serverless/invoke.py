@@ -19,6 +19,7 @@ from tideserve.errors import ModelInvocationError, ThrottledError, ValidationErr
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.serverless.config import MAX_PAYLOAD_BYTES
 from tideserve.serverless.pool import Lease, ServerlessPool
+from tideserve.serving.instance_token import token_header
 from tideserve.serving.router import (
     _FORWARD_HEADERS,
     NAMESPACE,
@@ -96,6 +97,7 @@ async def _forward(
 ) -> tuple[int, bytes, dict[str, str], float]:
     """(status, body, headers, seconds the model took)."""
     headers = {out: inv.headers[h] for h, out in _FORWARD_HEADERS if h in inv.headers}
+    headers.update(token_header(lease.worker.backend.token))
     t0 = time.perf_counter()
     try:
         async with session.post(lease.worker.backend.url + "/invocations", data=inv.body,

@@ -86,7 +86,8 @@ class ProcessLauncher:
             instance_id=spec.instance_id, endpoint_name=self.endpoint,
             variant_name=self.variant, pid=handle.pid, url=handle.url, start_time=time.time(),
         )
-        worker = Worker(spec.instance_id, Backend(spec.instance_id, handle.url), handle)
+        backend = Backend(spec.instance_id, handle.url, token=handle.token)
+        worker = Worker(spec.instance_id, backend, handle)
         try:
             await self._wait_ready(worker)
         except BaseException:

@@ -78,8 +78,10 @@ class InstanceApp:
     """ASGI app for /ping, /invocations and /execution-parameters over one runtime."""
 
     def __init__(self, runtime: Any, threads: int, max_payload_bytes: int,
-                 max_async_payload_bytes: int | None = None) -> None:
+                 max_async_payload_bytes: int | None = None, token: str | None = None) -> None:
         self.runtime = runtime
+        # Every request but /ping must carry it (serving/instance_token.py); None: open.
+        self.token = token.encode() if token else None
         self.threads = threads
         self.max_payload_bytes = max_payload_bytes
         self.max_async_payload_bytes = max(max_payload_bytes,
@@ -90,13 +92,15 @@ class InstanceApp:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
-        if path == "/invocations":
+        if path == "/ping" and method in ("GET", "HEAD"):
+            await _respond(send, 200, b"", [])
+        elif self.token is not None and not _carries(scope, self.token):
+            await _respond(send, 403, _NOT_FROM_ROUTER, _TEXT)
+        elif path == "/invocations":
             if method == "POST":
                 await self.invocations(scope, receive, send)
             else:
                 await _respond(send, 405, b"Use POST /invocations.", _TEXT)
-        elif path == "/ping" and method in ("GET", "HEAD"):
-            await _respond(send, 200, b"", [])
         elif path == "/execution-parameters" and method == "GET":
             await _respond(send, 200, self._execution_parameters(), _JSON)
         else:
@@ -163,6 +167,18 @@ class InstanceApp:
 
 
 _JSON = [(b"content-type", b"application/json")]
+_NOT_FROM_ROUTER = (
+    b"Forbidden: this instance answers only tideserve's router (the request lacks the "
+    b"instance's X-Tideserve-Instance-Token). Invoke the endpoint through the server: "
+    b"POST /endpoints/<name>/invocations, signed with SigV4."
+)
+
+
+def _carries(scope: Scope, token: bytes) -> bool:
+    from tideserve.serving.instance_token import TOKEN_HEADER_RAW, presented_matches
+
+    presented = next((v for k, v in scope["headers"] if k == TOKEN_HEADER_RAW), None)
+    return presented_matches(token, presented)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
@@ -226,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     limit_threads(args.threads)
+    from tideserve.serving.instance_token import take_token
+
+    token = take_token()  # before the model loads: its code and children never see it
+    if token is None:
+        log.warning("no %s in the environment: any local user can invoke this instance",
+                    "TIDESERVE_INSTANCE_TOKEN")
     try:
         runtime = load_runtime(
             args.model_dir, args.runtime, dict(os.environ), args.trust_pickle, args.threads
@@ -241,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     app = InstanceApp(runtime, args.threads, int(args.max_payload_mb * 1024 * 1024),
-                      int(args.max_async_payload_mb * 1024 * 1024))
+                      int(args.max_async_payload_mb * 1024 * 1024), token)
     return serve(app, args.host, args.port)
 
 

@@ -20,6 +20,7 @@ import aiohttp
 
 from tideserve.errors import ModelInvocationError, UnavailableError, ValidationError
 from tideserve.metrics.aggregator import MetricAggregator
+from tideserve.serving.instance_token import token_header
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, least_outstanding
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # 6 MiB, InvokeEndpoint's limit
@@ -151,7 +152,8 @@ class Router:
             t0 = time.perf_counter()
             try:
                 async with session.post(
-                    current.url + "/invocations", data=body, headers=headers
+                    current.url + "/invocations", data=body,
+                    headers={**headers, **token_header(current.token)},
                 ) as resp:
                     payload = await resp.read()
                     model_us = (time.perf_counter() - t0) * 1e6

@@ -13,6 +13,8 @@ class Backend:
     instance_id: str
     url: str
     in_flight: int = 0
+    # Sent as X-Tideserve-Instance-Token on every request (serving/instance_token.py).
+    token: str | None = None
     # Cleared by the router when the instance stops accepting connections; the controller
     # replaces it. Until then no new request is sent its way.
     reachable: bool = True
