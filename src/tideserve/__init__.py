@@ -29,8 +29,8 @@ dependency across packages needs its line changed here first).
                  -> api clock errors settings
     cost         price catalog, ledger, billing, reports, Cost Explorer
                  -> client clock db errors metrics
-    fleet        instance providers (local processes), readiness
-                 -> cost
+    fleet        instance providers (local processes), readiness, restart backoff
+                 -> cost serving
     autoscaling  AAS and alarm APIs, their storage, the per-period driver
                  -> client clock db errors metrics scaling settings
     asyncinf     async inference: queue, dispatcher, backlog, notifications
