@@ -14,12 +14,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.test_async_endpoints import (
-    deploy_async,
-    object_path,
-    read_object,
-    wait_for_objects,
-)
+from tests.integration.test_async_endpoints import deploy_async, object_path, read_object
 from tests.integration.test_realtime_endpoints import wait_in_service
 from tests.support import RunningServer
 
@@ -79,6 +74,23 @@ def delete_the_endpoint_at_the_end(server: RunningServer):
     server.client("sagemaker").delete_endpoint(EndpointName="large-inputs")
 
 
+def wait_for_results(server: RunningServer, answers: list[dict], timeout: float) -> None:
+    """Until each request has its output or its failure object (either one settles it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(object_path(server, a["OutputLocation"]).exists()
+               or object_path(server, a["FailureLocation"]).exists() for a in answers):
+            return
+        time.sleep(0.2)
+    pytest.fail("some requests never settled")
+
+
+def outputs(server: RunningServer, answer: dict) -> np.ndarray:
+    failure = object_path(server, answer["FailureLocation"])
+    assert not failure.exists(), failure.read_text()
+    return np.asarray(json.loads(read_object(server, answer["OutputLocation"])))
+
+
 def invoke(server: RunningServer, endpoint: str, location: str) -> dict:
     return server.client("sagemaker-runtime").invoke_endpoint_async(
         EndpointName=endpoint, InputLocation=location, ContentType="text/csv")
@@ -90,12 +102,11 @@ def test_a_20_mb_and_a_200_mb_input_are_predicted_row_for_row(server, endpoint, 
     started = time.monotonic()
     answers = [invoke(server, endpoint, upload(server, f"rows-{i}.csv", body))
                for i, (body, _) in enumerate(inputs)]
-    wait_for_objects(server, [a["OutputLocation"] for a in answers], timeout=240)
+    wait_for_results(server, answers, timeout=240)
     for answer, (body, expected) in zip(answers, inputs, strict=True):
-        got = np.asarray(json.loads(read_object(server, answer["OutputLocation"])))
+        got = outputs(server, answer)
         assert got.shape == expected.shape, f"{len(body)} bytes: {got.shape} rows back"
         assert np.array_equal(got, expected)
-        assert not object_path(server, answer["FailureLocation"]).exists()
     print(f"20 MB + 200 MB async inputs done in {time.monotonic() - started:.1f} s")
 
 
@@ -109,14 +120,12 @@ def test_a_malformed_row_deep_in_a_large_file_is_a_clear_failure_and_loses_nothi
     first = invoke(server, endpoint, upload(server, "good-before.csv", good))
     broken = invoke(server, endpoint, upload(server, "broken.csv", bad))
     after = invoke(server, endpoint, upload(server, "good-after.csv", good))
-    wait_for_objects(server, [first["OutputLocation"], broken["FailureLocation"],
-                              after["OutputLocation"]], timeout=120)
+    wait_for_results(server, [first, broken, after], timeout=120)
     reason = read_object(server, broken["FailureLocation"]).decode()
     assert "(400)" in reason and f"CSV line {bad_line}: 'oops' is not a number." in reason
     assert not object_path(server, broken["OutputLocation"]).exists()
     for answer in (first, after):
-        got = np.asarray(json.loads(read_object(server, answer["OutputLocation"])))
-        assert np.array_equal(got, expected)
+        assert np.array_equal(outputs(server, answer), expected)
 
 
 def test_an_input_over_1_gb_is_refused_when_it_is_submitted(server, endpoint):

@@ -23,6 +23,36 @@ def test_csv_skips_blank_lines_and_reads_floats() -> None:
     assert decode(b"1,2\n\n3.5,-4e1\n", "text/csv").tolist() == [[1.0, 2.0], [3.5, -40.0]]
 
 
+@pytest.mark.parametrize(
+    ("body", "rows"),
+    [
+        (b"5", [[5.0]]),  # one cell is still a 2-D row
+        (b"1\n2\n", [[1.0], [2.0]]),
+        (b" 1 , 2 \r\n3,4", [[1.0, 2.0], [3.0, 4.0]]),
+        (b"nan,inf\n1_0,2", [[float("nan"), float("inf")], [10.0, 2.0]]),  # float()'s forms
+    ],
+)
+def test_csv_reads_the_same_rows_as_pythons_float(body: bytes, rows: list) -> None:
+    assert np.array_equal(decode(body, "text/csv"), np.array(rows), equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"1,2\n3,x\n", "CSV line 2: 'x' is not a number."),
+        (b"1,2\n\n3\n", "CSV line 3 has 1 columns; line 1 has 2."),
+        (b"1,2,\n", "CSV line 1: '' is not a number."),
+        (b"\n \n", "The CSV body is empty."),
+        (b"1,\xff", "The text/csv body is not valid UTF-8"),
+        (b"# comment\n1,2", "CSV line 1: '# comment' is not a number."),
+    ],
+)
+def test_csv_errors_name_the_line_and_the_cell(body: bytes, message: str) -> None:
+    with pytest.raises(InvokeError) as caught:
+        decode(body, "text/csv")
+    assert caught.value.status == 400 and caught.value.message.startswith(message)
+
+
 def test_json_keeps_strings_for_text_pipelines() -> None:
     assert decode(b'["good film", "bad film"]', "application/json").tolist() == [
         "good film",

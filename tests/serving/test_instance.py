@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.serving import builders
@@ -78,7 +79,8 @@ def wait_ready(server: dict, timeout: float = 60.0) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("instance")
     model_dir = builders.sklearn_dir(root / "model", files={"code/inference.py": HANDLER})
-    with instance(model_dir, "--threads", "2", "--max-payload-mb", "0.01") as running:
+    with instance(model_dir, "--threads", "2", "--max-payload-mb", "0.01",
+                  "--max-async-payload-mb", "0.05") as running:
         wait_ready(running)
         yield running
 
@@ -145,6 +147,22 @@ def test_oversized_payloads_are_413(server: dict) -> None:
     )
     assert streamed.status_code == 413
     assert invoke(server, b"5.1,3.5,1.4,0.2", "text/csv").status_code == 200
+
+
+def test_only_the_async_dispatchers_requests_get_the_async_limit(server: dict) -> None:
+    model, X = iris()
+    rows = np.tile(X, (10, 1))  # 1 500 rows, ~24 KB: past 0.01 MiB, within 0.05 MiB
+    body = csv_rows(rows)
+    assert 10_485 < len(body) < 52_428
+    assert invoke(server, body, "text/csv").status_code == 413  # real-time: 0.01 MiB
+    as_async = invoke(server, body, "text/csv", **{"X-Tideserve-Invocation": "async"})
+    assert as_async.status_code == 200
+    assert as_async.json() == model.predict(rows).tolist()
+    assert invoke(server, body, "text/csv", **{"X-Tideserve-Invocation": "yes"}).status_code == 413
+    huge = body * 4  # past the 0.05 MiB async limit too
+    refused = invoke(server, huge, "text/csv", **{"X-Tideserve-Invocation": "async"})
+    assert (refused.status_code, refused.text) == (
+        413, "Request body is larger than the 52428 bytes this instance accepts.")
 
 
 def test_ping_answers_during_a_long_prediction(server: dict) -> None:
