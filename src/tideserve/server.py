@@ -185,7 +185,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     metrics = MetricAggregator(settings.period)
     metric_store = MetricStore(engine)
     routes = RouteTable()
-    router = Router(routes, metrics, settings.account, settings.region)
+    router = Router(routes, metrics, settings.account, settings.region,
+                    timeout=settings.model_timeout)
     provider = LocalProcessProvider(state / "logs", host="127.0.0.1")
     # --object-store: s3:// model data and async objects live in an external store; the S3
     # API below still serves the embedded root, so clients upload to the external one directly.

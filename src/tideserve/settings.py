@@ -37,6 +37,9 @@ class Settings:
     # The most a model's data may unpack to, in bytes (archive.py's DEFAULT_MAX_MODEL_BYTES:
     # 30 GB, a SageMaker hosting instance's default storage volume).
     max_model_bytes: int = 30 * 10**9
+    # Seconds the router waits for a model's answer (serving/router.py: 55, under botocore's
+    # 60-s read timeout, so the client gets ModelError instead of retrying).
+    model_timeout: float = 55.0
 
     def __post_init__(self) -> None:
         # Resolved once, at startup: instances run with their model directory as working

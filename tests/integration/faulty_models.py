@@ -13,6 +13,9 @@ def model_fn(model_dir):
     return lambda data: data
 
 def predict_fn(data, model):
+    if os.environ.get("PREDICT_LOG"):  # one line per prediction started
+        with open(os.environ["PREDICT_LOG"], "a") as log:
+            log.write("started\\n")
     time.sleep(float(os.environ.get("SLEEP_SECONDS", "0.4")))
     return model(data)
 '''

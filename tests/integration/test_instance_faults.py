@@ -8,13 +8,14 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.integration.faulty_models import SLOW_HANDLER, deploy_python, model_tree
 from tests.integration.test_realtime_endpoints import wait_in_service
 from tests.integration.test_serving_edges import instance_pids
-from tests.support import RunningServer
+from tests.support import RunningServer, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
@@ -63,3 +64,36 @@ def test_killing_an_instance_under_load_fails_no_request(server: RunningServer, 
     failures = [r for r in results if isinstance(r, Exception)]
     assert not failures, failures[:3]
     assert len(results) >= 8 and all(r == [1, 2] for r in results)
+
+
+def test_a_timed_out_call_is_answered_before_the_client_gives_up_and_not_rerun(tmp_path):
+    """--model-timeout 1 against a 1.5-s model on one instance of two prediction threads:
+    four concurrent calls each get AWS's timeout ModelError, the client does not retry (it
+    was answered), and the two calls still queued when their time ran out never run."""
+    server = start_server(tmp_path / "state", extra=["--model-timeout", "1"])
+    try:
+        sm, rt = server.client("sagemaker"), server.client("sagemaker-runtime")
+        log = tmp_path / "predictions.log"
+        deploy_python(sm, "sloth", model_tree(tmp_path / "slow", SLOW_HANDLER), count=1,
+                      env={"SLEEP_SECONDS": "1.5", "PREDICT_LOG": str(log)})
+        wait_in_service(sm, "sloth")
+
+        def call(_: int) -> tuple[str, float]:
+            t0 = time.monotonic()
+            try:
+                rt.invoke_endpoint(EndpointName="sloth", Body=b"[1]",
+                                   ContentType="application/json")
+            except rt.exceptions.ModelError as exc:
+                return exc.response["Error"]["Message"], time.monotonic() - t0
+            return "answered", time.monotonic() - t0
+
+        with ThreadPoolExecutor(4) as pool:
+            outcomes = list(pool.map(call, range(4)))
+        for message, seconds in outcomes:
+            assert "Your invocation timed out while waiting for a response from container " \
+                   "primary" in message
+            assert seconds < 3
+        time.sleep(2)  # past the time the queued two would have started and finished
+        assert log.read_text().count("started") == 2
+    finally:
+        stop_server(server)

@@ -30,7 +30,13 @@ from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, least_outstanding
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # 6 MiB, InvokeEndpoint's limit
-MODEL_TIMEOUT_SECONDS = 60.0
+# How long the router waits for a model's answer. AWS allows 60 s, but botocore's default
+# read_timeout is also 60 s: a client would give up at the same moment, retry, and leave the
+# abandoned prediction running. Answering at 55 s gives the client AWS's ModelError instead.
+# A client that needs the full minute sets read_timeout above it (botocore Config(
+# read_timeout=70)) and the server `--model-timeout 60`.
+MODEL_TIMEOUT_SECONDS = 55.0
+TIMEOUT_HEADER = "X-Tideserve-Model-Timeout"  # tells the instance when to drop queued work
 _MAX_ATTEMPTS = 3
 NAMESPACE = "AWS/SageMaker"
 
@@ -107,6 +113,7 @@ class Router:
         dims = (("EndpointName", route.name), ("VariantName", variant.name))
         instances = len(variant.backends)
         headers = {out: inv.headers[h] for h, out in _FORWARD_HEADERS if h in inv.headers}
+        headers[TIMEOUT_HEADER] = f"{self.timeout:g}"
         try:
             status, body, resp_headers, model_us = await self._forward(
                 variant.backends, backend, inv.body, headers
