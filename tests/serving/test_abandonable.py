@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tideserve.serving.abandonable import Abandoned, AbandonableWork
+from tideserve.serving.abandonable import AbandonableWork, Abandoned
 from tideserve.serving.instance import InstanceApp
 
 

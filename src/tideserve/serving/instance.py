@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tideserve.serving.abandonable import Abandoned, AbandonableWork
+from tideserve.serving.abandonable import AbandonableWork, Abandoned
 
 log = logging.getLogger("tideserve.instance")
 
