@@ -162,6 +162,14 @@ class Server:
     def on_instance_stopped(self, inst: ManagedInstance) -> None:
         self.ledger.instance_stopped(inst.instance_id)
 
+    def on_instance_exit(self, inst: ManagedInstance, crashes: int, wait: float) -> None:
+        """An instance died unasked: count it, and the backoff before its replacement."""
+        dims = (("EndpointName", inst.endpoint), ("VariantName", inst.variant))
+        self.metrics.record("tideserve", "InstanceExits", dims, 1.0, "Count")
+        self.metrics.record("tideserve", "RestartBackoff", dims, wait, "Seconds")
+        self.metrics.record("tideserve", "ConsecutiveInstanceExits", dims, float(crashes),
+                            "Count")
+
     def on_instance_ready(self, ready: InstanceReady) -> None:
         dims = (("EndpointName", ready.endpoint), ("VariantName", ready.variant))
         self.metrics.record("tideserve", "InstanceStartupTime", dims, ready.seconds, "Seconds")
@@ -199,6 +207,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         on_ready=lambda r: holder["server"].on_instance_ready(r),
         on_started=lambda i: holder["server"].on_instance_started(i),
         on_stopped=lambda i: holder["server"].on_instance_stopped(i),
+        on_exit=lambda i, crashes, wait: holder["server"].on_instance_exit(i, crashes, wait),
     )
     sagemaker = SageMakerService(store, arns, catalog, clock, on_change=controller.notify)
     cloudwatch = CloudWatchMetrics(metric_store, metrics, clock)

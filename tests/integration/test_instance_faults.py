@@ -10,9 +10,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
-from tests.integration.faulty_models import SLOW_HANDLER, deploy_python, model_tree
+from tests.integration.faulty_models import (
+    CRASHING_HANDLER,
+    SLOW_HANDLER,
+    deploy_python,
+    model_tree,
+)
 from tests.integration.test_realtime_endpoints import wait_in_service
 from tests.integration.test_serving_edges import instance_pids
 from tests.support import RunningServer, start_server, stop_server
@@ -97,3 +103,29 @@ def test_a_timed_out_call_is_answered_before_the_client_gives_up_and_not_rerun(t
         assert log.read_text().count("started") == 2
     finally:
         stop_server(server)
+
+
+def test_a_model_that_crashes_on_every_request_is_restarted_with_backoff(
+    server: RunningServer, tmp_path
+):
+    """Every request kills the instance. Restarts wait 1, 2, 4 s: over 8 s of steady traffic
+    that is at most 4 instances (it was 9 in 10 s), and DescribeEndpoint says why."""
+    sm, rt = server.client("sagemaker"), server.client("sagemaker-runtime")
+    deploy_python(sm, "kamikaze", model_tree(tmp_path / "crash", CRASHING_HANDLER), count=1)
+    wait_in_service(sm, "kamikaze")
+    pids: set[int] = set()
+    statuses: list[dict] = []
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        pids.update(instance_pids(server, "kamikaze"))
+        with pytest.raises(rt.exceptions.ClientError):
+            rt.invoke_endpoint(EndpointName="kamikaze", Body=b"[1]",
+                               ContentType="application/json")
+        variant = sm.describe_endpoint(EndpointName="kamikaze")["ProductionVariants"][0]
+        statuses.extend(variant.get("VariantStatus", []))
+        time.sleep(0.2)
+    assert 2 <= len(pids) <= 4, pids
+    messages = [s["StatusMessage"] for s in statuses if s["Status"] == "Updating"]
+    assert any("exited with status 3" in m and "Waiting" in m for m in messages), statuses[-3:]
+    text = httpx.get(server.url + "/metrics").text
+    assert "InstanceExits" in text

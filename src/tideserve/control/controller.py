@@ -25,9 +25,11 @@ from tideserve.clock import Clock
 from tideserve.control import tables as t
 from tideserve.control.fleet_state import EndpointFleet, ManagedInstance
 from tideserve.control.models import ModelCache
+from tideserve.control.restarts import RestartTracker
 from tideserve.control.store import ControlStore, EndpointRow
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import TideserveError
+from tideserve.fleet.backoff import RestartPolicy
 from tideserve.fleet.base import InstanceProvider, InstanceSpec
 from tideserve.fleet.readiness import NotReady, wait_until_ready
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, VariantRoute
@@ -67,6 +69,8 @@ class Controller:
         on_ready: Callable[[InstanceReady], None] = lambda r: None,
         on_started: Callable[[ManagedInstance], None] = lambda i: None,
         on_stopped: Callable[[ManagedInstance], None] = lambda i: None,
+        on_exit: Callable[[ManagedInstance, int, float], None] = lambda i, n, w: None,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -79,6 +83,9 @@ class Controller:
         # Billing hooks: an instance is billed from its start request until it has stopped.
         self.on_started = on_started
         self.on_stopped = on_stopped
+        # An instance died unasked: (instance, crashes in a row, seconds until its replacement).
+        self.on_exit = on_exit
+        self.restarts = RestartTracker(restart_policy or RestartPolicy())
         self.fleets: dict[str, EndpointFleet] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
@@ -106,18 +113,44 @@ class Controller:
             self._schedule(row.name.lower())
 
     async def check_health(self) -> None:
-        """Replace instances whose process has exited (called periodically)."""
+        """Replace instances whose process has exited (called periodically), after the
+        variant's crash-loop backoff (fleet/backoff.py)."""
+        now = self.clock.now()
         for key, fleet in list(self.fleets.items()):
             for inst in list(fleet.instances):
-                if inst.state == "InService" and self.provider.exit_code(inst.handle) is not None:
-                    log.warning("instance %s of %s exited; replacing it", inst.instance_id, key)
-                    self._unroute(inst)
-                    fleet.instances.remove(inst)
-                    self.store.forget_instance(inst.instance_id)
-                    await self.models.release(inst.instance_id)
-                    self.on_stopped(inst)
-                    self._write_observed(inst.endpoint)
-                    self._schedule(key)
+                if inst.state != "InService":
+                    continue
+                code = self.provider.exit_code(inst.handle)
+                if code is None:
+                    if self.restarts.served(inst.endpoint, inst.variant, now,
+                                            inst.ready_at or now):
+                        self._write_observed(inst.endpoint)
+                    continue
+                await self._replace_exited(key, fleet, inst, code, now)
+
+    async def _replace_exited(self, key: str, fleet: EndpointFleet, inst: ManagedInstance,
+                              code: int, now: float) -> None:
+        reason = (f"Instance {inst.instance_id} exited with status {code}. "
+                  f"{self.provider.failure_detail(inst.handle)}").strip()
+        loop = self.restarts.crashed(inst.endpoint, inst.variant, now,
+                                     now - (inst.ready_at or inst.requested_at), reason)
+        wait = loop.wait(now)
+        log.warning("instance %s of %s exited (status %s); replacing it in %.0f s",
+                    inst.instance_id, key, code, wait)
+        self._unroute(inst)
+        fleet.instances.remove(inst)
+        self.store.forget_instance(inst.instance_id)
+        await self.models.release(inst.instance_id)
+        self.on_stopped(inst)
+        self.on_exit(inst, loop.crashes, wait)
+        self._write_observed(inst.endpoint)
+        self._schedule_in(key, wait)
+
+    def _schedule_in(self, key: str, seconds: float) -> None:
+        if seconds <= 0 or self._loop is None:
+            self._schedule(key)
+        else:
+            self._loop.call_later(seconds, self._schedule, key)
 
     async def shutdown(self) -> None:
         self._stopping = True
@@ -226,6 +259,9 @@ class Controller:
         key = row.name.lower()
         have = self._fleet(key).of(variant["VariantName"], fleet)
         want = int(variant["DesiredInstanceCount"])
+        if len(have) < want and self.restarts.wait(key, variant["VariantName"],
+                                                   self.clock.now()) > 0:
+            return  # crash-looping: check_health scheduled the replacement's time
         if len(have) < want:
             results = await asyncio.gather(
                 *(self._launch(row, variant, fleet, route=True) for _ in range(want - len(have))),
@@ -389,6 +425,7 @@ class Controller:
         self._finish(row)
 
     async def _teardown(self, key: str) -> None:
+        self.restarts.forget(key)
         if self.serverless is not None:
             await self.serverless.teardown(key)
         route = self.routes.get_ci(key)
@@ -430,6 +467,11 @@ class Controller:
             if v.get("Pending"):
                 continue
             v["CurrentInstanceCount"] = fleet.serving(v["VariantName"], row.config_name)
+            status = self.restarts.variant_status(row.name, v["VariantName"], self.clock.now())
+            if status is None:
+                v.pop("RestartStatus", None)
+            else:
+                v["RestartStatus"] = status
             vr = route.variant(v["VariantName"]) if route else None
             if vr is not None:
                 v["CurrentWeight"] = vr.weight
