@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from tideserve.api.app import TideserveApp
+from tideserve.api.health import Readiness, sorted_names
 from tideserve.api.rpc import OperationRegistry
 from tideserve.asyncinf.service import AsyncInference
 from tideserve.autoscaling.aas_api import AutoScalingApi
@@ -230,6 +231,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, keys.secret_for, clock, lambda: render(metrics))
     app.regions = settings.signing_regions
+    app.readiness = lambda: Readiness(sorted_names(controller.recovering),
+                                      sorted_names(controller.endpoints_not_serving()))
     app.s3 = S3App(state / "s3", app.secret_for, clock, regions=settings.signing_regions)
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
                     sampler, ledger, arns, scaling, app)

@@ -92,6 +92,8 @@ class Controller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: aiohttp.ClientSession | None = None
         self._stopping = False
+        # Endpoints restored at start that have not finished coming back (GET /healthz).
+        self.recovering: set[str] = set()
         # Serverless endpoints are converged by their pool (tideserve.serverless), not here.
         self.serverless: Any = None
 
@@ -108,8 +110,9 @@ class Controller:
         for row in self.store.list_endpoints():
             if row.status == "InService":
                 # Restarted: its instances are gone. SystemUpdating (AWS's status for
-                # platform-side work) until they serve again.
+                # platform-side work) until they serve again; /healthz waits for them.
                 self.store.modify_endpoint(row.name, _recovering)
+                self.recovering.add(row.name)
             self._schedule(row.name.lower())
 
     async def check_health(self) -> None:
@@ -189,6 +192,32 @@ class Controller:
     # -- reconciling -------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> None:
+        try:
+            await self._reconcile(key)
+        finally:
+            self._recovered(key)
+
+    def _recovered(self, key: str) -> None:
+        """A restored endpoint is back once a reconcile has left SystemUpdating (it serves,
+        or it failed with a reason) or it is gone."""
+        for name in [n for n in self.recovering if n.lower() == key]:
+            row = self.store.get_endpoint(name)
+            if row is None or row.status != "SystemUpdating":
+                self.recovering.discard(name)
+
+    def endpoints_not_serving(self) -> list[str]:
+        """InService real-time endpoints with a variant that takes traffic but has no
+        instance in service (crashed and backing off, say)."""
+        names = []
+        for route in list(self.routes.endpoints.values()):
+            if any(v.weight > 0 and not any(b.reachable for b in v.backends)
+                   for v in route.variants):
+                row = self.store.get_endpoint(route.name)  # Creating has no instance yet
+                if row is not None and row.status == "InService":
+                    names.append(route.name)
+        return names
+
+    async def _reconcile(self, key: str) -> None:
         row = self.store.get_endpoint(key)
         if row is None:
             await self._teardown(key)
