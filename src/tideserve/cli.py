@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--max-model-size", type=float, default=30.0, metavar="GB",
                     help="most a model's data may unpack to, in GB (default 30, a SageMaker "
                     "hosting instance's default storage volume)")
+    up.add_argument("--model-timeout", type=float, default=55.0, metavar="SECONDS",
+                    help="how long InvokeEndpoint waits for the model (default 55: under "
+                    "botocore's 60-s read_timeout; raise both to give models AWS's 60 s)")
     up.add_argument("--object-store", default=None, metavar="URL",
                     help="fsspec URL prefix that s3://bucket/key maps onto: s3:// (real S3; "
                     "needs `pip install s3fs`), file:///mnt/shared/s3, memory://; default: the "
@@ -84,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                                     r for r in args.allowed_regions.split(",") if r),
                                 trust_pickle=args.trust_pickle, object_store=args.object_store,
                                 max_model_bytes=int(args.max_model_size * 10**9),
+                                model_timeout=args.model_timeout,
                                 object_store_options=options_from_env(os.environ),
                                 header_timeout=args.header_timeout,
                                 max_connections_per_client=args.max_connections_per_client)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from tideserve.api.app import TideserveApp
+from tideserve.api.health import Readiness, sorted_names
 from tideserve.api.http_guard import (
     EdgeLimits,
     connection_budget,
@@ -97,6 +98,14 @@ class InstanceEvents:
     def ready(self, ready: InstanceReady) -> None:
         dims = (("EndpointName", ready.endpoint), ("VariantName", ready.variant))
         self.metrics.record("tideserve", "InstanceStartupTime", dims, ready.seconds, "Seconds")
+
+    def exited(self, inst: ManagedInstance, crashes: int, wait: float) -> None:
+        """An instance died unasked: count it, and the backoff before its replacement."""
+        dims = (("EndpointName", inst.endpoint), ("VariantName", inst.variant))
+        self.metrics.record("tideserve", "InstanceExits", dims, 1.0, "Count")
+        self.metrics.record("tideserve", "RestartBackoff", dims, wait, "Seconds")
+        self.metrics.record("tideserve", "ConsecutiveInstanceExits", dims, float(crashes),
+                            "Count")
 
 
 @dataclass
@@ -215,12 +224,13 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     )
     kinds = VariantKinds([ServerlessKind()])
     routes = RouteTable()
-    router = Router(routes, metrics, settings.account, settings.region, kinds=[serverless])
+    router = Router(routes, metrics, settings.account, settings.region,
+                    timeout=settings.model_timeout, kinds=[serverless])
     events = InstanceEvents(ledger, arns, metrics)
     controller = Controller(
         store, catalog, provider, routes, models, clock, trust_pickle=settings.trust_pickle,
         on_ready=events.ready, on_started=events.started, on_stopped=events.stopped,
-        kinds=[serverless],
+        on_exit=events.exited, kinds=[serverless],
     )
     sagemaker = SageMakerService(store, arns, catalog, clock, on_change=controller.notify,
                                  kinds=kinds)
@@ -250,6 +260,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, keys.secret_for, clock, lambda: render(metrics))
     app.regions = settings.signing_regions
+    app.readiness = lambda: Readiness(sorted_names(controller.recovering),
+                                      sorted_names(controller.endpoints_not_serving()))
     app.s3 = S3App(state / "s3", app.secret_for, clock, regions=settings.signing_regions)
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
                     sampler, ledger, arns, scaling, app, serverless)

@@ -43,6 +43,9 @@ class Settings:
     header_timeout: float = 10.0
     keep_alive_timeout: int = 30
     max_connections_per_client: int = 1024
+    # Seconds the router waits for a model's answer (serving/router.py: 55, under botocore's
+    # 60-s read timeout, so the client gets ModelError instead of retrying).
+    model_timeout: float = 55.0
 
     def __post_init__(self) -> None:
         # Resolved once, at startup: instances run with their model directory as working

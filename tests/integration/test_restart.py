@@ -26,10 +26,15 @@ def test_endpoints_survive_a_server_kill(tmp_path):
     finally:
         stop_server(server, sig=signal.SIGKILL)
 
-    again = start_server(state)
+    again = start_server(state)  # returns at the first 200 from /healthz
     try:
         sm, rt = again.client("sagemaker"), again.client("sagemaker-runtime")
-        desc = wait_in_service(sm, "durable")
+        # Ready means ready: no waiting, the restored endpoint serves at once.
+        resp = rt.invoke_endpoint(EndpointName="durable", Body=csv_rows(X[:1]),
+                                  ContentType="text/csv")
+        assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+        desc = sm.describe_endpoint(EndpointName="durable")
+        assert desc["EndpointStatus"] == "InService"
         variant = desc["ProductionVariants"][0]
         assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (2, 2)
         resp = rt.invoke_endpoint(EndpointName="durable", Body=csv_rows(X[:4]),

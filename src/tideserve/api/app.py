@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tideserve.api import sigv4
+from tideserve.api.health import Readiness, health
 from tideserve.api.limits import (
     MAX_CONTROL_BODY_BYTES,
     closing,
@@ -106,6 +107,8 @@ class TideserveApp:
         self.metrics_text = metrics_text
         self.lifespan = lifespan
         self.ready = False
+        # What /healthz reports once started (api/health.py); server.py sets the controller's.
+        self.readiness: Callable[[], Readiness] = Readiness
         self.async_front: AsyncFrontPort | None = None  # InvokeEndpointAsync; server.py sets it
         # The S3 API (tideserve.objectstore), served on the same port; server.py sets it.
         self.s3: MountedApp | None = None
@@ -125,8 +128,8 @@ class TideserveApp:
         path: str = scope["path"]
         method: str = scope["method"]
         if method == "GET" and path == "/healthz":
-            status = 200 if self.ready else 503
-            body = json.dumps({"status": "ok" if self.ready else "starting"}).encode()
+            status, report = health(self.ready, self.readiness())
+            body = json.dumps(report).encode()
             await send_bytes(send, status, body, [(b"content-type", b"application/json")])
             return
         if method == "GET" and path == "/metrics":

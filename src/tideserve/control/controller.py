@@ -26,9 +26,11 @@ from tideserve.control import tables as t
 from tideserve.control.fleet_state import EndpointFleet, ManagedInstance
 from tideserve.control.kinds import KindConverger
 from tideserve.control.models import ModelCache
+from tideserve.control.restarts import RestartTracker
 from tideserve.control.store import ControlStore, EndpointRow
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import TideserveError
+from tideserve.fleet.backoff import RestartPolicy
 from tideserve.fleet.base import InstanceProvider, InstanceSpec
 from tideserve.fleet.readiness import NotReady, wait_until_ready
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, VariantRoute
@@ -69,6 +71,8 @@ class Controller:
         on_started: Callable[[ManagedInstance], None] = lambda i: None,
         on_stopped: Callable[[ManagedInstance], None] = lambda i: None,
         kinds: Sequence[KindConverger] = (),
+        on_exit: Callable[[ManagedInstance, int, float], None] = lambda i, n, w: None,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -81,12 +85,17 @@ class Controller:
         # Billing hooks: an instance is billed from its start request until it has stopped.
         self.on_started = on_started
         self.on_stopped = on_stopped
+        # An instance died unasked: (instance, crashes in a row, seconds until its replacement).
+        self.on_exit = on_exit
+        self.restarts = RestartTracker(restart_policy or RestartPolicy())
         self.fleets: dict[str, EndpointFleet] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: aiohttp.ClientSession | None = None
         self._stopping = False
+        # Endpoints restored at start that have not finished coming back (GET /healthz).
+        self.recovering: set[str] = set()
         # Endpoints of other kinds (serverless) converge in their own package, not here.
         self.kinds = tuple(kinds)
 
@@ -103,23 +112,50 @@ class Controller:
         for row in self.store.list_endpoints():
             if row.status == "InService":
                 # Restarted: its instances are gone. SystemUpdating (AWS's status for
-                # platform-side work) until they serve again.
+                # platform-side work) until they serve again; /healthz waits for them.
                 self.store.modify_endpoint(row.name, _recovering)
+                self.recovering.add(row.name)
             self._schedule(row.name.lower())
 
     async def check_health(self) -> None:
-        """Replace instances whose process has exited (called periodically)."""
+        """Replace instances whose process has exited (called periodically), after the
+        variant's crash-loop backoff (fleet/backoff.py)."""
+        now = self.clock.now()
         for key, fleet in list(self.fleets.items()):
             for inst in list(fleet.instances):
-                if inst.state == "InService" and self.provider.exit_code(inst.handle) is not None:
-                    log.warning("instance %s of %s exited; replacing it", inst.instance_id, key)
-                    self._unroute(inst)
-                    fleet.instances.remove(inst)
-                    self.store.forget_instance(inst.instance_id)
-                    await self.models.release(inst.instance_id)
-                    self.on_stopped(inst)
-                    self._write_observed(inst.endpoint)
-                    self._schedule(key)
+                if inst.state != "InService":
+                    continue
+                code = self.provider.exit_code(inst.handle)
+                if code is None:
+                    if self.restarts.served(inst.endpoint, inst.variant, now,
+                                            inst.ready_at or now):
+                        self._write_observed(inst.endpoint)
+                    continue
+                await self._replace_exited(key, fleet, inst, code, now)
+
+    async def _replace_exited(self, key: str, fleet: EndpointFleet, inst: ManagedInstance,
+                              code: int, now: float) -> None:
+        reason = (f"Instance {inst.instance_id} exited with status {code}. "
+                  f"{self.provider.failure_detail(inst.handle)}").strip()
+        loop = self.restarts.crashed(inst.endpoint, inst.variant, now,
+                                     now - (inst.ready_at or inst.requested_at), reason)
+        wait = loop.wait(now)
+        log.warning("instance %s of %s exited (status %s); replacing it in %.0f s",
+                    inst.instance_id, key, code, wait)
+        self._unroute(inst)
+        fleet.instances.remove(inst)
+        self.store.forget_instance(inst.instance_id)
+        await self.models.release(inst.instance_id)
+        self.on_stopped(inst)
+        self.on_exit(inst, loop.crashes, wait)
+        self._write_observed(inst.endpoint)
+        self._schedule_in(key, wait)
+
+    def _schedule_in(self, key: str, seconds: float) -> None:
+        if seconds <= 0 or self._loop is None:
+            self._schedule(key)
+        else:
+            self._loop.call_later(seconds, self._schedule, key)
 
     async def shutdown(self) -> None:
         self._stopping = True
@@ -158,6 +194,32 @@ class Controller:
     # -- reconciling -------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> None:
+        try:
+            await self._reconcile(key)
+        finally:
+            self._recovered(key)
+
+    def _recovered(self, key: str) -> None:
+        """A restored endpoint is back once a reconcile has left SystemUpdating (it serves,
+        or it failed with a reason) or it is gone."""
+        for name in [n for n in self.recovering if n.lower() == key]:
+            row = self.store.get_endpoint(name)
+            if row is None or row.status != "SystemUpdating":
+                self.recovering.discard(name)
+
+    def endpoints_not_serving(self) -> list[str]:
+        """InService real-time endpoints with a variant that takes traffic but has no
+        instance in service (crashed and backing off, say)."""
+        names = []
+        for route in list(self.routes.endpoints.values()):
+            if any(v.weight > 0 and not any(b.reachable for b in v.backends)
+                   for v in route.variants):
+                row = self.store.get_endpoint(route.name)  # Creating has no instance yet
+                if row is not None and row.status == "InService":
+                    names.append(route.name)
+        return names
+
+    async def _reconcile(self, key: str) -> None:
         row = self.store.get_endpoint(key)
         if row is None:
             await self._teardown(key)
@@ -229,6 +291,9 @@ class Controller:
         key = row.name.lower()
         have = self._fleet(key).of(variant["VariantName"], fleet)
         want = int(variant["DesiredInstanceCount"])
+        if len(have) < want and self.restarts.wait(key, variant["VariantName"],
+                                                   self.clock.now()) > 0:
+            return  # crash-looping: check_health scheduled the replacement's time
         if len(have) < want:
             results = await asyncio.gather(
                 *(self._launch(row, variant, fleet, route=True) for _ in range(want - len(have))),
@@ -393,6 +458,7 @@ class Controller:
         self._finish(row)
 
     async def _teardown(self, key: str) -> None:
+        self.restarts.forget(key)
         for kind in self.kinds:
             await kind.teardown(key)
         route = self.routes.get_ci(key)
@@ -434,6 +500,11 @@ class Controller:
             if v.get("Pending"):
                 continue
             v["CurrentInstanceCount"] = fleet.serving(v["VariantName"], row.config_name)
+            status = self.restarts.variant_status(row.name, v["VariantName"], self.clock.now())
+            if status is None:
+                v.pop("RestartStatus", None)
+            else:
+                v["RestartStatus"] = status
             vr = route.variant(v["VariantName"]) if route else None
             if vr is not None:
                 v["CurrentWeight"] = vr.weight

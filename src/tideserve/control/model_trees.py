@@ -72,8 +72,23 @@ class ModelTrees:
                 await asyncio.to_thread(shutil.rmtree, self.path(key), True)
 
 
+_FILE_VERSIONS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> version
+
+
 def local_version(path: Path) -> str:
-    """The content version of a local file or directory (see the module docstring)."""
+    """The content version of a local file or directory (see the module docstring). A file's
+    hash is remembered while its size and modification time stay the same, so starting a
+    tenth instance of a 10 GB model does not read it a tenth time."""
+    if path.is_file():
+        st = path.stat()
+        memo = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if memo not in _FILE_VERSIONS:
+            _FILE_VERSIONS[memo] = _hash(path)
+        return _FILE_VERSIONS[memo]
+    return _hash(path)
+
+
+def _hash(path: Path) -> str:
     digest = hashlib.sha256()
     if path.is_dir():
         listing = sorted(

@@ -266,7 +266,12 @@ class SageMakerService:
             "CurrentInstanceCount": int(v["CurrentInstanceCount"]),
             "DesiredInstanceCount": int(v["DesiredInstanceCount"]),
         }
-        if row.status in ("Creating", "Updating") and v.get("StatusStartTime"):
+        if v.get("RestartStatus"):  # crash-looping instances (control/restarts.py)
+            status = v["RestartStatus"]
+            out["VariantStatus"] = [{"Status": status["Status"],
+                                     "StatusMessage": status["StatusMessage"],
+                                     "StartTime": ts(status["StartTime"])}]
+        elif row.status in ("Creating", "Updating") and v.get("StatusStartTime"):
             out["VariantStatus"] = [{
                 "Status": "Creating" if row.status == "Creating" else "Updating",
                 "StartTime": ts(v["StatusStartTime"]),

@@ -41,6 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tideserve.serving.abandonable import AbandonableWork, Abandoned
+
 log = logging.getLogger("tideserve.instance")
 
 Scope = dict[str, Any]
@@ -120,18 +122,26 @@ class InstanceApp:
             return
         attributes = headers.get(_CUSTOM_ATTRIBUTES)
         loop = asyncio.get_running_loop()
+        work = AbandonableWork(loop.time() + _timeout(headers), loop.time)
+        watcher = asyncio.create_task(work.watch(receive))
         try:
             result = await loop.run_in_executor(
                 self.pool,
+                work.run,
                 self.runtime.invoke,
                 body,
                 headers.get(b"content-type", b"").decode("latin-1"),
                 headers.get(b"accept", b"").decode("latin-1"),
                 attributes.decode("latin-1") if attributes is not None else None,
             )
+        except Abandoned as exc:
+            log.warning("dropped a queued invocation: %s", exc)
+            return  # nobody is waiting for an answer
         except Exception as exc:
             await self._fail(send, exc)
             return
+        finally:
+            watcher.cancel()
         out = [(b"content-type", result.content_type.encode("latin-1", "replace"))]
         if result.custom_attributes is not None:
             out.append((_CUSTOM_ATTRIBUTES, result.custom_attributes.encode("latin-1", "replace")))
@@ -179,6 +189,18 @@ def _carries(scope: Scope, token: bytes) -> bool:
 
     presented = next((v for k, v in scope["headers"] if k == TOKEN_HEADER_RAW), None)
     return presented_matches(token, presented)
+
+
+# The router says how long it waits for this answer (serving/router.py); past that, work still
+# queued for a prediction thread is dropped rather than run for nobody.
+TIMEOUT_HEADER = b"x-tideserve-model-timeout"
+
+
+def _timeout(headers: dict[bytes, bytes]) -> float:
+    try:
+        return float(headers.get(TIMEOUT_HEADER, b"inf"))
+    except ValueError:
+        return float("inf")
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -1,9 +1,17 @@
 """The data plane: InvokeEndpoint through the router to an instance.
 
 A request picks a variant by weight (or TargetVariant), then the instance with the fewest
-requests in flight, and is forwarded over a keep-alive connection. A request that never
-reached an instance (connection refused, instance gone) is retried once on another; anything
-the instance answered is final. Metrics are counted in memory; nothing here touches the
+requests in flight, and is forwarded over a keep-alive connection.
+
+Retries: a request that no instance answered (connection refused, reset or closed before the
+first byte of a response, e.g. the instance was killed while the model ran) is sent again, to
+an instance not tried yet, up to three attempts. That repeats a prediction that may have
+begun, which is safe because a model behind InvokeEndpoint is assumed to be pure inference
+(SageMaker documents no exactly-once execution either; a model with side effects should make
+them idempotent by X-Amzn-SageMaker-Inference-Id). Anything an instance began to answer is
+final, and a timeout is never retried (the model may still be running it). When no instance
+is left to try, the answer is ServiceUnavailable (503), which AWS's SDKs retry themselves;
+never a raw disconnect. Metrics are counted in memory; nothing here touches the
 database.
 """
 
@@ -24,7 +32,14 @@ from tideserve.serving.instance_token import token_header
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, least_outstanding
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # 6 MiB, InvokeEndpoint's limit
-MODEL_TIMEOUT_SECONDS = 60.0
+# How long the router waits for a model's answer. AWS allows 60 s, but botocore's default
+# read_timeout is also 60 s: a client would give up at the same moment, retry, and leave the
+# abandoned prediction running. Answering at 55 s gives the client AWS's ModelError instead.
+# A client that needs the full minute sets read_timeout above it (botocore Config(
+# read_timeout=70)) and the server `--model-timeout 60`.
+MODEL_TIMEOUT_SECONDS = 55.0
+TIMEOUT_HEADER = "X-Tideserve-Model-Timeout"  # tells the instance when to drop queued work
+_MAX_ATTEMPTS = 3
 NAMESPACE = "AWS/SageMaker"
 
 _FORWARD_HEADERS = (
@@ -111,12 +126,16 @@ class Router:
         dims = (("EndpointName", route.name), ("VariantName", variant.name))
         instances = len(variant.backends)
         headers = {out: inv.headers[h] for h, out in _FORWARD_HEADERS if h in inv.headers}
+        headers[TIMEOUT_HEADER] = f"{self.timeout:g}"
         try:
             status, body, resp_headers, model_us = await self._forward(
                 variant.backends, backend, inv.body, headers
             )
         except ModelInvocationError:
             self._count(dims, instances, errors=(0, 0, 1))
+            raise
+        except UnavailableError:
+            self._count(dims, instances, errors=(0, 1, 0))
             raise
         total_us = (time.perf_counter() - started) * 1e6
         self._record(dims, instances, status, model_us, total_us)
@@ -145,9 +164,15 @@ class Router:
     async def _forward(
         self, backends: list[Backend], backend: Backend, body: bytes, headers: dict[str, str]
     ) -> tuple[int, bytes, dict[str, str], float]:
+        """Send to `backend`; a request no instance answered is sent again (see the module
+        docstring), on another instance where there is one."""
         session = self.session()
-        for attempt in (1, 2):
-            current = backend
+        target: Backend | None = backend
+        tried: set[str] = set()
+        for _ in range(_MAX_ATTEMPTS):
+            assert target is not None
+            current, answered = target, False
+            tried.add(current.instance_id)
             current.in_flight += 1
             t0 = time.perf_counter()
             try:
@@ -155,28 +180,30 @@ class Router:
                     current.url + "/invocations", data=body,
                     headers={**headers, **token_header(current.token)},
                 ) as resp:
+                    answered = True
                     payload = await resp.read()
                     model_us = (time.perf_counter() - t0) * 1e6
                     return resp.status, payload, dict(resp.headers), model_us
             except (aiohttp.ClientConnectorError, aiohttp.ClientOSError,
                     aiohttp.ServerDisconnectedError) as exc:
-                # Retry once, on another instance, only if this one is gone (its port refuses
-                # connections): then the request never reached a model that could answer.
-                # An instance that is still there may have run it, so that error is final.
-                if not isinstance(exc, aiohttp.ClientConnectorError) and not await _gone(current):
+                if answered:  # the model had begun to answer: what it sent is final
                     raise model_unreachable(str(exc)) from exc
-                current.reachable = False
-                retry = least_outstanding(backends, self.rng, exclude=current)
-                if attempt == 2 or retry is None:
-                    raise model_unreachable(str(exc)) from exc
-                backend = retry
+                gone = isinstance(exc, aiohttp.ClientConnectorError) or await _gone(current)
+                if gone:
+                    current.reachable = False
+                target = _next_backend(backends, current, gone, tried, self.rng)
+                if target is None:
+                    break
             except TimeoutError:
                 raise model_timeout() from None
             except aiohttp.ClientError as exc:
                 raise model_unreachable(str(exc)) from exc
             finally:
                 current.in_flight -= 1
-        raise AssertionError("unreachable")
+        raise UnavailableError(
+            "No instance could take the request: the instances it was sent to stopped before "
+            "they answered. Retry the request."
+        )
 
     def _record(
         self, dims: tuple[tuple[str, str], ...], instances: int, status: int,
@@ -197,6 +224,17 @@ class Router:
         rec(NAMESPACE, "Invocation4XXErrors", dims, float(errors[0]), "None")
         rec(NAMESPACE, "Invocation5XXErrors", dims, float(errors[1]), "None")
         rec(NAMESPACE, "InvocationModelErrors", dims, float(errors[2]), "None")
+
+
+def _next_backend(backends: list[Backend], failed: Backend, gone: bool, tried: set[str],
+                  rng: random.Random) -> Backend | None:
+    """Where to resend a request `failed` never answered: an instance not tried yet, else
+    (when `failed` is still listening: a keep-alive connection it had just closed) itself."""
+    fresh = [b for b in backends if b.instance_id not in tried and b.reachable]
+    choice = least_outstanding(fresh, rng)
+    if choice is None and not gone:
+        return failed
+    return choice
 
 
 async def _gone(backend: Backend) -> bool:
