@@ -4,6 +4,7 @@ LogisticRegression on scikit-learn's breast-cancer data, invoked one call at a t
 boto3. Prints p50/p99/max for each phase and the flood's own counts; asserts nothing.
 
     .venv/bin/python bench/flood.py [--requests 500] [--idle 2000] [--slow 100]
+        [--max-connections-per-client 1024]
 
 Target (issue 9): p99 of signed invocations under the flood under 50 ms.
 """
@@ -54,11 +55,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--idle", type=int, default=2000)
     parser.add_argument("--slow", type=int, default=100)
+    parser.add_argument("--max-connections-per-client", type=int, default=1024,
+                        help="the server's cap; above the flood's size, every idle connection "
+                        "stays open until its header deadline instead of being evicted")
     args = parser.parse_args()
     model, X = train_breast_cancer("logistic")
     with tempfile.TemporaryDirectory() as tmp:
         archive = pack_skops(model, Path(tmp) / "model")
-        srv = start_server(Path(tmp) / "state")
+        srv = start_server(Path(tmp) / "state", extra=[
+            "--max-connections-per-client", str(args.max_connections_per_client)])
         try:
             sm, rt = srv.client("sagemaker"), srv.client("sagemaker-runtime")
             sm.create_model(ModelName="flood", ExecutionRoleArn="arn:aws:iam::123456789012:role/b",
