@@ -16,7 +16,6 @@ from tests.integration.test_realtime_endpoints import wait_in_service
 from tests.support import RunningServer
 
 pytestmark = pytest.mark.integration
-sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK is in the test extra")
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 BUCKET = "sdk-artifacts"
@@ -44,6 +43,8 @@ def sdk_session(server: RunningServer, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")  # 2.x is what users run today
+    import sagemaker  # the test extra's SDK 2.x (seconds to import: only where it is used)
+
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     config = {"SchemaVersion": "1.0",
@@ -148,7 +149,7 @@ def test_missing_requirement_fails_the_endpoint_with_the_reason(
 def test_pytorch_model_repacks_code_into_the_archive(server: RunningServer, sdk_session, tmp_path):
     """PyTorchModel downloads model.tar.gz, adds code/ and uploads it again, setting
     SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code: the repacked archive's own code serves."""
-    torch = pytest.importorskip("torch")
+    import torch
     from sagemaker.pytorch import PyTorchModel
 
     net = torch.nn.Linear(4, 2)
