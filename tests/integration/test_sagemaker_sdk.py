@@ -16,7 +16,6 @@ from tests.integration.test_realtime_endpoints import wait_in_service
 from tests.support import RunningServer
 
 pytestmark = pytest.mark.integration
-sagemaker = pytest.importorskip("sagemaker", reason="the SageMaker SDK is in the test extra")
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 BUCKET = "sdk-artifacts"
@@ -44,6 +43,8 @@ def sdk_session(server: RunningServer, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")  # 2.x is what users run today
+    import sagemaker  # the test extra's SDK 2.x (seconds to import: only where it is used)
+
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     config = {"SchemaVersion": "1.0",
@@ -135,9 +136,46 @@ def test_missing_requirement_fails_the_endpoint_with_the_reason(
     ).deploy(initial_instance_count=1, instance_type="ml.m5.large",
              endpoint_name="sdk-missing-req", wait=False)
     sm = server.client("sagemaker")
-    with pytest.raises(Exception):  # the waiter gives up on Failed
+    from botocore.exceptions import WaiterError
+
+    with pytest.raises(WaiterError):  # the waiter gives up on Failed
         wait_in_service(sm, "sdk-missing-req")
     desc = sm.describe_endpoint(EndpointName="sdk-missing-req")
     assert desc["EndpointStatus"] == "Failed"
     assert "tideserve-no-such-package is not installed" in desc["FailureReason"]
     assert "does not pip-install" in desc["FailureReason"]
+
+
+def test_pytorch_model_repacks_code_into_the_archive(server: RunningServer, sdk_session, tmp_path):
+    """PyTorchModel downloads model.tar.gz, adds code/ and uploads it again, setting
+    SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code: the repacked archive's own code serves."""
+    import torch
+    from sagemaker.pytorch import PyTorchModel
+
+    net = torch.nn.Linear(4, 2)
+    program = torch.export.export(net, (torch.zeros(3, 4),),
+                                  dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    torch.export.save(program, str(tmp_path / "model.pt2"))
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "model.pt2", arcname="model.pt2")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "inference.py").write_text(
+        "import torch\n\ndef predict_fn(data, model):\n    with torch.no_grad():\n"
+        "        return model(torch.as_tensor(data, dtype=torch.float32)).argmax(1).numpy()\n"
+    )
+    model = PyTorchModel(
+        model_data=sdk_session.upload_data(str(tmp_path / "model.tar.gz"), key_prefix="pt"),
+        role=ROLE, entry_point="inference.py", source_dir=str(source), framework_version="2.1",
+        py_version="py310", sagemaker_session=sdk_session,
+    )
+    predictor = model.deploy(initial_instance_count=1, instance_type="ml.m5.large",
+                             endpoint_name="sdk-torch", wait=False)
+    sm = server.client("sagemaker")
+    env = sm.describe_model(ModelName=model.name)["PrimaryContainer"]["Environment"]
+    assert env["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert wait_in_service(sm, "sdk-torch")["EndpointStatus"] == "InService"
+    rows = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    expected = net(torch.from_numpy(rows)).argmax(1).detach().numpy()
+    np.testing.assert_array_equal(np.asarray(predictor.predict(rows)), expected)
+    predictor.delete_endpoint()
