@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 
 import numpy as np
@@ -132,8 +133,9 @@ def test_an_input_over_1_gb_is_refused_when_it_is_submitted(server, endpoint):
     # A sparse file in the embedded store's layout: 1 GiB + 1 byte without writing a gigabyte.
     location = "s3://big-inputs/too-big.csv"
     path = object_path(server, location)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
+    # Private, as everything under the state dir is (test_request_integrity checks that).
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with os.fdopen(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600), "wb") as f:
         f.truncate(2**30 + 1)
     try:
         with pytest.raises(ClientError) as refused:

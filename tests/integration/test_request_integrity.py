@@ -88,7 +88,7 @@ def test_a_captured_create_model_replayed_with_another_model_data_url_is_refused
     server: RunningServer,
 ):
     original = json.dumps({
-        "ModelName": "replayed", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r",
+        "ModelName": "integrity-replayed", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r",
         "PrimaryContainer": {"Image": "tideserve/sklearn", "ModelDataUrl": "s3://good/m.tar.gz"},
     }).encode()
     target = {"X-Amz-Target": "SageMaker.CreateModel",
@@ -100,7 +100,7 @@ def test_a_captured_create_model_replayed_with_another_model_data_url_is_refused
     assert answer.status_code == 403
     assert answer.json()["__type"] == "InvalidSignatureException"
     with pytest.raises(ClientError, match="Could not find model"):
-        server.client("sagemaker").describe_model(ModelName="replayed")
+        server.client("sagemaker").describe_model(ModelName="integrity-replayed")
 
 
 # -- the credential scope must be ours ------------------------------------------------------
