@@ -124,13 +124,8 @@ class ControlStore:
     ) -> bool:
         """Write `values` onto the endpoint's row. With `expect_generation`, only if no newer
         desired state arrived meanwhile (the controller must not overwrite an API change)."""
-        stmt = update(t.endpoints).where(t.endpoints.c.name_lower == name.lower())
-        if expect_generation is not None:
-            stmt = stmt.where(t.endpoints.c.generation == expect_generation)
-        if bump:
-            values["generation"] = t.endpoints.c.generation + 1
         with self.engine.begin() as conn:
-            res = conn.execute(stmt.values(**values))
+            res = conn.execute(_endpoint_update(name, expect_generation, bump, values))
         return res.rowcount > 0
 
     def modify_endpoint(
@@ -149,16 +144,13 @@ class ControlStore:
             row = EndpointRow.from_row(found) if found else None
             if row is None or not change(row):
                 return row
-            values: dict[str, Any] = dict(
+            conn.execute(_endpoint_update(name, None, bump, dict(
                 config_name=row.config_name, pending_config_name=row.pending_config_name,
                 status=row.status, failure_reason=row.failure_reason, variants=row.variants,
                 last_modified_time=row.last_modified_time,
-            )
+            )))
             if bump:
-                values["generation"] = t.endpoints.c.generation + 1
                 row.generation += 1
-            conn.execute(update(t.endpoints)
-                         .where(t.endpoints.c.name_lower == name.lower()).values(**values))
             return row
 
     def delete_endpoint(self, name: str) -> None:
@@ -206,3 +198,14 @@ class ControlStore:
     def recorded_instances(self) -> list[Any]:
         with self.engine.connect() as conn:
             return list(conn.execute(select(t.instances)))
+
+
+def _endpoint_update(name: str, expect_generation: int | None, bump: bool,
+                     values: dict[str, Any]) -> Any:
+    """UPDATE of one endpoint row; with `expect_generation`, only if it is still that one."""
+    stmt = update(t.endpoints).where(t.endpoints.c.name_lower == name.lower())
+    if expect_generation is not None:
+        stmt = stmt.where(t.endpoints.c.generation == expect_generation)
+    if bump:
+        values = {**values, "generation": t.endpoints.c.generation + 1}
+    return stmt.values(**values)
