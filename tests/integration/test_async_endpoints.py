@@ -15,6 +15,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -62,13 +63,19 @@ def deploy_async(sm, name: str, model_data: str, *, count: int = 1, max_concurre
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
 
 
-def put_input(server: RunningServer, key: str, text: str) -> str:
-    """An input object, uploaded through the server's S3 API as a boto3 user would."""
+def ensure_bucket(server: RunningServer, bucket: str) -> Any:
+    """The server's S3 client, with `bucket` there (tests share the server)."""
     s3 = server.client("s3")
     try:
-        s3.create_bucket(Bucket="inputs")
+        s3.create_bucket(Bucket=bucket)
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
+    return s3
+
+
+def put_input(server: RunningServer, key: str, text: str) -> str:
+    """An input object, uploaded through the server's S3 API as a boto3 user would."""
+    s3 = ensure_bucket(server, "inputs")
     s3.put_object(Bucket="inputs", Key=key, Body=text.encode())
     return f"s3://inputs/{key}"
 

@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.test_async_endpoints import deploy_async, object_path, read_object
+from tests.integration.test_async_endpoints import (
+    deploy_async,
+    ensure_bucket,
+    object_path,
+    read_object,
+)
 from tests.integration.test_realtime_endpoints import wait_in_service
 from tests.support import RunningServer
 
@@ -46,11 +51,7 @@ def csv_of_size(pool, megabytes: float, seed: int) -> tuple[bytes, np.ndarray]:
 
 
 def upload(server: RunningServer, key: str, body: bytes) -> str:
-    s3 = server.client("s3")
-    try:
-        s3.create_bucket(Bucket="big-inputs")
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    s3 = ensure_bucket(server, "big-inputs")
     s3.upload_fileobj(io.BytesIO(body), "big-inputs", key)  # multipart past 8 MiB
     return f"s3://big-inputs/{key}"
 
