@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from tideserve.serving.abandonable import AbandonableWork, Abandoned
+from tideserve.serving.instance_token import TOKEN_HEADER_RAW, presented_matches, take_token
 
 log = logging.getLogger("tideserve.instance")
 
@@ -185,8 +186,6 @@ _NOT_FROM_ROUTER = (
 
 
 def _carries(scope: Scope, token: bytes) -> bool:
-    from tideserve.serving.instance_token import TOKEN_HEADER_RAW, presented_matches
-
     presented = next((v for k, v in scope["headers"] if k == TOKEN_HEADER_RAW), None)
     return presented_matches(token, presented)
 
@@ -264,8 +263,6 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     limit_threads(args.threads)
-    from tideserve.serving.instance_token import take_token
-
     token = take_token()  # before the model loads: its code and children never see it
     if token is None:
         log.warning("no %s in the environment: any local user can invoke this instance",
