@@ -19,7 +19,7 @@ dependency across packages needs its line changed here first).
                  -> -
     scaling      pure policy engine: alarms, target tracking, step, cron
                  -> errors
-    metrics      aggregation, CloudWatch store and queries, Prometheus
+    metrics      the metric catalogue, aggregation, CloudWatch store and queries, Prometheus
                  -> clock db errors
     serving      router, instance model server, runtimes, archives, codecs
                  -> errors metrics
@@ -40,7 +40,7 @@ dependency across packages needs its line changed here first).
     serverless   the serverless variant kind: pools, workers, billing
                  -> autoscaling clock control cost errors fleet metrics scaling serving
     sim          the policy-rehearsal simulator
-                 -> autoscaling client clock cost db errors scaling serverless settings
+                 -> autoscaling client clock cost db errors metrics scaling serverless settings
     schema       creates every package's tables (wiring)
                  -> asyncinf autoscaling control cost db metrics
     server       wiring for `tideserve up`

@@ -44,12 +44,11 @@ from tideserve.control.store import ControlStore
 from tideserve.cost.catalog import Catalog
 from tideserve.cost.explorer import CostExplorer
 from tideserve.cost.ledger import Ledger
-from tideserve.cost.publish import NAMESPACE as COST_NAMESPACE
 from tideserve.cost.publish import publish_cost_metrics
 from tideserve.cost.sources import invocations_from_metrics, tags_from_store
 from tideserve.db import create_sqlite_files, make_engine, sqlite_url
 from tideserve.fleet.local import LocalProcessProvider, kill_orphan
-from tideserve.metrics import names
+from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.cloudwatch import CloudWatchMetrics
 from tideserve.metrics.prometheus import render
@@ -61,8 +60,8 @@ from tideserve.schema import create_all
 from tideserve.serverless.config import keep_alive_seconds
 from tideserve.serverless.kind import ServerlessKind
 from tideserve.serverless.manager import ServerlessManager
-from tideserve.serving.router import NAMESPACE, Router
-from tideserve.serving.routes import RouteTable
+from tideserve.serving.router import Router
+from tideserve.serving.routes import RouteTable, requests_per_instance
 from tideserve.settings import Settings
 from tideserve.state_files import PRIVATE_UMASK, make_private_dir
 
@@ -70,10 +69,7 @@ log = logging.getLogger("tideserve")
 
 HEALTH_INTERVAL_SECONDS = 1.0
 # The namespaces we publish per endpoint; a deleted endpoint's series leave the aggregator.
-OUR_NAMESPACES = frozenset({names.SAGEMAKER, names.ENDPOINT_INSTANCES, "tideserve",
-                            COST_NAMESPACE})
-ZERO_FILLED = ("Invocations", "InvocationsPerInstance", "Invocation4XXErrors",
-               "Invocation5XXErrors", "InvocationModelErrors")
+OUR_NAMESPACES = frozenset(m.namespace for m in catalogue.CATALOGUE.values())
 
 
 @dataclass
@@ -97,15 +93,14 @@ class InstanceEvents:
 
     def ready(self, ready: InstanceReady) -> None:
         dims = (("EndpointName", ready.endpoint), ("VariantName", ready.variant))
-        self.metrics.record("tideserve", "InstanceStartupTime", dims, ready.seconds, "Seconds")
+        self.metrics.put(catalogue.INSTANCE_STARTUP_TIME, dims, ready.seconds)
 
     def exited(self, inst: ManagedInstance, crashes: int, wait: float) -> None:
         """An instance died unasked: count it, and the backoff before its replacement."""
         dims = (("EndpointName", inst.endpoint), ("VariantName", inst.variant))
-        self.metrics.record("tideserve", "InstanceExits", dims, 1.0, "Count")
-        self.metrics.record("tideserve", "RestartBackoff", dims, wait, "Seconds")
-        self.metrics.record("tideserve", "ConsecutiveInstanceExits", dims, float(crashes),
-                            "Count")
+        self.metrics.put(catalogue.INSTANCE_EXITS, dims, 1.0)
+        self.metrics.put(catalogue.RESTART_BACKOFF, dims, wait)
+        self.metrics.put(catalogue.CONSECUTIVE_INSTANCE_EXITS, dims, float(crashes))
 
 
 @dataclass
@@ -134,7 +129,8 @@ class Server:
         self.ledger.recover()  # bill a crashed run's instances until its last sign of life
         await self.controller.start()
         tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health()),
-                 asyncio.create_task(self.scaling.run_forever())]
+                 asyncio.create_task(self.scaling.run_forever()),
+                 asyncio.create_task(self._sample_concurrency())]
         tasks.append(asyncio.create_task(self.serverless.run_forever()))
         if self.asyncinf is not None:
             tasks.append(asyncio.create_task(self.asyncinf.dispatcher.run_forever()))
@@ -171,14 +167,30 @@ class Server:
             except Exception:
                 log.exception("metric period failed")
 
+    async def _sample_concurrency(self) -> None:
+        """ConcurrentRequestsPerModel, sampled about once a (compressed) second: its Average is
+        then the time-weighted requests per instance the simulator models, and its
+        high-resolution alarms (10 s periods) find data."""
+        interval = min(1.0, max(0.05, self.settings.period / 60))
+        while True:
+            await asyncio.sleep(interval)
+            for route in list(self.router.routes.endpoints.values()):
+                if self.asyncinf is not None and self.asyncinf.is_async(route.name):
+                    continue  # not an async endpoint's metric (catalogue)
+                for variant in route.variants:
+                    value = requests_per_instance(variant)
+                    if value is not None:
+                        dims = (("EndpointName", route.name), ("VariantName", variant.name))
+                        self.metrics.put(catalogue.CONCURRENT_REQUESTS_PER_MODEL, dims, value)
+
     def _publish_zeros(self) -> None:
         for route in list(self.router.routes.endpoints.values()):
             if self.asyncinf is not None and self.asyncinf.is_async(route.name):
                 continue  # async endpoints publish no Invocations (spec §5.2)
             for variant in route.variants:
                 dims = (("EndpointName", route.name), ("VariantName", variant.name))
-                for name in ZERO_FILLED:
-                    self.metrics.ensure(NAMESPACE, name, dims, "None")
+                for metric in catalogue.zero_filled(catalogue.REAL_TIME):
+                    self.metrics.ensure_zero(metric, dims)
 
     def _flush(self, now: float) -> None:
         points = self.metrics.flush(now)

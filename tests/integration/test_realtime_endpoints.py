@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support import RunningServer, csv_rows
+from tideserve.metrics import catalogue
 
 pytestmark = pytest.mark.integration
 
@@ -239,6 +240,19 @@ def test_invocation_metrics_reach_cloudwatch(server: RunningServer, trained):
     assert all(d["Unit"] == "Microseconds" for d in latency["Datapoints"])
     listed = cw.list_metrics(Namespace="AWS/SageMaker", MetricName="Invocations")["Metrics"]
     assert any({"Name": "EndpointName", "Value": "counted"} in m["Dimensions"] for m in listed)
+    # Everything published for the variant is in the catalogue for real-time endpoints, and
+    # the sampled ConcurrentRequestsPerModel is among it.
+    published: set[tuple[str, str]] = set()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        metrics = cw.list_metrics(Dimensions=[{"Name": "EndpointName", "Value": "counted"}])
+        published = {(m["Namespace"], m["MetricName"]) for m in metrics["Metrics"]}
+        if catalogue.CONCURRENT_REQUESTS_PER_MODEL.key in published:
+            break
+        time.sleep(0.5)
+    assert published <= {m.key for m in catalogue.published_by(catalogue.REAL_TIME)}
+    assert {m.key for m in catalogue.zero_filled(catalogue.REAL_TIME)} <= published
+    assert catalogue.CONCURRENT_REQUESTS_PER_MODEL.key in published
 
 
 def test_a_bad_signature_is_refused(server: RunningServer):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tideserve.asyncinf.queue import Backlog
+from tideserve.metrics import catalogue
 from tideserve.metrics import names as n
 from tideserve.metrics.aggregator import MetricAggregator
 
@@ -37,11 +38,8 @@ def backlog_sample(backlog: Backlog | None, instances: int, now: float) -> Backl
 def record_backlog(metrics: MetricAggregator, endpoint: str, sample: BacklogSample,
                    now: float) -> None:
     dims = ((n.ENDPOINT_NAME, endpoint),)
-    rec = metrics.record
-    rec(n.SAGEMAKER, n.APPROXIMATE_BACKLOG_SIZE, dims, float(sample.size), n.COUNT, timestamp=now)
-    rec(n.SAGEMAKER, n.APPROXIMATE_BACKLOG_SIZE_PER_INSTANCE, dims, sample.per_instance, n.COUNT,
-        timestamp=now)
-    rec(n.SAGEMAKER, n.APPROXIMATE_AGE_OF_OLDEST_REQUEST, dims, sample.age_of_oldest, n.SECONDS,
-        timestamp=now)
-    rec(n.SAGEMAKER, n.HAS_BACKLOG_WITHOUT_CAPACITY, dims, float(sample.without_capacity),
-        n.COUNT, timestamp=now)
+    put = metrics.put
+    put(catalogue.BACKLOG_SIZE, dims, float(sample.size), timestamp=now)
+    put(catalogue.BACKLOG_SIZE_PER_INSTANCE, dims, sample.per_instance, timestamp=now)
+    put(catalogue.AGE_OF_OLDEST_REQUEST, dims, sample.age_of_oldest, timestamp=now)
+    put(catalogue.BACKLOG_WITHOUT_CAPACITY, dims, float(sample.without_capacity), timestamp=now)

@@ -29,8 +29,10 @@ from tideserve.asyncinf.notify import Notifier, inference_event
 from tideserve.asyncinf.objects import Objects
 from tideserve.asyncinf.queue import AsyncQueue, QueuedRequest
 from tideserve.clock import Clock
+from tideserve.metrics import catalogue as c
 from tideserve.metrics import names as n
 from tideserve.metrics.aggregator import MetricAggregator
+from tideserve.metrics.catalogue import Metric
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable
 
 log = logging.getLogger("tideserve.asyncinf")
@@ -212,8 +214,7 @@ class Dispatcher:
         name = self._display_name(req.endpoint_lower)
         variant = variant or self._first_variant(req.endpoint_lower)
         if variant is not None:
-            self.metrics.record(n.SAGEMAKER, "ExpiredRequests", self._dims(name, variant), 1.0,
-                                n.COUNT, timestamp=now)
+            self.metrics.put(c.EXPIRED_REQUESTS, self._dims(name, variant), 1.0, timestamp=now)
         await self._notify(req, Failed(reason, 0, "expired"), now)
 
     # -- metrics and notifications -----------------------------------------------------------
@@ -233,28 +234,27 @@ class Dispatcher:
     def _record(self, req: QueuedRequest, variant: str, outcome: Completed | Failed,
                 now: float) -> None:
         dims = self._dims(self._display_name(req.endpoint_lower), variant)
-        rec = self.metrics.record
-        for name, value, unit in self._values(req, outcome, now):
-            rec(n.SAGEMAKER, name, dims, value, unit, timestamp=now)
+        for metric, value in self._values(req, outcome, now):
+            self.metrics.put(metric, dims, value, timestamp=now)
 
     @staticmethod
     def _values(req: QueuedRequest, outcome: Completed | Failed, now: float
-                ) -> Iterable[tuple[str, float, str]]:
+                ) -> Iterable[tuple[Metric, float]]:
         ok = isinstance(outcome, Completed)
         status = outcome.status if isinstance(outcome, Failed) else 200
         stage = outcome.stage if isinstance(outcome, Failed) else "model"
         waited = (req.claimed_at or now) - req.enqueued_at
-        yield (n.INVOCATIONS_PROCESSED if ok else n.INVOCATION_FAILURES), 1.0, n.COUNT
-        yield n.TIME_IN_BACKLOG, waited * 1000.0, n.MILLISECONDS
-        yield n.TOTAL_PROCESSING_TIME, (now - req.enqueued_at) * 1000.0, n.MILLISECONDS
+        yield (c.INVOCATIONS_PROCESSED if ok else c.INVOCATION_FAILURES), 1.0
+        yield c.TIME_IN_BACKLOG, waited * 1000.0
+        yield c.TOTAL_PROCESSING_TIME, (now - req.enqueued_at) * 1000.0
         if stage == "model":
-            yield n.MODEL_LATENCY, outcome.model_us, n.MICROSECONDS
-            yield n.INVOCATION_4XX_ERRORS, float(400 <= status < 500), n.NONE
-            yield n.INVOCATION_5XX_ERRORS, float(status >= 500 or status == 0), n.NONE
+            yield c.MODEL_LATENCY, outcome.model_us
+            yield c.INVOCATION_4XX_ERRORS, float(400 <= status < 500)
+            yield c.INVOCATION_5XX_ERRORS, float(status >= 500 or status == 0)
         elif stage == "download":
-            yield "RequestDownloadFailures", 1.0, n.COUNT
+            yield c.REQUEST_DOWNLOAD_FAILURES, 1.0
         elif stage == "upload":
-            yield "ResponseUploadFailures", 1.0, n.COUNT
+            yield c.RESPONSE_UPLOAD_FAILURES, 1.0
 
     async def _notify(self, req: QueuedRequest, outcome: Completed | Failed, now: float) -> None:
         config = self.endpoints.get(req.endpoint_lower)
@@ -277,6 +277,6 @@ class Dispatcher:
         if not delivered:
             variant = self._first_variant(req.endpoint_lower)
             if variant is not None:
-                self.metrics.record(n.SAGEMAKER, "NotificationFailures",
-                                    self._dims(self._display_name(req.endpoint_lower), variant),
-                                    1.0, n.COUNT, timestamp=now)
+                self.metrics.put(c.NOTIFICATION_FAILURES,
+                                 self._dims(self._display_name(req.endpoint_lower), variant),
+                                 1.0, timestamp=now)

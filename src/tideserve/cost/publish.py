@@ -19,13 +19,13 @@ from typing import Final
 from tideserve.cost.billing import Interval, cost_of
 from tideserve.cost.ledger import Ledger
 from tideserve.cost.report import Invocations
+from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.model import dimensions
 
-NAMESPACE: Final = "tideserve/Cost"
-HOURLY_COST: Final = "HourlyCost"
-COST_PER_INFERENCE: Final = "CostPerInference"
-UNIT: Final = "None"
+NAMESPACE: Final = catalogue.COST
+HOURLY_COST: Final = catalogue.HOURLY_COST.name
+COST_PER_INFERENCE: Final = catalogue.COST_PER_INFERENCE.name
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,8 @@ def publish_cost_metrics(
     published = variant_costs(ledger, invocations, now, period)
     for c in published:
         dims = dimensions(EndpointName=c.endpoint, VariantName=c.variant)
-        aggregator.record(NAMESPACE, HOURLY_COST, dims, c.hourly_cost, UNIT,
-                          timestamp=c.period_start)
+        aggregator.put(catalogue.HOURLY_COST, dims, c.hourly_cost, timestamp=c.period_start)
         if c.cost_per_inference is not None:
-            aggregator.record(NAMESPACE, COST_PER_INFERENCE, dims, c.cost_per_inference, UNIT,
-                              timestamp=c.period_start)
+            aggregator.put(catalogue.COST_PER_INFERENCE, dims, c.cost_per_inference,
+                           timestamp=c.period_start)
     return published

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 
 from tideserve.clock import Clock, WallClock
+from tideserve.metrics.catalogue import Metric
 from tideserve.metrics.model import Datapoint, Dimensions
 from tideserve.metrics.sketch import SketchBuilder
 
@@ -108,6 +109,16 @@ class MetricAggregator:
             series.sum += value * count
             series.last = value
 
+    def put(self, metric: Metric, dimensions: Dimensions, value: float, *,
+            timestamp: float | None = None) -> None:
+        """record() for a catalogue metric: its namespace, name and unit."""
+        self.record(metric.namespace, metric.name, dimensions, value, metric.unit,
+                    timestamp=timestamp)
+
+    def ensure_zero(self, metric: Metric, dimensions: Dimensions) -> None:
+        """ensure() for a catalogue metric in the current period."""
+        self.ensure(metric.namespace, metric.name, dimensions, metric.unit)
+
     def record_statistics(
         self,
         namespace: str,
@@ -147,7 +158,7 @@ class MetricAggregator:
         values, and no request was made, so Invocations' SampleCount stays the request count
         over any window), the way SageMaker publishes zeros for an idle variant so scale-in
         alarms see data (§5.1).
-        The router calls this for names.ZERO_WHEN_IDLE once per period per live variant;
+        The server calls this for catalogue.zero_filled(kind) once per period per live variant;
         values recorded in the same period replace the zero rather than adding to it."""
         if timestamp is None:
             timestamp = self.clock.now()

@@ -1,5 +1,5 @@
 """Metric names, units and namespaces that SageMaker publishes (spec §5.1–5.3), so publishers
-(router, instance sampler, async queue) and consumers (alarms, autoscaling) spell them once.
+and consumers spell them once (metrics/catalogue.py says who publishes what).
 
 Units are CloudWatch's StandardUnit strings; "None" is CloudWatch's word for a plain count.
 """
@@ -53,40 +53,7 @@ GPU_UTILIZATION: Final = "GPUUtilization"
 GPU_MEMORY_UTILIZATION: Final = "GPUMemoryUtilization"
 DISK_UTILIZATION: Final = "DiskUtilization"
 
-UNITS: Final[dict[str, str]] = {
-    INVOCATIONS: NONE,
-    INVOCATIONS_PER_INSTANCE: NONE,
-    INVOCATION_4XX_ERRORS: NONE,
-    INVOCATION_5XX_ERRORS: NONE,
-    INVOCATION_MODEL_ERRORS: NONE,
-    MODEL_LATENCY: MICROSECONDS,
-    OVERHEAD_LATENCY: MICROSECONDS,
-    MODEL_SETUP_TIME: MICROSECONDS,
-    CONCURRENT_REQUESTS_PER_MODEL: NONE,
-    APPROXIMATE_BACKLOG_SIZE: COUNT,
-    APPROXIMATE_BACKLOG_SIZE_PER_INSTANCE: COUNT,
-    APPROXIMATE_AGE_OF_OLDEST_REQUEST: SECONDS,
-    HAS_BACKLOG_WITHOUT_CAPACITY: COUNT,
-    INVOCATIONS_PROCESSED: COUNT,
-    INVOCATION_FAILURES: COUNT,
-    TIME_IN_BACKLOG: MILLISECONDS,
-    TOTAL_PROCESSING_TIME: MILLISECONDS,
-    CPU_UTILIZATION: PERCENT,
-    MEMORY_UTILIZATION: PERCENT,
-    GPU_UTILIZATION: PERCENT,
-    GPU_MEMORY_UTILIZATION: PERCENT,
-    DISK_UTILIZATION: PERCENT,
-}
-
-# Metrics that SageMaker publishes as zero for a variant with no traffic, so scale-in alarms
-# see data (§5.1). The router calls MetricAggregator.ensure for these once per period.
-ZERO_WHEN_IDLE: Final = (
-    INVOCATIONS,
-    INVOCATIONS_PER_INSTANCE,
-    INVOCATION_4XX_ERRORS,
-    INVOCATION_5XX_ERRORS,
-    INVOCATION_MODEL_ERRORS,
-)
+# Which kinds publish each metric, with which unit and dimensions: metrics/catalogue.py.
 
 # CloudWatch's StandardUnit enum (botocore cloudwatch model), for validation.
 STANDARD_UNITS: Final = frozenset(

@@ -28,10 +28,11 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from tideserve.metrics import names
+from tideserve.metrics import catalogue, names
 from tideserve.metrics.aggregator import MetricAggregator, SeriesTotals
 
-_COUNTERS = {*names.ZERO_WHEN_IDLE, names.INVOCATIONS_PROCESSED, names.INVOCATION_FAILURES}
+_COUNTERS = {*(m.name for m in catalogue.zero_filled(catalogue.REAL_TIME)),
+             names.INVOCATIONS_PROCESSED, names.INVOCATION_FAILURES}
 # Levels sampled once per period, whatever their unit: the last value is what they mean.
 _GAUGES = {names.APPROXIMATE_BACKLOG_SIZE, names.APPROXIMATE_BACKLOG_SIZE_PER_INSTANCE,
            names.HAS_BACKLOG_WITHOUT_CAPACITY, names.APPROXIMATE_AGE_OF_OLDEST_REQUEST,

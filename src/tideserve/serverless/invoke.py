@@ -16,22 +16,19 @@ from collections.abc import Callable
 import aiohttp
 
 from tideserve.errors import ModelInvocationError, ThrottledError, ValidationError
+from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.serverless.config import MAX_PAYLOAD_BYTES
 from tideserve.serverless.pool import Lease, ServerlessPool
 from tideserve.serving.instance_token import token_header
 from tideserve.serving.router import (
     _FORWARD_HEADERS,
-    NAMESPACE,
     Invocation,
     InvocationResult,
     model_error,
     model_timeout,
     model_unreachable,
 )
-
-PC_INVOCATIONS = "ServerlessProvisionedConcurrencyInvocations"
-PC_SPILLOVER = "ServerlessProvisionedConcurrencySpilloverInvocations"
 
 Bill = Callable[[float], None]  # seconds of request duration
 
@@ -77,11 +74,11 @@ async def invoke_serverless(
         ).encode()
     total_us = (time.perf_counter() - started) * 1e6
     _count(metrics, dims, (int(400 <= status < 500), int(status >= 500), int(status >= 300)))
-    metrics.record(NAMESPACE, "ModelLatency", dims, model_s * 1e6, "Microseconds")
+    metrics.put(catalogue.MODEL_LATENCY, dims, model_s * 1e6)
     # The cold start is reported as ModelSetupTime, not as overhead.
     setup_us = (lease.setup_seconds or 0.0) * 1e6
     overhead = max(0.0, total_us - model_s * 1e6 - setup_us)
-    metrics.record(NAMESPACE, "OverheadLatency", dims, overhead, "Microseconds")
+    metrics.put(catalogue.OVERHEAD_LATENCY, dims, overhead)
     if status >= 300:
         raise model_error(status, body, region, pool.endpoint)
     return InvocationResult(
@@ -113,17 +110,16 @@ async def _forward(
 def _count_lease(metrics: MetricAggregator, dims: tuple[tuple[str, str], ...], lease: Lease,
                  has_provisioned: bool) -> None:
     if lease.setup_seconds is not None:
-        metrics.record(NAMESPACE, "ModelSetupTime", dims, lease.setup_seconds * 1e6,
-                       "Microseconds")
+        metrics.put(catalogue.MODEL_SETUP_TIME, dims, lease.setup_seconds * 1e6)
     if has_provisioned:
-        metrics.record(NAMESPACE, PC_INVOCATIONS if lease.provisioned else PC_SPILLOVER,
-                       dims, 1.0, "None")
+        spilled = catalogue.PC_INVOCATIONS if lease.provisioned else catalogue.PC_SPILLOVER
+        metrics.put(spilled, dims, 1.0)
 
 
 def _count(metrics: MetricAggregator, dims: tuple[tuple[str, str], ...],
            errors: tuple[int, int, int]) -> None:
-    rec = metrics.record
-    rec(NAMESPACE, "Invocations", dims, 1.0, "None")
-    rec(NAMESPACE, "Invocation4XXErrors", dims, float(errors[0]), "None")
-    rec(NAMESPACE, "Invocation5XXErrors", dims, float(errors[1]), "None")
-    rec(NAMESPACE, "InvocationModelErrors", dims, float(errors[2]), "None")
+    put = metrics.put
+    put(catalogue.INVOCATIONS, dims, 1.0)
+    put(catalogue.INVOCATION_4XX_ERRORS, dims, float(errors[0]))
+    put(catalogue.INVOCATION_5XX_ERRORS, dims, float(errors[1]))
+    put(catalogue.INVOCATION_MODEL_ERRORS, dims, float(errors[2]))

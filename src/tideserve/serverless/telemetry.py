@@ -16,18 +16,10 @@ from __future__ import annotations
 
 from typing import cast
 
-from tideserve.metrics import names
+from tideserve.metrics import catalogue, names
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.system import InstanceInfo, InstanceSampler
-from tideserve.serverless.invoke import PC_INVOCATIONS, PC_SPILLOVER
 from tideserve.serverless.pool import ServerlessPool
-from tideserve.serving.router import NAMESPACE
-
-PC_UTILIZATION = "ServerlessProvisionedConcurrencyUtilization"
-PC_EXECUTIONS = "ServerlessProvisionedConcurrencyExecutions"
-CONCURRENT_UTILIZATION = "ServerlessConcurrentExecutionsUtilization"
-ZERO_FILLED = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors",
-               "InvocationModelErrors")
 
 
 def publish_period(metrics: MetricAggregator, pool: ServerlessPool, now: float,
@@ -35,17 +27,17 @@ def publish_period(metrics: MetricAggregator, pool: ServerlessPool, now: float,
     """The variant's AWS/SageMaker values for the period that started at `closed` and has
     just ended (`now` is a few ms past its end)."""
     dims = (("EndpointName", pool.endpoint), ("VariantName", pool.variant))
-    for name in ZERO_FILLED:
-        metrics.ensure(NAMESPACE, name, dims, "None")
-    rec = metrics.record
-    rec(NAMESPACE, CONCURRENT_UTILIZATION, dims, pool.concurrency_utilization(now), "None",
+    for metric in catalogue.zero_filled(catalogue.SERVERLESS):
+        metrics.ensure_zero(metric, dims)
+    put = metrics.put
+    put(catalogue.CONCURRENT_EXECUTIONS_UTILIZATION, dims, pool.concurrency_utilization(now),
         timestamp=closed)
     if pool.config.provisioned_concurrency:
         utilization, peak = pool.utilization(now)
-        rec(NAMESPACE, PC_UTILIZATION, dims, utilization, "None", timestamp=closed)
-        rec(NAMESPACE, PC_EXECUTIONS, dims, float(peak), "None", timestamp=closed)
-        for name in (PC_INVOCATIONS, PC_SPILLOVER):
-            metrics.ensure(NAMESPACE, name, dims, "None")
+        put(catalogue.PC_UTILIZATION, dims, utilization, timestamp=closed)
+        put(catalogue.PC_EXECUTIONS, dims, float(peak), timestamp=closed)
+        for metric in (catalogue.PC_INVOCATIONS, catalogue.PC_SPILLOVER):
+            metrics.ensure_zero(metric, dims)
 
 
 class _MemoryOnly:

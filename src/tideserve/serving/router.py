@@ -27,6 +27,7 @@ from typing import Protocol
 import aiohttp
 
 from tideserve.errors import ModelInvocationError, UnavailableError, ValidationError
+from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.serving.instance_token import token_header
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, least_outstanding
@@ -209,21 +210,21 @@ class Router:
         self, dims: tuple[tuple[str, str], ...], instances: int, status: int,
         model_us: float, total_us: float,
     ) -> None:
-        rec = self.metrics.record
+        put = self.metrics.put
         errors = (int(400 <= status < 500), int(status >= 500), int(status >= 300))
         self._count(dims, instances, errors)
-        rec(NAMESPACE, "ModelLatency", dims, model_us, "Microseconds")
-        rec(NAMESPACE, "OverheadLatency", dims, max(0.0, total_us - model_us), "Microseconds")
+        put(catalogue.MODEL_LATENCY, dims, model_us)
+        put(catalogue.OVERHEAD_LATENCY, dims, max(0.0, total_us - model_us))
 
     def _count(
         self, dims: tuple[tuple[str, str], ...], instances: int, errors: tuple[int, int, int]
     ) -> None:
-        rec = self.metrics.record
-        rec(NAMESPACE, "Invocations", dims, 1.0, "None")
-        rec(NAMESPACE, "InvocationsPerInstance", dims, 1.0 / max(1, instances), "None")
-        rec(NAMESPACE, "Invocation4XXErrors", dims, float(errors[0]), "None")
-        rec(NAMESPACE, "Invocation5XXErrors", dims, float(errors[1]), "None")
-        rec(NAMESPACE, "InvocationModelErrors", dims, float(errors[2]), "None")
+        put = self.metrics.put
+        put(catalogue.INVOCATIONS, dims, 1.0)
+        put(catalogue.INVOCATIONS_PER_INSTANCE, dims, 1.0 / max(1, instances))
+        put(catalogue.INVOCATION_4XX_ERRORS, dims, float(errors[0]))
+        put(catalogue.INVOCATION_5XX_ERRORS, dims, float(errors[1]))
+        put(catalogue.INVOCATION_MODEL_ERRORS, dims, float(errors[2]))
 
 
 def _next_backend(backends: list[Backend], failed: Backend, gone: bool, tried: set[str],

@@ -46,6 +46,14 @@ class EndpointRoute:
         return rng.choices(live, weights=[v.weight for v in live])[0]
 
 
+def requests_per_instance(variant: VariantRoute) -> float | None:
+    """ConcurrentRequestsPerModel's sample: requests in flight (in service or queued at the
+    instance) per instance in service; None with no instance in service."""
+    if not variant.backends:
+        return None
+    return sum(b.in_flight for b in variant.backends) / len(variant.backends)
+
+
 def least_outstanding(backends: list[Backend], rng: random.Random,
                       exclude: Backend | None = None) -> Backend | None:
     """The backend with the fewest requests in flight; ties go to a random one so that idle

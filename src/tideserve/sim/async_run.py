@@ -16,31 +16,33 @@ from dataclasses import fields, replace
 import numpy as np
 
 from tideserve.cost.billing import SECONDS_PER_HOUR, usd_for_seconds
+from tideserve.metrics import catalogue as c
 from tideserve.scaling.alarms import MetricAlarm
 from tideserve.sim.async_queue import EPS, AsyncQueueModel
 from tideserve.sim.engine_adapter import PolicySet
 from tideserve.sim.fluid import StepLog, mixture_percentiles
 from tideserve.sim.kinds import ASYNC, AsyncSpec
 from tideserve.sim.loop import EndpointLoop
-from tideserve.sim.metrics import SAGEMAKER, Series, SimMetrics, gauge
+from tideserve.sim.metrics import Series, SimMetrics, gauge
 from tideserve.sim.result import AsyncFigures, PolicyRun, Summary
 from tideserve.sim.scenario import Scenario
 
 PERCENTS = (50.0, 90.0, 99.0)
-BACKLOG = "ApproximateBacklogSize"
-PER_INSTANCE = "ApproximateBacklogSizePerInstance"
-WITHOUT_CAPACITY = "HasBacklogWithoutCapacity"
+BACKLOG = c.BACKLOG_SIZE.name
+PER_INSTANCE = c.BACKLOG_SIZE_PER_INSTANCE.name
+WITHOUT_CAPACITY = c.BACKLOG_WITHOUT_CAPACITY.name
 # Dimension {EndpointName} only; published every period whatever the backlog (as live:
 # asyncinf/backlog.py), so a scale-in alarm sees the empty queue.
-ASYNC_SERIES = {(SAGEMAKER, BACKLOG): Series("Count", False),
-                (SAGEMAKER, PER_INSTANCE): Series("Count", False),
-                (SAGEMAKER, WITHOUT_CAPACITY): Series("Count", False)}
-NOT_PUBLISHED = {(SAGEMAKER, "Invocations"), (SAGEMAKER, "InvocationsPerInstance")}
+ASYNC_SERIES = {m.key: Series(m.unit, False) for m in (c.BACKLOG_SIZE, c.BACKLOG_SIZE_PER_INSTANCE,
+                                                        c.BACKLOG_WITHOUT_CAPACITY)}
+# The real-time series an async variant does not publish (the catalogue says which).
+NOT_PUBLISHED = {key for key, m in c.CATALOGUE.items() if c.ASYNC not in m.kinds}
 
 
 class AsyncMetrics(SimMetrics):
-    """The variant's metrics, less Invocations and InvocationsPerInstance (async endpoints do
-    not publish them, spec §5.2), plus the endpoint's backlog metrics, sampled per step:
+    """The variant's metrics, less those live async endpoints do not publish (the catalogue's:
+    Invocations, InvocationsPerInstance, InvocationModelErrors, OverheadLatency,
+    ConcurrentRequestsPerModel; spec §5.2), plus the endpoint's backlog metrics, per step:
 
     - ApproximateBacklogSize: queued + in processing;
     - ApproximateBacklogSizePerInstance: that / instances in service, the whole backlog at

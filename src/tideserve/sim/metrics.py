@@ -26,11 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tideserve.metrics import catalogue as c
 from tideserve.scaling.alarms import EXTRA_PERIODS, MetricAlarm
 from tideserve.sim.fluid import StepLog, mixture_percentiles
 from tideserve.sim.profile import US_PER_SECOND, Profile
 
-SAGEMAKER, INSTANCES = "AWS/SageMaker", "/aws/sagemaker/Endpoints"
+SAGEMAKER, INSTANCES = c.SAGEMAKER_NAMESPACE, c.INSTANCES_NAMESPACE
 Aggregate = Callable[[slice, int], np.ndarray]  # (steps, steps per period) -> value per period
 
 
@@ -40,18 +41,13 @@ class Series:
     zero_filled: bool
 
 
-SERIES = {
-    (SAGEMAKER, "Invocations"): Series("None", True),
-    (SAGEMAKER, "InvocationsPerInstance"): Series("None", True),
-    (SAGEMAKER, "Invocation4XXErrors"): Series("None", True),
-    (SAGEMAKER, "Invocation5XXErrors"): Series("None", True),
-    (SAGEMAKER, "InvocationModelErrors"): Series("None", True),
-    (SAGEMAKER, "ModelLatency"): Series("Microseconds", False),
-    (SAGEMAKER, "OverheadLatency"): Series("Microseconds", False),
-    (SAGEMAKER, "ConcurrentRequestsPerModel"): Series("None", False),
-    (INSTANCES, "CPUUtilization"): Series("Percent", False),
-    (INSTANCES, "MemoryUtilization"): Series("Percent", False),
-}
+# The real-time variant metrics modelled here, with the catalogue's units and zero-filling
+# (the catalogue's others, instance lifecycle counts, have nothing to model on a trace).
+MODELLED = (c.INVOCATIONS, c.INVOCATIONS_PER_INSTANCE, c.INVOCATION_4XX_ERRORS,
+            c.INVOCATION_5XX_ERRORS, c.INVOCATION_MODEL_ERRORS, c.MODEL_LATENCY,
+            c.OVERHEAD_LATENCY, c.CONCURRENT_REQUESTS_PER_MODEL, c.CPU_UTILIZATION,
+            c.MEMORY_UTILIZATION)
+SERIES = {m.key: Series(m.unit, c.REAL_TIME in m.zero_filled) for m in MODELLED}
 
 
 class SimMetrics:

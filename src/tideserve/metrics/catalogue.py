@@ -1,0 +1,140 @@
+"""Every metric tideserve publishes: namespace, name, unit, dimensions, and which endpoint
+kinds publish it (zero-filled or not). The publishers (router, serverless invoker and
+telemetry, async dispatcher and backlog, instance sampler, server) and the simulator read this
+table, so an alarm that finds data live finds the same series in rehearsal, and the other way
+round. tests/metrics/test_catalogue.py holds the simulator and a live server to it.
+
+Kinds are the endpoint kinds of spec §1: real-time (instance-based), serverless, async
+(instance-based behind a queue). A metric is zero-filled for a kind when SageMaker publishes a
+zero for an idle variant of that kind (§5.1), so scale-in alarms see data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from tideserve.metrics import names as n
+
+REAL_TIME: Final = "real-time"
+SERVERLESS: Final = "serverless"
+ASYNC: Final = "async"
+KINDS: Final = (REAL_TIME, SERVERLESS, ASYNC)
+
+VARIANT_DIMS: Final = (n.ENDPOINT_NAME, n.VARIANT_NAME)
+ENDPOINT_DIMS: Final = (n.ENDPOINT_NAME,)
+TIDESERVE: Final = "tideserve"  # our own namespace: instance lifecycle
+
+
+@dataclass(frozen=True)
+class Metric:
+    namespace: str
+    name: str
+    unit: str
+    kinds: frozenset[str]
+    zero_filled: frozenset[str] = frozenset()  # kinds that publish zeros when idle
+    dimensions: tuple[str, ...] = VARIANT_DIMS
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.namespace, self.name
+
+
+def _m(namespace: str, name: str, unit: str, kinds: tuple[str, ...],
+       zero: tuple[str, ...] = (), dims: tuple[str, ...] = VARIANT_DIMS) -> Metric:
+    return Metric(namespace, name, unit, frozenset(kinds), frozenset(zero), dims)
+
+
+SAGEMAKER_NAMESPACE: Final = n.SAGEMAKER
+INSTANCES_NAMESPACE: Final = n.ENDPOINT_INSTANCES
+
+_RT, _SL, _AS = REAL_TIME, SERVERLESS, ASYNC
+_SM, _EP = SAGEMAKER_NAMESPACE, INSTANCES_NAMESPACE
+
+# Invocation metrics (§5.1). Async endpoints publish no Invocations (§5.2): their requests are
+# counted as InvocationsProcesssed / InvocationFailures.
+INVOCATIONS: Final = _m(_SM, n.INVOCATIONS, n.NONE, (_RT, _SL), (_RT, _SL))
+INVOCATIONS_PER_INSTANCE: Final = _m(_SM, n.INVOCATIONS_PER_INSTANCE, n.NONE, (_RT,), (_RT,))
+INVOCATION_4XX_ERRORS: Final = _m(_SM, n.INVOCATION_4XX_ERRORS, n.NONE, (_RT, _SL, _AS),
+                                  (_RT, _SL))
+INVOCATION_5XX_ERRORS: Final = _m(_SM, n.INVOCATION_5XX_ERRORS, n.NONE, (_RT, _SL, _AS),
+                                  (_RT, _SL))
+INVOCATION_MODEL_ERRORS: Final = _m(_SM, n.INVOCATION_MODEL_ERRORS, n.NONE, (_RT, _SL),
+                                    (_RT, _SL))
+MODEL_LATENCY: Final = _m(_SM, n.MODEL_LATENCY, n.MICROSECONDS, (_RT, _SL, _AS))
+OVERHEAD_LATENCY: Final = _m(_SM, n.OVERHEAD_LATENCY, n.MICROSECONDS, (_RT, _SL))
+CONCURRENT_REQUESTS_PER_MODEL: Final = _m(_SM, n.CONCURRENT_REQUESTS_PER_MODEL, n.NONE, (_RT,))
+
+# Serverless (§5.1, serverless rows).
+MODEL_SETUP_TIME: Final = _m(_SM, n.MODEL_SETUP_TIME, n.MICROSECONDS, (_SL,))
+CONCURRENT_EXECUTIONS_UTILIZATION: Final = _m(
+    _SM, "ServerlessConcurrentExecutionsUtilization", n.NONE, (_SL,))
+PC_UTILIZATION: Final = _m(_SM, "ServerlessProvisionedConcurrencyUtilization", n.NONE, (_SL,))
+PC_EXECUTIONS: Final = _m(_SM, "ServerlessProvisionedConcurrencyExecutions", n.NONE, (_SL,))
+PC_INVOCATIONS: Final = _m(_SM, "ServerlessProvisionedConcurrencyInvocations", n.NONE, (_SL,))
+PC_SPILLOVER: Final = _m(_SM, "ServerlessProvisionedConcurrencySpilloverInvocations", n.NONE,
+                         (_SL,))
+# Published only for variants with ProvisionedConcurrency, zero-filled there.
+PROVISIONED_ONLY: Final = (PC_UTILIZATION, PC_EXECUTIONS, PC_INVOCATIONS, PC_SPILLOVER)
+
+# Async (§5.2).
+BACKLOG_SIZE: Final = _m(_SM, n.APPROXIMATE_BACKLOG_SIZE, n.COUNT, (_AS,), dims=ENDPOINT_DIMS)
+BACKLOG_SIZE_PER_INSTANCE: Final = _m(_SM, n.APPROXIMATE_BACKLOG_SIZE_PER_INSTANCE, n.COUNT,
+                                      (_AS,), dims=ENDPOINT_DIMS)
+AGE_OF_OLDEST_REQUEST: Final = _m(_SM, n.APPROXIMATE_AGE_OF_OLDEST_REQUEST, n.SECONDS, (_AS,),
+                                  dims=ENDPOINT_DIMS)
+BACKLOG_WITHOUT_CAPACITY: Final = _m(_SM, n.HAS_BACKLOG_WITHOUT_CAPACITY, n.COUNT, (_AS,),
+                                     dims=ENDPOINT_DIMS)
+INVOCATIONS_PROCESSED: Final = _m(_SM, n.INVOCATIONS_PROCESSED, n.COUNT, (_AS,))
+INVOCATION_FAILURES: Final = _m(_SM, n.INVOCATION_FAILURES, n.COUNT, (_AS,))
+TIME_IN_BACKLOG: Final = _m(_SM, n.TIME_IN_BACKLOG, n.MILLISECONDS, (_AS,))
+TOTAL_PROCESSING_TIME: Final = _m(_SM, n.TOTAL_PROCESSING_TIME, n.MILLISECONDS, (_AS,))
+EXPIRED_REQUESTS: Final = _m(_SM, "ExpiredRequests", n.COUNT, (_AS,))
+REQUEST_DOWNLOAD_FAILURES: Final = _m(_SM, "RequestDownloadFailures", n.COUNT, (_AS,))
+RESPONSE_UPLOAD_FAILURES: Final = _m(_SM, "ResponseUploadFailures", n.COUNT, (_AS,))
+NOTIFICATION_FAILURES: Final = _m(_SM, "NotificationFailures", n.COUNT, (_AS,))
+
+# Instance metrics (§5.3); serverless workers report memory only (SageMaker shows no CPU for
+# them). GPU and disk utilization are not sampled yet.
+CPU_UTILIZATION: Final = _m(_EP, n.CPU_UTILIZATION, n.PERCENT, (_RT, _AS))
+MEMORY_UTILIZATION: Final = _m(_EP, n.MEMORY_UTILIZATION, n.PERCENT, (_RT, _SL, _AS))
+
+# Instance lifecycle, ours.
+INSTANCE_STARTUP_TIME: Final = _m(TIDESERVE, "InstanceStartupTime", n.SECONDS, (_RT, _AS))
+INSTANCE_EXITS: Final = _m(TIDESERVE, "InstanceExits", n.COUNT, (_RT, _AS))
+RESTART_BACKOFF: Final = _m(TIDESERVE, "RestartBackoff", n.SECONDS, (_RT, _AS))
+CONSECUTIVE_INSTANCE_EXITS: Final = _m(TIDESERVE, "ConsecutiveInstanceExits", n.COUNT, (_RT, _AS))
+
+# Cost as metrics (cost/publish.py), per variant with instances. CloudWatch has no currency
+# unit; AWS's EstimatedCharges uses "None".
+COST: Final = "tideserve/Cost"
+HOURLY_COST: Final = _m(COST, "HourlyCost", n.NONE, (_RT, _AS))
+COST_PER_INFERENCE: Final = _m(COST, "CostPerInference", n.NONE, (_RT, _AS))
+
+CATALOGUE: Final[dict[tuple[str, str], Metric]] = {
+    m.key: m for m in (
+        INVOCATIONS, INVOCATIONS_PER_INSTANCE, INVOCATION_4XX_ERRORS, INVOCATION_5XX_ERRORS,
+        INVOCATION_MODEL_ERRORS, MODEL_LATENCY, OVERHEAD_LATENCY, CONCURRENT_REQUESTS_PER_MODEL,
+        MODEL_SETUP_TIME, CONCURRENT_EXECUTIONS_UTILIZATION, *PROVISIONED_ONLY,
+        BACKLOG_SIZE, BACKLOG_SIZE_PER_INSTANCE, AGE_OF_OLDEST_REQUEST, BACKLOG_WITHOUT_CAPACITY,
+        INVOCATIONS_PROCESSED, INVOCATION_FAILURES, TIME_IN_BACKLOG, TOTAL_PROCESSING_TIME,
+        EXPIRED_REQUESTS, REQUEST_DOWNLOAD_FAILURES, RESPONSE_UPLOAD_FAILURES,
+        NOTIFICATION_FAILURES, CPU_UTILIZATION, MEMORY_UTILIZATION, INSTANCE_STARTUP_TIME,
+        INSTANCE_EXITS, RESTART_BACKOFF, CONSECUTIVE_INSTANCE_EXITS, HOURLY_COST,
+        COST_PER_INFERENCE,
+    )
+}
+
+
+def published_by(kind: str) -> list[Metric]:
+    return [m for m in CATALOGUE.values() if kind in m.kinds]
+
+
+def zero_filled(kind: str) -> list[Metric]:
+    """The variant metrics published as zero each period a variant of `kind` is idle (the
+    provisioned-concurrency ones apart: only variants with ProvisionedConcurrency have them)."""
+    return [m for m in CATALOGUE.values() if kind in m.zero_filled]
+
+
+def lookup(namespace: str, name: str) -> Metric | None:
+    return CATALOGUE.get((namespace, name))
