@@ -315,7 +315,7 @@ class Controller:
         then retire the old fleet. If the new fleet fails, the old one keeps serving."""
         new_fleet = row.pending_config_name
         assert new_fleet is not None
-        new_variants = [v for v in row.variants if v.get("Pending")]
+        new_variants = row.pending_variants
         try:
             await asyncio.gather(*(
                 self._launch(row, v, new_fleet, route=False)
@@ -338,10 +338,7 @@ class Controller:
         await asyncio.gather(*(self._retire(i, unroute=False) for i in old))
 
         def change(current: EndpointRow) -> bool:
-            current.variants = [
-                {k: val for k, val in v.items() if k != "Pending"}
-                for v in current.variants if v.get("Pending")
-            ]
+            current.variants, current.pending_variants = current.pending_variants, []
             current.config_name, current.pending_config_name = new_fleet, None
             current.status = "InService"
             current.last_modified_time = self.clock.now()
@@ -352,7 +349,7 @@ class Controller:
 
     def _revert_update(self, row: EndpointRow, reason: str) -> None:
         def change(current: EndpointRow) -> bool:
-            current.variants = [v for v in current.variants if not v.get("Pending")]
+            current.pending_variants = []
             current.pending_config_name = None
             current.status, current.failure_reason = "InService", reason[:1024]
             current.last_modified_time = self.clock.now()
@@ -481,8 +478,6 @@ class Controller:
             route = EndpointRoute(row.name)
             self.routes.put(route)
         for v in row.variants:
-            if v.get("Pending"):
-                continue
             if route.variant(v["VariantName"]) is None:
                 route.variants.append(VariantRoute(v["VariantName"], float(v["CurrentWeight"])))
 
@@ -497,8 +492,6 @@ class Controller:
         fleet = self.fleets.get(row.name.lower(), EndpointFleet())
         route = self.routes.get(row.name)
         for v in row.variants:
-            if v.get("Pending"):
-                continue
             v["CurrentInstanceCount"] = fleet.serving(v["VariantName"], row.config_name)
             status = self.restarts.variant_status(row.name, v["VariantName"], self.clock.now())
             if status is None:
