@@ -34,6 +34,7 @@ from tideserve.control.plan_fleet import (
 from tideserve.control.restarts import RestartTracker
 from tideserve.control.store import ControlStore, EndpointRow
 from tideserve.cost.catalog import Catalog
+from tideserve.errors import TideserveError
 from tideserve.fleet.backoff import RestartPolicy
 from tideserve.fleet.base import InstanceProvider
 from tideserve.serving.routes import RouteTable
@@ -162,9 +163,11 @@ class InstanceKind:
                                        return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         for err in errors:
-            if not isinstance(err, InstanceStartError):
+            if not isinstance(err, (InstanceStartError, TideserveError)):
                 raise err
-        return str(errors[0]) if errors else None
+        if not errors:
+            return None
+        return errors[0].message if isinstance(errors[0], TideserveError) else str(errors[0])
 
     async def _retire(self, inst: ManagedInstance, fleet: EndpointFleet, unroute: bool) -> None:
         if unroute:

@@ -33,13 +33,14 @@ class VariantSpec:
 
     @classmethod
     def of(cls, v: dict[str, Any]) -> VariantSpec:
+        weight = _number(v.get("DesiredWeight"), 1.0)
         return cls(
-            name=v["VariantName"], model=v.get("ModelName", ""),
-            instance_type=v.get("InstanceType", ""),
-            count=int(v.get("DesiredInstanceCount") or 0),
-            weight=float(v.get("DesiredWeight", 1.0)),
-            current_count=int(v.get("CurrentInstanceCount") or 0),
-            current_weight=float(v.get("CurrentWeight", v.get("DesiredWeight", 1.0))),
+            name=v["VariantName"], model=v.get("ModelName") or "",
+            instance_type=v.get("InstanceType") or "",
+            count=int(_number(v.get("DesiredInstanceCount"), 0)),
+            weight=weight,
+            current_count=int(_number(v.get("CurrentInstanceCount"), 0)),
+            current_weight=_number(v.get("CurrentWeight"), weight),
             restart_status=v.get("RestartStatus"),
         )
 
@@ -127,3 +128,8 @@ def plan(desired: Desired | None, observed: EndpointObserved) -> list[EndpointAc
     if desired.status in SETTLING:
         steps.append(MarkInService(desired.generation))
     return steps
+
+
+def _number(value: Any, default: float) -> float:
+    """A variants-JSON number; a kind's variant may leave instance fields out (serverless)."""
+    return float(value) if value is not None else default
