@@ -130,6 +130,9 @@ class Controller:
     async def _reconcile(self, key: str) -> None:
         row = self.store.get_endpoint(key)
         kind = self._owner(row)
+        if row is not None and kind is None:
+            log.error("no registered kind converges endpoint %s", row.name)
+            return
         desired = Desired.of(row, kind.label) if row is not None and kind else None
         failure = await self._execute(key, row, plan(desired, self._observed(key)))
         if failure is not None:
