@@ -18,7 +18,6 @@ from tideserve.control.kinds import ConvergeFailed
 from tideserve.control.models import ModelCache
 from tideserve.control.plan import Desired
 from tideserve.control.plan_fleet import (
-    FLEET_CHANGES,
     EndCrashLoop,
     FleetAction,
     FleetObserved,
@@ -108,10 +107,9 @@ class InstanceKind:
                 return None  # changed meanwhile: the controller reconciles it again
             actions = plan_fleet(Desired.of(current), self.observe(current.name, failure))
             waits = [a.at for a in actions if isinstance(a, WaitUntil)]
+            if len(waits) == len(actions) and failure is None:
+                return min(waits, default=None)  # settled, or backing off
             failure = await self._execute(current, actions)
-            if failure is None and not any(isinstance(a, FLEET_CHANGES) for a in actions):
-                if len(waits) == len(actions):
-                    return min(waits, default=None)
             current = self.store.get_endpoint(row.name)
         log.warning("endpoint %s did not settle in %d rounds", row.name, MAX_ROUNDS)
         return None
@@ -120,14 +118,7 @@ class InstanceKind:
         """Run the actions in order, the launches and retirements next to each other at
         once. Returns why a launch failed, if one did."""
         failure: str | None = None
-        i = 0
-        while i < len(actions):
-            batch = [actions[i]]
-            while isinstance(batch[0], (LaunchInstances, RetireInstance)) and \
-                    i + len(batch) < len(actions) and \
-                    isinstance(actions[i + len(batch)], (LaunchInstances, RetireInstance)):
-                batch.append(actions[i + len(batch)])
-            i += len(batch)
+        for batch in _batches(actions):
             results = await asyncio.gather(*(self._act(row, a) for a in batch))
             failure = failure or next((r for r in results if r is not None), None)
         return failure
@@ -233,6 +224,19 @@ class InstanceKind:
             i.instance_id: (i.handle.pid, i.endpoint, i.variant, i.handle.spec.instance_type.name)
             for fleet in self.fleets.values() for i in fleet.instances if i.state == "InService"
         }
+
+
+def _batches(actions: list[FleetAction]) -> list[list[FleetAction]]:
+    """Consecutive launches and retirements together (they take a while each), every other
+    action alone."""
+    batches: list[list[FleetAction]] = []
+    for action in actions:
+        slow = isinstance(action, (LaunchInstances, RetireInstance))
+        if slow and batches and isinstance(batches[-1][0], (LaunchInstances, RetireInstance)):
+            batches[-1].append(action)
+        else:
+            batches.append([action])
+    return batches
 
 
 def _find(fleet: EndpointFleet, instance_id: str) -> ManagedInstance | None:

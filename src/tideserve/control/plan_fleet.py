@@ -145,8 +145,6 @@ class GiveUp:
 FleetAction = (LaunchInstances | RetireInstance | ReapExited | EndCrashLoop | WaitUntil
                | UpdateRoutes | SwitchRoutes | PromoteGreen | RevertUpdate | WriteObserved
                | GiveUp)
-# Actions after which the fleet differs, so the kind plans again at once.
-FLEET_CHANGES = (LaunchInstances, RetireInstance, ReapExited, SwitchRoutes, PromoteGreen)
 
 
 def plan_fleet(desired: Desired, observed: FleetObserved) -> list[FleetAction]:
