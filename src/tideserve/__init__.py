@@ -35,7 +35,7 @@ dependency across packages needs its line changed here first).
                  -> client clock db errors metrics scaling settings
     asyncinf     async inference: queue, dispatcher, backlog, notifications
                  -> api clock db errors metrics serving settings
-    control      SageMaker control plane, controller, variant-kind registry
+    control      SageMaker control plane, controller (pure plans, executors), variant kinds
                  -> asyncinf autoscaling clock cost db errors fleet objectstore serving state_files
     serverless   the serverless variant kind: pools, workers, billing
                  -> autoscaling clock control cost errors fleet metrics scaling serving

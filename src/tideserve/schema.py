@@ -23,5 +23,6 @@ TABLE_MODULES = (
 
 
 def create_all(engine: Engine) -> None:
-    """Create every table that does not exist yet (idempotent)."""
+    """Create every table that does not exist yet, and the columns added since (idempotent)."""
     metadata.create_all(engine)
+    tideserve.control.tables.add_missing_columns(engine)

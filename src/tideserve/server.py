@@ -32,8 +32,10 @@ from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import Clock, WallClock
 from tideserve.control.access_keys import AccessKeys, ensure_credentials
 from tideserve.control.capacity import EndpointCapacity
-from tideserve.control.controller import Controller, InstanceReady
+from tideserve.control.controller import Controller
 from tideserve.control.fleet_state import ManagedInstance
+from tideserve.control.instance_kind import InstanceKind
+from tideserve.control.instances import InstanceHooks, InstanceReady
 from tideserve.control.kinds import VariantKinds
 from tideserve.control.lineage import EndpointContexts
 from tideserve.control.models import ModelCache
@@ -239,11 +241,12 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     router = Router(routes, metrics, settings.account, settings.region,
                     timeout=settings.model_timeout, kinds=[serverless])
     events = InstanceEvents(ledger, arns, metrics)
-    controller = Controller(
+    instances = InstanceKind(
         store, catalog, provider, routes, models, clock, trust_pickle=settings.trust_pickle,
-        on_ready=events.ready, on_started=events.started, on_stopped=events.stopped,
-        on_exit=events.exited, kinds=[serverless],
+        hooks=InstanceHooks(on_ready=events.ready, on_started=events.started,
+                            on_stopped=events.stopped, on_exit=events.exited),
     )
+    controller = Controller(store, clock, kinds=[serverless, instances])  # the catch-all last
     sagemaker = SageMakerService(store, arns, catalog, clock, on_change=controller.notify,
                                  kinds=kinds)
     cloudwatch = CloudWatchMetrics(metric_store, metrics, clock)

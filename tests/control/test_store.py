@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sqlalchemy import text
 
 from tideserve.control.store import ControlStore, EndpointRow
 from tideserve.db import make_engine
@@ -53,3 +54,37 @@ def test_a_change_that_raises_writes_nothing(store: ControlStore) -> None:
         store.modify_endpoint("ep", half_done)
     row = store.get_endpoint("ep")
     assert row is not None and row.status == "InService"
+
+
+def test_pending_variants_round_trip_apart_from_the_serving_ones(store: ControlStore) -> None:
+    def update(row: EndpointRow) -> bool:
+        row.pending_config_name = "c2"
+        row.pending_variants = [{"VariantName": "Green", "DesiredInstanceCount": 2}]
+        return True
+
+    store.modify_endpoint("ep", update, bump=True)
+    row = store.get_endpoint("ep")
+    assert row is not None
+    assert [v["VariantName"] for v in row.variants] == ["AllTraffic"]
+    assert row.pending_variants == [{"VariantName": "Green", "DesiredInstanceCount": 2}]
+
+
+def test_a_database_from_before_pending_variants_reads_as_the_new_shape(tmp_path) -> None:
+    """An older tideserve kept the blue/green fleet inside `variants`, marked "Pending"; its
+    table has no pending_variants column until create_all adds it."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "CREATE TABLE endpoints (name_lower VARCHAR(63) PRIMARY KEY, name VARCHAR(63), "
+            "arn VARCHAR(256), config_name VARCHAR(63), pending_config_name VARCHAR(63), "
+            "status VARCHAR(32), failure_reason TEXT, variants JSON, creation_time FLOAT, "
+            "last_modified_time FLOAT, generation INTEGER)"))
+        conn.execute(text(
+            "INSERT INTO endpoints VALUES ('ep', 'ep', 'arn', 'c1', 'c2', 'Updating', NULL, "
+            "'[{\"VariantName\": \"New\", \"Pending\": true}, {\"VariantName\": \"Old\"}]', "
+            "0, 0, 3)"))
+    create_all(engine)
+    row = ControlStore(engine).get_endpoint("ep")
+    assert row is not None
+    assert row.variants == [{"VariantName": "Old"}]
+    assert row.pending_variants == [{"VariantName": "New"}]

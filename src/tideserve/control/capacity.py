@@ -32,7 +32,9 @@ class EndpointCapacity:
         if row is None or row.name != names[0]:
             return None
         variant = row.variant(names[1])
-        if variant is None or variant.get("Pending"):
+        # A variant a blue/green update is replacing has no capacity to scale until it is done.
+        replaced = any(p["VariantName"] == names[1] for p in row.pending_variants)
+        if variant is None or replaced:
             return None
         kind = self.sagemaker.kinds.owner(variant)
         if kind is not None:

@@ -1,10 +1,13 @@
 """Variant kinds as strategies: what the control plane asks of a kind of production variant
-that is not instance-based (serverless today; multi-model and pipelines will add theirs).
+(serverless today; multi-model and pipelines will add theirs).
 
-The control plane knows instance-based variants itself and consults the registered kinds for
-everything else, so a kind's package may import `control` and never the other way round: the
-wiring (server.py) builds each kind and hands it to SageMakerService, EndpointCapacity and
-the Controller.
+Two halves. `VariantKind` is the API's: configs, the variants JSON, DescribeEndpoint and the
+scalable dimension; SageMakerService treats a variant no registered VariantKind owns as
+instance-based. `KindConverger` is the Controller's: every endpoint converges in the first
+registered converger that owns it, the instance-based one (control/instance_kind.py, which
+also runs async endpoints' instances) included, registered last as the catch-all. A kind's
+package may import `control` and never the other way round: the wiring (server.py) builds
+each kind and hands it to SageMakerService, EndpointCapacity and the Controller.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ class VariantKind(Protocol):
         ...
 
 
+class ConvergeFailed(Exception):
+    """A kind's converge failed; the message is the endpoint's whole FailureReason. (A
+    TideserveError from converge instead reads "<label> capacity could not be provisioned: ...")
+    """
+
+
 class KindConverger(Protocol):
     """The data-plane half the Controller drives: endpoints of this kind converge here."""
 
@@ -63,9 +72,15 @@ class KindConverger(Protocol):
 
     def owns(self, row: EndpointRow) -> bool: ...
 
-    async def converge(self, row: EndpointRow) -> None: ...
+    async def converge(self, row: EndpointRow) -> float | None:
+        """Make what runs match the row (idempotent). Returns the clock time at which to
+        converge again (a crash-loop backoff ends), or None; raises ConvergeFailed or
+        TideserveError when it cannot."""
+        ...
 
-    async def teardown(self, endpoint_key: str) -> None: ...
+    async def teardown(self, endpoint_key: str) -> None:
+        """The endpoint (lower-cased name) is gone, Deleting or Failed: stop what runs."""
+        ...
 
 
 class VariantKinds:

@@ -40,6 +40,16 @@ class RestartTracker:
         self.started.pop(key, None)
         return True
 
+    def end(self, endpoint: str, variant: str) -> None:
+        """The variant served long enough since its last crash (plan_fleet.EndCrashLoop)."""
+        key = (endpoint.lower(), variant)
+        self.loops.pop(key, None)
+        self.started.pop(key, None)
+
+    def of_endpoint(self, endpoint: str) -> dict[str, CrashLoop]:
+        """The endpoint's variants that are crash-looping, by variant name."""
+        return {v: loop for (e, v), loop in self.loops.items() if e == endpoint.lower()}
+
     def wait(self, endpoint: str, variant: str, now: float) -> float:
         loop = self.loops.get((endpoint.lower(), variant))
         return loop.wait(now) if loop is not None else 0.0

@@ -222,7 +222,7 @@ class SageMakerService:
             "EndpointArn": row.arn,
             "EndpointConfigName": row.config_name,
             "ProductionVariants": [
-                self._variant_summary(row, v) for v in row.variants if not v.get("Pending")
+                self._variant_summary(row, v) for v in row.variants
             ],
             "EndpointStatus": row.status,
             "CreationTime": ts(row.creation_time),
@@ -240,9 +240,7 @@ class SageMakerService:
         """The fleet a blue/green UpdateEndpoint is bringing up, as AWS shows it: apart from
         ProductionVariants, which keep describing the fleet that serves until the switch."""
         variants = []
-        for v in row.variants:
-            if not v.get("Pending"):
-                continue
+        for v in row.pending_variants:
             summary = self._variant_summary(row, v)
             if v.get("InstanceType"):
                 summary["InstanceType"] = v["InstanceType"]
@@ -319,9 +317,7 @@ class SageMakerService:
             row.pending_config_name = config.name
             row.last_modified_time = self.clock.now()
             # The new fleet's variants ride beside the old ones until traffic shifts.
-            row.variants = [{**v, "Pending": True} for v in new_variants] + [
-                v for v in row.variants if not v.get("Pending")
-            ]
+            row.pending_variants = new_variants
             return True
 
         row = self._modify(p["EndpointName"], change)

@@ -26,9 +26,17 @@ class EndpointRow:
     last_modified_time: float
     generation: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # The variants of pending_config_name while a blue/green UpdateEndpoint brings them up;
+    # `variants` keeps describing the fleet that serves until traffic shifts.
+    pending_variants: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: Any) -> EndpointRow:
+        # Rows written before pending_variants had a column carried the pending fleet inside
+        # `variants`, each entry marked "Pending": True; they read as the new shape.
+        variants = [v for v in row.variants if not v.get("Pending")]
+        pending = [{k: val for k, val in v.items() if k != "Pending"}
+                   for v in row.variants if v.get("Pending")]
         return cls(
             name=row.name,
             arn=row.arn,
@@ -36,10 +44,11 @@ class EndpointRow:
             pending_config_name=row.pending_config_name,
             status=row.status,
             failure_reason=row.failure_reason,
-            variants=list(row.variants),
+            variants=variants,
             creation_time=row.creation_time,
             last_modified_time=row.last_modified_time,
             generation=row.generation or 0,
+            pending_variants=list(row.pending_variants or []) + pending,
         )
 
     def variant(self, name: str) -> dict[str, Any] | None:
@@ -101,6 +110,7 @@ class ControlStore:
                     status=row.status,
                     failure_reason=row.failure_reason,
                     variants=row.variants,
+                    pending_variants=row.pending_variants or None,
                     creation_time=row.creation_time,
                     last_modified_time=row.last_modified_time,
                     generation=1,
@@ -147,6 +157,7 @@ class ControlStore:
             conn.execute(_endpoint_update(name, None, bump, dict(
                 config_name=row.config_name, pending_config_name=row.pending_config_name,
                 status=row.status, failure_reason=row.failure_reason, variants=row.variants,
+                pending_variants=row.pending_variants or None,
                 last_modified_time=row.last_modified_time,
             )))
             if bump:

@@ -4,7 +4,7 @@ was asked for."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Float, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, Engine, Float, Integer, String, Table, Text, inspect, text
 
 from tideserve.db import metadata
 
@@ -46,6 +46,9 @@ endpoints = Table(
     Column("last_modified_time", Float, nullable=False),
     # Bumped on every desired-state change so the controller can tell what is new.
     Column("generation", Integer, nullable=False, default=0),
+    # The variants a blue/green UpdateEndpoint is bringing up (pending_config_name's), same
+    # shape as `variants`; NULL when no deployment is under way.
+    Column("pending_variants", JSON),
 )
 
 tags = Table(
@@ -76,3 +79,14 @@ instances = Table(
     Column("url", String(256), nullable=False),
     Column("start_time", Float, nullable=False),
 )
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Columns added after a database was created: create_all makes missing tables only, so a
+    state directory from an older tideserve gains them here (all nullable)."""
+    if not inspect(engine).has_table("endpoints"):
+        return
+    have = {c["name"] for c in inspect(engine).get_columns("endpoints")}
+    if "pending_variants" not in have:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE endpoints ADD COLUMN pending_variants JSON"))
