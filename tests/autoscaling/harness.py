@@ -8,9 +8,25 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tideserve.autoscaling.ports import IN_SERVICE, Capacity
-from tideserve.autoscaling.tick import record_outcomes, tick
-from tideserve.autoscaling.world import (
+from tideserve.autoscaling.alarm_validate import validate_alarm
+from tideserve.autoscaling.validate import (
+    put_policy,
+    register_target,
+    validate_put_scaling_policy,
+    validate_register,
+)
+from tideserve.autoscaling.validate_schedule import (
+    put_scheduled_action,
+    validate_put_scheduled_action,
+)
+from tideserve.errors import ConflictError
+from tideserve.scaling.alarms import MetricAlarm, new_alarm_state
+from tideserve.scaling.engine import TargetState
+from tideserve.scaling.model import Activity, ScalingPolicy
+from tideserve.scaling.ports import IN_SERVICE, Capacity
+from tideserve.scaling.target_tracking import target_tracking_alarms
+from tideserve.scaling.tick import record_outcomes, tick
+from tideserve.scaling.world import (
     AlarmRecord,
     Applied,
     Observation,
@@ -20,18 +36,6 @@ from tideserve.autoscaling.world import (
     TickResult,
     World,
 )
-from tideserve.errors import ConflictError
-from tideserve.scaling.alarms import MetricAlarm, new_alarm_state, validate_alarm
-from tideserve.scaling.engine import TargetState
-from tideserve.scaling.model import Activity, ScalingPolicy
-from tideserve.scaling.target_tracking import target_tracking_alarms
-from tideserve.scaling.validate import (
-    put_policy,
-    register_target,
-    validate_put_scaling_policy,
-    validate_register,
-)
-from tideserve.scaling.validate_schedule import put_scheduled_action, validate_put_scheduled_action
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 RESOURCE = "endpoint/ep/variant/AllTraffic"

@@ -20,10 +20,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from tideserve.autoscaling.ports import Capacity, CapacityPort
 from tideserve.autoscaling.store import ScalingStore
-from tideserve.autoscaling.tick import record_outcomes, tick
-from tideserve.autoscaling.world import (
+from tideserve.clock import Clock
+from tideserve.errors import TideserveError
+from tideserve.metrics.model import Dimensions
+from tideserve.scaling.alarms import EXTRA_PERIODS, MetricAlarm
+from tideserve.scaling.model import TargetKey
+from tideserve.scaling.ports import Capacity, CapacityPort
+from tideserve.scaling.tick import record_outcomes, tick
+from tideserve.scaling.world import (
     AlarmChanged,
     Applied,
     Notify,
@@ -33,11 +38,6 @@ from tideserve.autoscaling.world import (
     TickConfig,
     TickResult,
 )
-from tideserve.clock import Clock
-from tideserve.errors import TideserveError
-from tideserve.metrics.model import Dimensions
-from tideserve.scaling.alarms import EXTRA_PERIODS, MetricAlarm
-from tideserve.scaling.model import TargetKey
 from tideserve.settings import Settings
 
 log = logging.getLogger("tideserve.autoscaling")

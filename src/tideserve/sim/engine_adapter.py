@@ -27,13 +27,13 @@ from sqlalchemy.pool import StaticPool
 import tideserve.autoscaling.tables  # noqa: F401  (registers the tables on the metadata)
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
-from tideserve.autoscaling.ports import Capacity
 from tideserve.autoscaling.store import ScalingStore
-from tideserve.autoscaling.tick import record_outcomes, tick
-from tideserve.autoscaling.world import Applied, Observation, TickConfig, TickResult, World
 from tideserve.clock import FakeClock
 from tideserve.db import metadata
 from tideserve.errors import TideserveError, ValidationError
+from tideserve.scaling.ports import Capacity
+from tideserve.scaling.tick import record_outcomes, tick
+from tideserve.scaling.world import Applied, Observation, TickConfig, TickResult, World
 from tideserve.settings import Settings
 from tideserve.sim.kinds import ASYNC, REALTIME, SERVERLESS, AsyncSpec, ServerlessSpec
 

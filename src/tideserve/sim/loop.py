@@ -18,11 +18,11 @@ from typing import Protocol
 
 import numpy as np
 
-from tideserve.autoscaling.world import Applied, Observation, SetCapacity, TickResult, World
 from tideserve.errors import ConflictError
 from tideserve.scaling.alarms import evaluation_interval
 from tideserve.scaling.model import Activity
 from tideserve.scaling.schedule import next_fire_time
+from tideserve.scaling.world import Applied, Observation, SetCapacity, TickResult, World
 from tideserve.sim.endpoint import SimEndpoint
 from tideserve.sim.engine_adapter import (
     PolicySet,

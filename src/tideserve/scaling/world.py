@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from tideserve.autoscaling.ports import Capacity
 from tideserve.scaling.alarms import AlarmEvaluation, AlarmState, MetricAlarm
 from tideserve.scaling.engine import TargetState
 from tideserve.scaling.model import (
@@ -21,6 +20,7 @@ from tideserve.scaling.model import (
     ScheduledAction,
     TargetKey,
 )
+from tideserve.scaling.ports import Capacity
 
 Point = tuple[float, float | None]
 
