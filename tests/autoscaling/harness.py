@@ -21,11 +21,11 @@ from tideserve.autoscaling.validate_schedule import (
 )
 from tideserve.errors import ConflictError
 from tideserve.scaling.alarms import MetricAlarm, new_alarm_state
+from tideserve.scaling.drive import drive_once
 from tideserve.scaling.engine import TargetState
 from tideserve.scaling.model import Activity, ScalingPolicy
 from tideserve.scaling.ports import IN_SERVICE, Capacity
 from tideserve.scaling.target_tracking import target_tracking_alarms
-from tideserve.scaling.tick import record_outcomes, tick
 from tideserve.scaling.world import (
     AlarmRecord,
     Applied,
@@ -115,14 +115,10 @@ class Harness:
         self.endpoint.advance(self.now)
         caps = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
                 for r in self.world.targets}
-        result = tick(self.world, Observation(self.datapoints, caps), self.now, self.config)
+        result = drive_once(self.world, Observation(self.datapoints, caps), self.now,
+                            self._apply, self.config)
         self.world = result.world
         self._keep(result.activities)
-        applied = [self._apply(e) for e in result.effects if isinstance(e, SetCapacity)]
-        if applied:
-            outcome = record_outcomes(self.world, applied, self.now, self.config)
-            self.world = outcome.world
-            self._keep(outcome.activities)
         self.results.append(result)
         return result
 

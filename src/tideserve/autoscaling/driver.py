@@ -1,6 +1,7 @@
 """The live edge of autoscaling: every tick, read the world from the store, observe the
-endpoints' capacity and the alarms' metrics, run the pure `tick`, persist what changed and
-apply the capacities through the CapacityPort.
+endpoints' capacity and the alarms' metrics, run the engine's `drive_once` (the pure tick,
+the capacities applied through the CapacityPort, their outcomes recorded) and persist what
+changed.
 
     driver = ScalingDriver(store, metric_store, capacity_port, clock, settings,
                            flush=cloudwatch.flush)
@@ -24,10 +25,10 @@ from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import Clock
 from tideserve.errors import TideserveError
 from tideserve.metrics.model import Dimensions
-from tideserve.scaling.alarms import EXTRA_PERIODS, MetricAlarm
+from tideserve.scaling.alarms import MetricAlarm, datapoint_query
+from tideserve.scaling.drive import drive_once
 from tideserve.scaling.model import TargetKey
 from tideserve.scaling.ports import Capacity, CapacityPort
-from tideserve.scaling.tick import record_outcomes, tick
 from tideserve.scaling.world import (
     AlarmChanged,
     Applied,
@@ -90,22 +91,19 @@ class ScalingDriver:
         return await asyncio.to_thread(self.step, self.clock.now() if now is None else now)
 
     def step(self, now: float) -> TickResult:
-        """One tick, synchronously (what run_once runs in a thread)."""
+        """One drive_once, synchronously (what run_once runs in a thread): the world and the
+        observation from the store and the endpoints, the result back into the store. The
+        lock is held throughout, so an API call cannot land between the decision and its
+        outcome; setting a capacity is one quick write to the SageMaker service."""
         if self.flush is not None:
             self.flush()
         with self.store.lock:
             before = self.store.load_world()
             capacities = {r.key.resource_id: self._capacity(r.key) for r in before.targets}
             obs = Observation(self._datapoints, capacities, self._startup_seconds)
-            result = tick(before, obs, now, self.config)
+            result = drive_once(before, obs, now, self._apply, self.config)
             self.store.save_world(before, result)
         self._log(result)
-        applied = [self._apply(e) for e in result.effects if isinstance(e, SetCapacity)]
-        if applied:
-            with self.store.lock:
-                world = self.store.load_world()
-                outcome = record_outcomes(world, applied, self.clock.now(), self.config)
-                self.store.save_world(world, outcome)
         return result
 
     def _capacity(self, key: TargetKey) -> Capacity | None:
@@ -116,7 +114,7 @@ class ScalingDriver:
             return None
         return capacity
 
-    def _apply(self, effect: SetCapacity) -> Applied:
+    def _apply(self, effect: SetCapacity) -> Applied | None:
         try:
             self.port.set_desired_capacity(effect.key.resource_id, effect.capacity)
         except TideserveError as exc:
@@ -126,16 +124,20 @@ class ScalingDriver:
             log.info("%s: capacity %d refused: %s", effect.key.resource_id, effect.capacity,
                      exc.message)
             return Applied(effect, reason)
+        except Exception:
+            # The port broke, not the endpoint refusing: whether the capacity took is unknown,
+            # so the activity stays Pending and the next tick asks again or sees it took.
+            log.exception("%s: setting capacity %d failed", effect.key.resource_id,
+                          effect.capacity)
+            return None
         log.info("%s: desired capacity set to %d", effect.key.resource_id, effect.capacity)
         return Applied(effect)
 
     def _datapoints(self, alarm: MetricAlarm, period: float, now: float) -> Mapping[float, float]:
         """The alarm's statistic per (compressed) period over its evaluation range."""
-        periods = alarm.evaluation_periods + EXTRA_PERIODS + 1
-        start = (now // period - periods) * period
-        stat = alarm.statistic or alarm.extended_statistic or "Average"
+        q = datapoint_query(alarm, period, now)
         points = self.metrics.series(alarm.namespace, alarm.metric_name, alarm.dimensions,
-                                     stat, period, start, now, alarm.unit)
+                                     q.statistic, q.period, q.start, q.end, alarm.unit)
         return dict(points)
 
     def _startup_seconds(self, resource_id: str, since: float, until: float) -> float | None:

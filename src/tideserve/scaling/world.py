@@ -180,3 +180,5 @@ class TickResult:
     # Every activity created or changed this tick (closed ones too), for the history table.
     activities: tuple[Activity, ...] = ()
     reasons: tuple[str, ...] = field(default=())  # one line per decision, for the log
+    # How the edge fared with each SetCapacity (drive_once fills it; a bare tick leaves it).
+    applied: tuple[Applied, ...] = ()

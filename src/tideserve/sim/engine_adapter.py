@@ -4,7 +4,7 @@ A policy set is applied exactly as a boto3 user applies it to a live endpoint â€
 Application Auto Scaling's and CloudWatch's own service layers (`AutoScalingApi`,
 `CloudWatchAlarms`), on a throwaway in-memory store â€” so the validation, the target-tracking
 alarms AAS creates and their names are the live ones. The world that comes out is then run
-with the live driver's pure `tick` and `record_outcomes` (DESIGN.md principle 1): if the
+with the live driver's step, `drive_once` (DESIGN.md principle 1): if the
 simulator and the live system decide differently on the same inputs, that is a bug.
 
 Placeholders in a policy set's parameters, so a YAML can say what a boto3 script computes:
@@ -17,7 +17,7 @@ default to the simulated variant.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +31,9 @@ from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import FakeClock
 from tideserve.db import metadata
 from tideserve.errors import TideserveError, ValidationError
+from tideserve.scaling.drive import Apply, drive_once
 from tideserve.scaling.ports import Capacity
-from tideserve.scaling.tick import record_outcomes, tick
-from tideserve.scaling.world import Applied, Observation, TickConfig, TickResult, World
+from tideserve.scaling.world import Observation, TickConfig, TickResult, World
 from tideserve.settings import Settings
 from tideserve.sim.kinds import ASYNC, REALTIME, SERVERLESS, AsyncSpec, ServerlessSpec
 
@@ -140,11 +140,7 @@ def _substitute(value: Any, names: Mapping[str, str]) -> Any:
     return value
 
 
-def run_tick(world: World, obs: Observation, now: float, config: TickConfig) -> TickResult:
-    """The live driver's tick, unchanged."""
-    return tick(world, obs, now, config)
-
-
-def report_outcomes(world: World, applied: Sequence[Applied], now: float,
-                    config: TickConfig) -> TickResult:
-    return record_outcomes(world, applied, now, config)
+def drive(world: World, obs: Observation, now: float, apply: Apply,
+          config: TickConfig) -> TickResult:
+    """The live driver's step, unchanged."""
+    return drive_once(world, obs, now, apply, config)
