@@ -23,7 +23,7 @@ from tideserve.autoscaling.describe import (
     describe_scheduled_action,
 )
 from tideserve.autoscaling.paging import page
-from tideserve.autoscaling.store import ScalingStore
+from tideserve.autoscaling.storage import ScalingStorage
 from tideserve.autoscaling.tagging import TaggingOperations, check_tags
 from tideserve.autoscaling.validate import (
     check_policy_fits,
@@ -91,7 +91,7 @@ def _matches(key: TargetKey, params: dict[str, Any], ids_field: str | None = Non
 class AutoScalingApi:
     def __init__(
         self,
-        store: ScalingStore,
+        store: ScalingStorage,
         capacity: CapacityPort,
         clock: Clock,
         settings: Settings,

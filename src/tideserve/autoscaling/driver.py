@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from tideserve.autoscaling.store import ScalingStore
+from tideserve.autoscaling.storage import ScalingStorage
 from tideserve.clock import Clock
 from tideserve.errors import TideserveError
 from tideserve.metrics.model import Dimensions
@@ -58,7 +58,7 @@ class MetricSeries(Protocol):
 class ScalingDriver:
     def __init__(
         self,
-        store: ScalingStore,
+        store: ScalingStorage,
         metric_store: MetricSeries,
         capacity_port: CapacityPort,
         clock: Clock,

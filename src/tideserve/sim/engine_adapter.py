@@ -2,10 +2,11 @@
 
 A policy set is applied exactly as a boto3 user applies it to a live endpoint — through
 Application Auto Scaling's and CloudWatch's own service layers (`AutoScalingApi`,
-`CloudWatchAlarms`), on a throwaway in-memory store — so the validation, the target-tracking
-alarms AAS creates and their names are the live ones. The world that comes out is then run
-with the live driver's step, `drive_once` (DESIGN.md principle 1): if the
-simulator and the live system decide differently on the same inputs, that is a bug.
+`CloudWatchAlarms`), on a throwaway in-memory store (autoscaling.storage: no database) — so
+the validation, the target-tracking alarms AAS creates and their names are the live ones. The
+world that comes out is then run with the live driver's step, `drive_once` (DESIGN.md
+principle 1): if the simulator and the live system decide differently on the same inputs,
+that is a bug.
 
 Placeholders in a policy set's parameters, so a YAML can say what a boto3 script computes:
 `${EndpointName}`, `${VariantName}`, `${ResourceId}`, and `${policy:NAME}` — the PolicyARN
@@ -21,15 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine
-from sqlalchemy.pool import StaticPool
-
-import tideserve.autoscaling.tables  # noqa: F401  (registers the tables on the metadata)
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
-from tideserve.autoscaling.store import ScalingStore
+from tideserve.autoscaling.storage import MemoryScalingStore
 from tideserve.clock import FakeClock
-from tideserve.db import metadata
 from tideserve.errors import TideserveError, ValidationError
 from tideserve.scaling.drive import Apply, drive_once
 from tideserve.scaling.ports import Capacity
@@ -89,10 +85,7 @@ def build_world(
     """Apply the policy set's calls at time `now`; ValidationError names the call that was
     refused and carries the engine's own message."""
     resource_id = f"endpoint/{endpoint}/variant/{variant}"
-    engine = create_engine("sqlite://", poolclass=StaticPool,
-                           connect_args={"check_same_thread": False})
-    metadata.create_all(engine)
-    store, clock, settings = ScalingStore(engine), FakeClock(now), Settings()
+    store, clock, settings = MemoryScalingStore(), FakeClock(now), Settings()
     ids = iter(range(1, 1_000_000))
     aas = AutoScalingApi(store, _OneVariant(resource_id, instances), clock, settings,
                          new_id=lambda: f"00000000-0000-4000-8000-{next(ids):012d}")
@@ -120,9 +113,7 @@ def build_world(
         call("PutMetricAlarm", i, cw.put_metric_alarm, params, {})
     for i, params in enumerate(policy_set.put_scheduled_action):
         call("PutScheduledAction", i, aas.put_scheduled_action, params, target)
-    world = store.load_world()
-    engine.dispose()
-    return world
+    return store.load_world()
 
 
 def _substitute(value: Any, names: Mapping[str, str]) -> Any:
