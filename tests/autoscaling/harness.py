@@ -113,14 +113,16 @@ class Harness:
 
     def tick(self) -> TickResult:
         self.endpoint.advance(self.now)
-        caps = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
-                for r in self.world.targets}
-        result = drive_once(self.world, Observation(self.datapoints, caps), self.now,
-                            self._apply, self.config)
+        result = drive_once(self.world, self._observe, self.now, self._apply, self.config)
         self.world = result.world
         self._keep(result.activities)
         self.results.append(result)
         return result
+
+    def _observe(self, world: World) -> Observation:
+        caps = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
+                for r in world.targets}
+        return Observation(self.datapoints, caps)
 
     def _apply(self, effect: SetCapacity) -> Applied:
         try:

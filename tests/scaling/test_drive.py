@@ -35,7 +35,7 @@ def test_an_accepted_capacity_leaves_the_step_in_progress_with_the_edge_asked_on
         asked.append(effect)
         return Applied(effect)
 
-    result = drive_once(world, obs, T0 + 180, apply)
+    result = drive_once(world, lambda w: obs, T0 + 180, apply)
     assert [e.capacity for e in asked] == [5]
     assert [a.status_code for a in result.activities] == ["Pending", "InProgress"]
     [open_activity] = result.world.open_activities
@@ -45,7 +45,7 @@ def test_an_accepted_capacity_leaves_the_step_in_progress_with_the_edge_asked_on
 def test_a_refused_capacity_fails_the_activity_in_the_same_step() -> None:
     world, obs = breaching_world()
     refusal = 'Cannot update in-progress endpoint "ep".'
-    result = drive_once(world, obs, T0 + 180, lambda e: Applied(e, refusal))
+    result = drive_once(world, lambda w: obs, T0 + 180, lambda e: Applied(e, refusal))
     done = result.activities[-1]
     assert done.status_code == "Failed" and done.end_time == T0 + 180
     assert refusal in (done.status_message or "")
@@ -54,7 +54,7 @@ def test_a_refused_capacity_fails_the_activity_in_the_same_step() -> None:
 
 def test_an_edge_that_cannot_tell_leaves_the_activity_pending_for_the_next_tick() -> None:
     world, obs = breaching_world()
-    result = drive_once(world, obs, T0 + 180, lambda e: None)
+    result = drive_once(world, lambda w: obs, T0 + 180, lambda e: None)
     assert [a.status_code for a in result.world.open_activities] == ["Pending"]
     assert result.applied == ()
 
@@ -69,3 +69,23 @@ def test_datapoint_query_reads_the_evaluation_range_and_one_period_more() -> Non
     assert (q.statistic, q.period, q.start, q.end) == ("p90", 60.0, 600.0, 1000.0)
     no_statistic = replace(alarm, extended_statistic=None)
     assert datapoint_query(no_statistic, 60.0, 1000.0).statistic == "Average"
+
+
+def test_a_capacity_served_at_once_completes_its_activity_in_the_same_step() -> None:
+    """An endpoint that serves the new count the moment it accepts it (a scale-in with no
+    draining): the step ticks again at the same instant, so the activity ends — and its
+    cooldown starts — when the endpoint settled, not a driver cadence later."""
+    world, obs = breaching_world()
+    serving = {RESOURCE: Capacity(2, 2, "InService")}
+
+    def observe(w: World) -> Observation:
+        return Observation(obs.datapoints_for, dict(serving))
+
+    def apply(effect: SetCapacity) -> Applied:
+        serving[RESOURCE] = Capacity(effect.capacity, effect.capacity, "InService")
+        return Applied(effect)
+
+    result = drive_once(world, observe, T0 + 180, apply)
+    done = result.activities[-1]
+    assert done.status_code == "Successful" and done.end_time == T0 + 180
+    assert result.world.open_activities == ()

@@ -38,6 +38,7 @@ from tideserve.scaling.world import (
     TargetRemoved,
     TickConfig,
     TickResult,
+    World,
 )
 from tideserve.settings import Settings
 
@@ -99,12 +100,14 @@ class ScalingDriver:
             self.flush()
         with self.store.lock:
             before = self.store.load_world()
-            capacities = {r.key.resource_id: self._capacity(r.key) for r in before.targets}
-            obs = Observation(self._datapoints, capacities, self._startup_seconds)
-            result = drive_once(before, obs, now, self._apply, self.config)
+            result = drive_once(before, self._observe, now, self._apply, self.config)
             self.store.save_world(before, result)
         self._log(result)
         return result
+
+    def _observe(self, world: World) -> Observation:
+        capacities = {r.key.resource_id: self._capacity(r.key) for r in world.targets}
+        return Observation(self._datapoints, capacities, self._startup_seconds)
 
     def _capacity(self, key: TargetKey) -> Capacity | None:
         """None also when the variant no longer has the target's dimension (an endpoint deleted

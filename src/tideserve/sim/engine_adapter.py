@@ -27,9 +27,9 @@ from tideserve.autoscaling.alarms_api import CloudWatchAlarms
 from tideserve.autoscaling.storage import MemoryScalingStore
 from tideserve.clock import FakeClock
 from tideserve.errors import TideserveError, ValidationError
-from tideserve.scaling.drive import Apply, drive_once
+from tideserve.scaling.drive import Apply, Observe, drive_once
 from tideserve.scaling.ports import Capacity
-from tideserve.scaling.world import Observation, TickConfig, TickResult, World
+from tideserve.scaling.world import TickConfig, TickResult, World
 from tideserve.settings import Settings
 from tideserve.sim.kinds import ASYNC, REALTIME, SERVERLESS, AsyncSpec, ServerlessSpec
 
@@ -131,7 +131,7 @@ def _substitute(value: Any, names: Mapping[str, str]) -> Any:
     return value
 
 
-def drive(world: World, obs: Observation, now: float, apply: Apply,
+def drive(world: World, observe: Observe, now: float, apply: Apply,
           config: TickConfig) -> TickResult:
     """The live driver's step, unchanged."""
-    return drive_once(world, obs, now, apply, config)
+    return drive_once(world, observe, now, apply, config)

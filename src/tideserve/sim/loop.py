@@ -89,9 +89,7 @@ class EndpointLoop:
             if self.finished(now):
                 return
             self.endpoint.advance(now)
-            for _ in range(3):  # a change that completed at once is seen at the same instant
-                if not self._tick(now):
-                    break
+            self._tick(now)  # a change that completes at once is seen at the same instant
             now = self._next_event(now)
         self._advance_to(end)
 
@@ -104,16 +102,18 @@ class EndpointLoop:
             self.step = stop
             self.metrics.final_steps = stop
 
-    def _tick(self, now: float) -> bool:
-        """One drive_once, as the driver runs it; True if a capacity change completed at once."""
-        capacities = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
-                      for r in self.world.targets}
-        obs = Observation(self.metrics.datapoints, capacities, self.endpoint.startup_seconds)
-        result = drive(self.world, obs, now, lambda e: self._apply(e, now), self.config)
+    def _tick(self, now: float) -> None:
+        """One drive_once, as the driver runs it."""
+        result = drive(self.world, self._observe, now, lambda e: self._apply(e, now),
+                       self.config)
         self.world = result.world
         for a in result.activities:
             self.history[a.activity_id] = a
-        return bool(result.applied) and self.endpoint.status == "InService"
+
+    def _observe(self, world: World) -> Observation:
+        capacities = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
+                      for r in world.targets}
+        return Observation(self.metrics.datapoints, capacities, self.endpoint.startup_seconds)
 
     def _apply(self, effect: SetCapacity, now: float) -> Applied:
         try:
