@@ -26,7 +26,7 @@ from tideserve.clock import Clock
 from tideserve.errors import TideserveError
 from tideserve.metrics.model import Dimensions
 from tideserve.scaling.alarms import MetricAlarm, datapoint_query
-from tideserve.scaling.drive import drive_once
+from tideserve.scaling.drive import drive_once, refused
 from tideserve.scaling.model import TargetKey
 from tideserve.scaling.ports import Capacity, CapacityPort
 from tideserve.scaling.world import (
@@ -123,10 +123,9 @@ class ScalingDriver:
         except TideserveError as exc:
             # The endpoint refused (e.g. it is Updating): the activity fails and the alarm,
             # still in ALARM, tries again at its next evaluation — what AAS does.
-            reason = f"{exc.message} (Service: AmazonSageMaker; Error Code: {_code(exc)})"
             log.info("%s: capacity %d refused: %s", effect.key.resource_id, effect.capacity,
                      exc.message)
-            return Applied(effect, reason)
+            return refused(effect, exc)
         except Exception:
             # The port broke, not the endpoint refusing: whether the capacity took is unknown,
             # so the activity stays Pending and the next tick asks again or sees it took.
@@ -169,9 +168,3 @@ class ScalingDriver:
             elif isinstance(effect, TargetRemoved):
                 log.info("%s no longer exists: scalable target deregistered",
                          effect.key.resource_id)
-
-
-
-def _code(exc: TideserveError) -> str:
-    # SageMaker reports a busy endpoint and a bad request alike as ValidationException.
-    return exc.code or "ValidationException"

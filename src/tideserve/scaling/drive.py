@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tideserve.errors import TideserveError
 from tideserve.scaling.tick import record_outcomes, tick
 from tideserve.scaling.world import (
     Applied,
@@ -68,6 +69,14 @@ def drive_once(
         tuple(r for t in ticks for r in t.reasons),
         tuple(a for t in ticks for a in t.applied),
     )
+
+
+def refused(effect: SetCapacity, error: TideserveError) -> Applied:
+    """The endpoint said no (e.g. ConflictError while Updating): the activity's StatusMessage
+    quotes SageMaker's message and error code, as AAS does. SageMaker reports a busy endpoint
+    and a bad request alike as ValidationException."""
+    code = error.code or "ValidationException"
+    return Applied(effect, f"{error.message} (Service: AmazonSageMaker; Error Code: {code})")
 
 
 def _tick_and_apply(

@@ -20,6 +20,7 @@ import numpy as np
 
 from tideserve.errors import ConflictError
 from tideserve.scaling.alarms import evaluation_interval
+from tideserve.scaling.drive import refused
 from tideserve.scaling.model import Activity
 from tideserve.scaling.schedule import next_fire_time
 from tideserve.scaling.world import Applied, Observation, SetCapacity, World
@@ -119,8 +120,7 @@ class EndpointLoop:
         try:
             self.endpoint.set_desired_capacity(effect.key.resource_id, effect.capacity, now)
         except ConflictError as exc:
-            return Applied(effect, f"{exc.message} (Service: AmazonSageMaker; Error Code: "
-                                   "ValidationException)")
+            return refused(effect, exc)
         return Applied(effect)
 
     def _next_event(self, now: float) -> float:
