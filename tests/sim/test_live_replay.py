@@ -10,7 +10,10 @@ stand-in for SageMaker's UpdateEndpointWeightsAndCapacities: a fixed provisionin
 ConflictError of an Updating endpoint, each instance metered in the Ledger from its start
 request to its stop, InstanceStartupTime put in the metric store once it serves. (A real
 server with instance processes is in tests/integration/test_autoscaling.py; its wall-clock
-times cannot be compared to the second.)
+times cannot be compared to the second. Its fleet records InstanceStartupTime through the
+aggregator, so the store holds it only once its period has closed: a completion seen in
+the same period reports no start-up seconds live, while the simulator always does — a
+known difference this stand-in does not reproduce.)
 
 What each tick observed is recorded on the way (every metric read the driver made, every
 capacity it saw, at what time), then the same policy set runs in the simulator's EndpointLoop
