@@ -1,10 +1,11 @@
-"""The simulator's one doorway to the scaling engine.
+"""The simulator's doorway to the scaling engine: a policy set's world, built by the live
+handlers.
 
 A policy set is applied exactly as a boto3 user applies it to a live endpoint — through
 Application Auto Scaling's and CloudWatch's own service layers (`AutoScalingApi`,
 `CloudWatchAlarms`), on a throwaway in-memory store (autoscaling.storage: no database) — so
 the validation, the target-tracking alarms AAS creates and their names are the live ones. The
-world that comes out is then run with the live driver's step, `drive_once` (DESIGN.md
+world that comes out is then run with the live driver's step, `drive_once` (sim.loop; DESIGN.md
 principle 1): if the simulator and the live system decide differently on the same inputs,
 that is a bug.
 
@@ -27,9 +28,8 @@ from tideserve.autoscaling.alarms_api import CloudWatchAlarms
 from tideserve.autoscaling.storage import MemoryScalingStore
 from tideserve.clock import FakeClock
 from tideserve.errors import TideserveError, ValidationError
-from tideserve.scaling.drive import Apply, Observe, drive_once
 from tideserve.scaling.ports import Capacity
-from tideserve.scaling.world import TickConfig, TickResult, World
+from tideserve.scaling.world import TickConfig, World
 from tideserve.settings import Settings
 from tideserve.sim.kinds import ASYNC, REALTIME, SERVERLESS, AsyncSpec, ServerlessSpec
 
@@ -129,9 +129,3 @@ def _substitute(value: Any, names: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [_substitute(v, names) for v in value]
     return value
-
-
-def drive(world: World, observe: Observe, now: float, apply: Apply,
-          config: TickConfig) -> TickResult:
-    """The live driver's step, unchanged."""
-    return drive_once(world, observe, now, apply, config)

@@ -3,7 +3,7 @@ async_run's hooks) on simulated time.
 
 Between two events the serving model advances over the steps at a constant capacity
 (vectorised); at an event the endpoint completes what is due and the live driver's step runs
-(engine_adapter.drive): the tick, its SetCapacity effects applied to the simulated endpoint,
+(scaling.drive.drive_once): the tick, its SetCapacity effects applied to the simulated endpoint,
 their outcomes recorded. Events are the alarms' evaluation slots (the minute, plus
 the driver's evaluation delay), scheduled actions' fire times and the moment a capacity change
 completes — where the live driver, ticking every second, would see them. Simultaneous events
@@ -20,12 +20,12 @@ import numpy as np
 
 from tideserve.errors import ConflictError
 from tideserve.scaling.alarms import evaluation_interval
-from tideserve.scaling.drive import refused
+from tideserve.scaling.drive import drive_once, refused
 from tideserve.scaling.model import Activity
 from tideserve.scaling.schedule import next_fire_time
 from tideserve.scaling.world import Applied, Observation, SetCapacity, World
 from tideserve.sim.endpoint import SimEndpoint
-from tideserve.sim.engine_adapter import PolicySet, build_world, drive, tick_config
+from tideserve.sim.engine_adapter import PolicySet, build_world, tick_config
 from tideserve.sim.fluid import FluidModel, StepLog
 from tideserve.sim.metrics import SimMetrics
 from tideserve.sim.requests import RequestModel
@@ -105,8 +105,8 @@ class EndpointLoop:
 
     def _tick(self, now: float) -> None:
         """One drive_once, as the driver runs it."""
-        result = drive(self.world, self._observe, now, lambda e: self._apply(e, now),
-                       self.config)
+        result = drive_once(self.world, self._observe, now, lambda e: self._apply(e, now),
+                            self.config)
         self.world = result.world
         for a in result.activities:
             self.history[a.activity_id] = a
