@@ -17,7 +17,8 @@ dependency across packages needs its line changed here first).
                  -> state_files
     client       boto3 clients for a running server
                  -> -
-    scaling      pure policy engine: alarms, target tracking, step, cron
+    scaling      the pure engine: alarms, target tracking, step, cron, and the per-tick step
+                 (world, tick, alarm_tick, ports) both the live driver and the simulator run
                  -> errors
     metrics      the metric catalogue, aggregation, CloudWatch store and queries, Prometheus
                  -> clock db errors
@@ -31,16 +32,17 @@ dependency across packages needs its line changed here first).
                  -> client clock db errors metrics
     fleet        instance providers (local processes), readiness, restart backoff
                  -> cost serving
-    autoscaling  AAS and alarm APIs, their storage, the per-period driver
+    autoscaling  AAS and alarm APIs (wire validation, AWS-shaped views), their storage, the
+                 live driver
                  -> client clock db errors metrics scaling settings
     asyncinf     async inference: queue, dispatcher, backlog, notifications
                  -> api clock db errors metrics serving settings
     control      SageMaker control plane, controller (pure plans, executors), variant kinds
-                 -> asyncinf autoscaling clock cost db errors fleet objectstore serving state_files
+                 -> asyncinf clock cost db errors fleet objectstore scaling serving state_files
     serverless   the serverless variant kind: pools, workers, billing
-                 -> autoscaling clock control cost errors fleet metrics scaling serving
+                 -> clock control cost errors fleet metrics scaling serving
     sim          the policy-rehearsal simulator
-                 -> autoscaling client clock cost db errors metrics scaling serverless settings
+                 -> autoscaling client clock cost errors metrics scaling serverless settings
     schema       creates every package's tables (wiring)
                  -> asyncinf autoscaling control cost db metrics
     server       wiring for `tideserve up`

@@ -8,9 +8,25 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from tideserve.autoscaling.ports import IN_SERVICE, Capacity
-from tideserve.autoscaling.tick import record_outcomes, tick
-from tideserve.autoscaling.world import (
+from tideserve.autoscaling.alarm_validate import validate_alarm
+from tideserve.autoscaling.validate import (
+    put_policy,
+    register_target,
+    validate_put_scaling_policy,
+    validate_register,
+)
+from tideserve.autoscaling.validate_schedule import (
+    put_scheduled_action,
+    validate_put_scheduled_action,
+)
+from tideserve.errors import ConflictError
+from tideserve.scaling.alarms import MetricAlarm, new_alarm_state
+from tideserve.scaling.drive import drive_once
+from tideserve.scaling.engine import TargetState
+from tideserve.scaling.model import Activity, ScalingPolicy
+from tideserve.scaling.ports import IN_SERVICE, Capacity
+from tideserve.scaling.target_tracking import target_tracking_alarms
+from tideserve.scaling.world import (
     AlarmRecord,
     Applied,
     Observation,
@@ -20,18 +36,6 @@ from tideserve.autoscaling.world import (
     TickResult,
     World,
 )
-from tideserve.errors import ConflictError
-from tideserve.scaling.alarms import MetricAlarm, new_alarm_state, validate_alarm
-from tideserve.scaling.engine import TargetState
-from tideserve.scaling.model import Activity, ScalingPolicy
-from tideserve.scaling.target_tracking import target_tracking_alarms
-from tideserve.scaling.validate import (
-    put_policy,
-    register_target,
-    validate_put_scaling_policy,
-    validate_register,
-)
-from tideserve.scaling.validate_schedule import put_scheduled_action, validate_put_scheduled_action
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 RESOURCE = "endpoint/ep/variant/AllTraffic"
@@ -109,18 +113,16 @@ class Harness:
 
     def tick(self) -> TickResult:
         self.endpoint.advance(self.now)
-        caps = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
-                for r in self.world.targets}
-        result = tick(self.world, Observation(self.datapoints, caps), self.now, self.config)
+        result = drive_once(self.world, self._observe, self.now, self._apply, self.config)
         self.world = result.world
         self._keep(result.activities)
-        applied = [self._apply(e) for e in result.effects if isinstance(e, SetCapacity)]
-        if applied:
-            outcome = record_outcomes(self.world, applied, self.now, self.config)
-            self.world = outcome.world
-            self._keep(outcome.activities)
         self.results.append(result)
         return result
+
+    def _observe(self, world: World) -> Observation:
+        caps = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
+                for r in world.targets}
+        return Observation(self.datapoints, caps)
 
     def _apply(self, effect: SetCapacity) -> Applied:
         try:

@@ -1,15 +1,25 @@
-"""Application Auto Scaling and CloudWatch alarm handlers through their functions, on SQLite:
-what is stored, what Describe* returns, what goes with what, and the errors AWS gives."""
+"""Application Auto Scaling and CloudWatch alarm handlers through their functions, on SQLite
+and on the simulator's in-memory store alike: what is stored, what Describe* returns, what
+goes with what, and the errors AWS gives."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.autoscaling.conftest import Env
+from tests.autoscaling.conftest import Env, make_env
 from tests.autoscaling.harness import INVOCATIONS_70, RESOURCE, target_params
 from tideserve.errors import LimitExceededError, NotFoundError, ValidationError
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
+    """Every handler test on both stores: the simulator builds its world through these very
+    handlers on MemoryScalingStore, so the two must store and describe alike."""
+    return make_env(tmp_path, memory=request.param == "memory")
+
 
 STEP = {"AdjustmentType": "ChangeInCapacity",
         "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]}

@@ -19,10 +19,10 @@ from tests.autoscaling.harness import (
     target_params,
 )
 from tideserve.autoscaling.driver import ScalingDriver
+from tideserve.autoscaling.validate import target_key
 from tideserve.clock import FakeClock
 from tideserve.metrics.model import Datapoint
 from tideserve.metrics.store import MetricStore
-from tideserve.scaling.validate import target_key
 
 DIMS = (("EndpointName", "ep"), ("VariantName", "AllTraffic"))
 NS = {"ServiceNamespace": "sagemaker"}

@@ -16,8 +16,8 @@ from tests.autoscaling.harness import (
     with_schedule,
     world_with,
 )
-from tideserve.autoscaling.world import Notify, TargetRemoved, TickConfig
 from tideserve.errors import ConflictError
+from tideserve.scaling.world import Notify, TargetRemoved, TickConfig
 
 IPI = "InvocationsPerInstance"
 

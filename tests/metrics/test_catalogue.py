@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tideserve.autoscaling.alarm_validate import validate_alarm
 from tideserve.metrics import catalogue as c
 from tideserve.metrics.names import STANDARD_UNITS
-from tideserve.scaling.alarms import validate_alarm
 from tideserve.sim.async_run import ASYNC_SERIES, NOT_PUBLISHED
 from tideserve.sim.fluid import StepLog
 from tideserve.sim.metrics import SERIES, SimMetrics

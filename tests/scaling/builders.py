@@ -7,6 +7,12 @@ import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tideserve.autoscaling.validate import (
+    put_policy,
+    register_target,
+    validate_put_scaling_policy,
+    validate_register,
+)
 from tideserve.scaling.alarms import AlarmEvaluation, AlarmState, MetricAlarm
 from tideserve.scaling.engine import (
     Decision,
@@ -24,12 +30,6 @@ from tideserve.scaling.model import (
     SuspendedState,
 )
 from tideserve.scaling.target_tracking import target_tracking_alarms
-from tideserve.scaling.validate import (
-    put_policy,
-    register_target,
-    validate_put_scaling_policy,
-    validate_register,
-)
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 RESOURCE = "endpoint/ep/variant/AllTraffic"

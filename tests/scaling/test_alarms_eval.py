@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tideserve.autoscaling.alarm_validate import validate_alarm
 from tideserve.clock import FakeClock
 from tideserve.errors import ValidationError
 from tideserve.scaling.alarms import (
@@ -17,7 +18,6 @@ from tideserve.scaling.alarms import (
     evaluation_range,
     new_alarm_state,
     set_alarm_state,
-    validate_alarm,
 )
 
 START = 1_700_000_040.0  # a minute boundary: 2023-11-14 22:14:00 UTC

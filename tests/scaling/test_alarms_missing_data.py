@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tideserve.scaling.alarms import (
-    AlarmState,
-    MetricAlarm,
-    evaluate,
-    evaluation_range,
-    validate_alarm,
-)
+from tideserve.autoscaling.alarm_validate import validate_alarm
+from tideserve.scaling.alarms import AlarmState, MetricAlarm, evaluate, evaluation_range
 
 PERIOD = 60
 NOW = 1_700_000_040.0 + 5.0  # 5 s into a period; the last complete one starts 60 s earlier

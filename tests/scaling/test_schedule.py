@@ -17,6 +17,10 @@ from tests.scaling.builders import (
     new_id,
     tt_policy,
 )
+from tideserve.autoscaling.validate_schedule import (
+    put_scheduled_action,
+    validate_put_scheduled_action,
+)
 from tideserve.errors import ValidationError
 from tideserve.scaling.engine import (
     TargetContext,
@@ -26,10 +30,6 @@ from tideserve.scaling.engine import (
 )
 from tideserve.scaling.model import ScheduledAction
 from tideserve.scaling.schedule import due_scheduled_actions, next_fire_time, parse_schedule
-from tideserve.scaling.validate_schedule import (
-    put_scheduled_action,
-    validate_put_scheduled_action,
-)
 
 NY = ZoneInfo("America/New_York")
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tideserve.scaling.alarms import validate_alarm
+from tideserve.autoscaling.alarm_validate import validate_alarm
 from tideserve.sim.fluid import FluidModel, StepLog
 from tideserve.sim.metrics import SimMetrics
 from tideserve.sim.profile import Profile, ServiceTime

@@ -16,20 +16,31 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from tideserve.autoscaling.paging import page
-from tideserve.autoscaling.ports import CapacityPort
-from tideserve.autoscaling.store import ScalingStore
-from tideserve.autoscaling.tagging import TaggingOperations, check_tags
-from tideserve.autoscaling.world import AlarmRecord, TargetRecord
-from tideserve.clock import Clock
-from tideserve.errors import LimitExceededError, NotFoundError, ValidationError
-from tideserve.scaling.alarms import new_alarm_state
-from tideserve.scaling.describe import (
+from tideserve.autoscaling.describe import (
     describe_scalable_target,
     describe_scaling_activity,
     describe_scaling_policy,
     describe_scheduled_action,
 )
+from tideserve.autoscaling.paging import page
+from tideserve.autoscaling.storage import ScalingStorage
+from tideserve.autoscaling.tagging import TaggingOperations, check_tags
+from tideserve.autoscaling.validate import (
+    check_policy_fits,
+    put_policy,
+    register_target,
+    target_key,
+    validate_put_scaling_policy,
+    validate_register,
+)
+from tideserve.autoscaling.validate_schedule import (
+    check_action_fits,
+    put_scheduled_action,
+    validate_put_scheduled_action,
+)
+from tideserve.clock import Clock
+from tideserve.errors import LimitExceededError, NotFoundError, ValidationError
+from tideserve.scaling.alarms import new_alarm_state
 from tideserve.scaling.engine import TargetState
 from tideserve.scaling.model import (
     SERVICE_NAMESPACE,
@@ -38,20 +49,9 @@ from tideserve.scaling.model import (
     delete_policy_plan,
     deregister_plan,
 )
+from tideserve.scaling.ports import CapacityPort
 from tideserve.scaling.target_tracking import target_tracking_alarms
-from tideserve.scaling.validate import (
-    check_policy_fits,
-    put_policy,
-    register_target,
-    target_key,
-    validate_put_scaling_policy,
-    validate_register,
-)
-from tideserve.scaling.validate_schedule import (
-    check_action_fits,
-    put_scheduled_action,
-    validate_put_scheduled_action,
-)
+from tideserve.scaling.world import AlarmRecord, TargetRecord
 from tideserve.settings import Settings
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -91,7 +91,7 @@ def _matches(key: TargetKey, params: dict[str, Any], ids_field: str | None = Non
 class AutoScalingApi:
     def __init__(
         self,
-        store: ScalingStore,
+        store: ScalingStorage,
         capacity: CapacityPort,
         clock: Clock,
         settings: Settings,

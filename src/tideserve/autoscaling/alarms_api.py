@@ -14,18 +14,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from tideserve.autoscaling.alarm_validate import validate_alarm
 from tideserve.autoscaling.paging import page
-from tideserve.autoscaling.store import ScalingStore
-from tideserve.autoscaling.world import AlarmRecord
+from tideserve.autoscaling.storage import ScalingStorage
 from tideserve.clock import Clock
 from tideserve.errors import LimitExceededError, NotFoundError, ValidationError
-from tideserve.scaling.alarms import (
-    MetricAlarm,
-    describe,
-    new_alarm_state,
-    set_alarm_state,
-    validate_alarm,
-)
+from tideserve.scaling.alarms import MetricAlarm, describe, new_alarm_state, set_alarm_state
+from tideserve.scaling.world import AlarmRecord
 from tideserve.settings import Settings
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
@@ -34,7 +29,7 @@ MAX_DELETE = 100
 
 
 class CloudWatchAlarms:
-    def __init__(self, store: ScalingStore, clock: Clock, settings: Settings) -> None:
+    def __init__(self, store: ScalingStorage, clock: Clock, settings: Settings) -> None:
         self.store = store
         self.clock = clock
         self.region = settings.region

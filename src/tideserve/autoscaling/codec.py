@@ -11,7 +11,6 @@ import json
 from dataclasses import fields, is_dataclass
 from typing import Any, TypeVar
 
-from tideserve.autoscaling.world import AlarmRecord, TargetRecord
 from tideserve.scaling.alarms import AlarmState, MetricAlarm
 from tideserve.scaling.engine import InFlight, PolicyCooldown, TargetState
 from tideserve.scaling.model import (
@@ -29,6 +28,7 @@ from tideserve.scaling.model import (
     TargetKey,
     TargetTrackingConfig,
 )
+from tideserve.scaling.world import AlarmRecord, TargetRecord
 
 _CLASSES: dict[str, type] = {
     cls.__name__: cls

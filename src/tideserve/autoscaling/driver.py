@@ -1,6 +1,7 @@
 """The live edge of autoscaling: every tick, read the world from the store, observe the
-endpoints' capacity and the alarms' metrics, run the pure `tick`, persist what changed and
-apply the capacities through the CapacityPort.
+endpoints' capacity and the alarms' metrics, run the engine's `drive_once` (the pure tick,
+the capacities applied through the CapacityPort, their outcomes recorded) and persist what
+changed.
 
     driver = ScalingDriver(store, metric_store, capacity_port, clock, settings,
                            flush=cloudwatch.flush)
@@ -20,10 +21,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from tideserve.autoscaling.ports import Capacity, CapacityPort
-from tideserve.autoscaling.store import ScalingStore
-from tideserve.autoscaling.tick import record_outcomes, tick
-from tideserve.autoscaling.world import (
+from tideserve.autoscaling.storage import ScalingStorage
+from tideserve.clock import Clock
+from tideserve.errors import TideserveError
+from tideserve.metrics.model import Dimensions
+from tideserve.scaling.alarms import MetricAlarm, datapoint_query
+from tideserve.scaling.drive import drive_once, refused
+from tideserve.scaling.model import TargetKey
+from tideserve.scaling.ports import Capacity, CapacityPort
+from tideserve.scaling.world import (
     AlarmChanged,
     Applied,
     Notify,
@@ -32,12 +38,8 @@ from tideserve.autoscaling.world import (
     TargetRemoved,
     TickConfig,
     TickResult,
+    World,
 )
-from tideserve.clock import Clock
-from tideserve.errors import TideserveError
-from tideserve.metrics.model import Dimensions
-from tideserve.scaling.alarms import EXTRA_PERIODS, MetricAlarm
-from tideserve.scaling.model import TargetKey
 from tideserve.settings import Settings
 
 log = logging.getLogger("tideserve.autoscaling")
@@ -57,7 +59,7 @@ class MetricSeries(Protocol):
 class ScalingDriver:
     def __init__(
         self,
-        store: ScalingStore,
+        store: ScalingStorage,
         metric_store: MetricSeries,
         capacity_port: CapacityPort,
         clock: Clock,
@@ -90,23 +92,22 @@ class ScalingDriver:
         return await asyncio.to_thread(self.step, self.clock.now() if now is None else now)
 
     def step(self, now: float) -> TickResult:
-        """One tick, synchronously (what run_once runs in a thread)."""
+        """One drive_once, synchronously (what run_once runs in a thread): the world and the
+        observation from the store and the endpoints, the result back into the store. The
+        lock is held throughout, so an API call cannot land between the decision and its
+        outcome; setting a capacity is one quick write to the SageMaker service."""
         if self.flush is not None:
             self.flush()
         with self.store.lock:
             before = self.store.load_world()
-            capacities = {r.key.resource_id: self._capacity(r.key) for r in before.targets}
-            obs = Observation(self._datapoints, capacities, self._startup_seconds)
-            result = tick(before, obs, now, self.config)
+            result = drive_once(before, self._observe, now, self._apply, self.config)
             self.store.save_world(before, result)
         self._log(result)
-        applied = [self._apply(e) for e in result.effects if isinstance(e, SetCapacity)]
-        if applied:
-            with self.store.lock:
-                world = self.store.load_world()
-                outcome = record_outcomes(world, applied, self.clock.now(), self.config)
-                self.store.save_world(world, outcome)
         return result
+
+    def _observe(self, world: World) -> Observation:
+        capacities = {r.key.resource_id: self._capacity(r.key) for r in world.targets}
+        return Observation(self._datapoints, capacities, self._startup_seconds)
 
     def _capacity(self, key: TargetKey) -> Capacity | None:
         """None also when the variant no longer has the target's dimension (an endpoint deleted
@@ -116,26 +117,29 @@ class ScalingDriver:
             return None
         return capacity
 
-    def _apply(self, effect: SetCapacity) -> Applied:
+    def _apply(self, effect: SetCapacity) -> Applied | None:
         try:
             self.port.set_desired_capacity(effect.key.resource_id, effect.capacity)
         except TideserveError as exc:
             # The endpoint refused (e.g. it is Updating): the activity fails and the alarm,
             # still in ALARM, tries again at its next evaluation — what AAS does.
-            reason = f"{exc.message} (Service: AmazonSageMaker; Error Code: {_code(exc)})"
             log.info("%s: capacity %d refused: %s", effect.key.resource_id, effect.capacity,
                      exc.message)
-            return Applied(effect, reason)
+            return refused(effect, exc)
+        except Exception:
+            # The port broke, not the endpoint refusing: whether the capacity took is unknown,
+            # so the activity stays Pending and the next tick asks again or sees it took.
+            log.exception("%s: setting capacity %d failed", effect.key.resource_id,
+                          effect.capacity)
+            return None
         log.info("%s: desired capacity set to %d", effect.key.resource_id, effect.capacity)
         return Applied(effect)
 
     def _datapoints(self, alarm: MetricAlarm, period: float, now: float) -> Mapping[float, float]:
         """The alarm's statistic per (compressed) period over its evaluation range."""
-        periods = alarm.evaluation_periods + EXTRA_PERIODS + 1
-        start = (now // period - periods) * period
-        stat = alarm.statistic or alarm.extended_statistic or "Average"
+        q = datapoint_query(alarm, period, now)
         points = self.metrics.series(alarm.namespace, alarm.metric_name, alarm.dimensions,
-                                     stat, period, start, now, alarm.unit)
+                                     q.statistic, q.period, q.start, q.end, alarm.unit)
         return dict(points)
 
     def _startup_seconds(self, resource_id: str, since: float, until: float) -> float | None:
@@ -164,9 +168,3 @@ class ScalingDriver:
             elif isinstance(effect, TargetRemoved):
                 log.info("%s no longer exists: scalable target deregistered",
                          effect.key.resource_id)
-
-
-
-def _code(exc: TideserveError) -> str:
-    # SageMaker reports a busy endpoint and a bad request alike as ValidationException.
-    return exc.code or "ValidationException"

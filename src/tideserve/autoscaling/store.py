@@ -23,8 +23,8 @@ from tideserve.autoscaling.tables import (
     scaling_policies,
     scheduled_actions,
 )
-from tideserve.autoscaling.world import AlarmRecord, TargetRecord, TickResult, World
 from tideserve.scaling.model import Activity, ScalingPolicy, ScheduledAction, TargetKey
+from tideserve.scaling.world import AlarmRecord, TargetRecord, TickResult, World
 
 OPEN = ("Pending", "InProgress")
 

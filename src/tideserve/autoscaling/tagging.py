@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tideserve.autoscaling.store import ScalingStore
+from tideserve.autoscaling.storage import ScalingStorage
 from tideserve.errors import LimitExceededError, NotFoundError, ValidationError
 
 MAX_TAGS = 50  # per scalable target
@@ -34,7 +34,7 @@ def _too_many(arn: str, count: int) -> LimitExceededError:
 
 
 class TaggingOperations:
-    def __init__(self, store: ScalingStore) -> None:
+    def __init__(self, store: ScalingStorage) -> None:
         self.store = store
 
     def operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:

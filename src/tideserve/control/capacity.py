@@ -8,8 +8,8 @@ Capacity names that dimension, so RegisterScalableTarget can refuse the other.""
 
 from __future__ import annotations
 
-from tideserve.autoscaling.ports import Capacity
 from tideserve.control.sagemaker import SageMakerService
+from tideserve.scaling.ports import Capacity
 
 
 def parse_resource_id(resource_id: str) -> tuple[str, str] | None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from tideserve.autoscaling.ports import Capacity
 from tideserve.control.store import EndpointRow
+from tideserve.scaling.ports import Capacity
 
 
 class VariantKind(Protocol):

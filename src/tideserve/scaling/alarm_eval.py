@@ -65,6 +65,28 @@ def evaluation_range(alarm: MetricAlarm) -> int:
     return alarm.evaluation_periods + EXTRA_PERIODS
 
 
+@dataclass(frozen=True)
+class DatapointQuery:
+    """The metric read one evaluation needs: the alarm's `statistic` per `period` (seconds,
+    compressed as the evaluation's) for periods starting in [start, end) (epoch s)."""
+
+    statistic: str
+    period: float
+    start: float
+    end: float
+
+
+def datapoint_query(alarm: MetricAlarm, period: float, now: float) -> DatapointQuery:
+    """What both worlds read for an evaluation at `now`: the evaluation range and one period
+    more (a margin for float period starts), from a period boundary; the alarm's statistic,
+    Average when it names none. N=3, period 60, now 1000 → R = 5, start = (16 − 6) × 60 = 600,
+    periods 600…960 (the one at 960 is still open and has no value yet)."""
+    periods = evaluation_range(alarm) + 1
+    start = (now // period - periods) * period
+    statistic = alarm.statistic or alarm.extended_statistic or "Average"
+    return DatapointQuery(statistic, period, start, now)
+
+
 def breaches(alarm: MetricAlarm, value: float) -> bool:
     """The breach test: `value <op> Threshold`."""
     op, threshold = alarm.comparison_operator, alarm.threshold

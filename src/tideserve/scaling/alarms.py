@@ -1,9 +1,9 @@
 """CloudWatch metric alarms for tideserve: the one import for the model (`MetricAlarm`,
-`AlarmState`), PutMetricAlarm validation, evaluation with AWS's missing-data rules,
+`AlarmState`), evaluation with AWS's missing-data rules,
 SetAlarmState and the DescribeAlarms view (§5.8). Everything here is pure: time and data are
-arguments.
+arguments. PutMetricAlarm's wire validation is the adapter's (autoscaling.alarm_validate).
 
-    alarm = validate_alarm(put_metric_alarm_params, now=clock.now())
+    alarm = validate_alarm(put_metric_alarm_params, now=clock.now())   # autoscaling.alarm_validate
     state = new_alarm_state(clock.now())
     result = evaluate(alarm, state, {period_start: value, ...}, clock.now(), period=settings.period)
     for arn in result.actions: ...   # Auto Scaling ARNs come back on every tick while in ALARM
@@ -11,8 +11,10 @@ arguments.
 
 from tideserve.scaling.alarm_eval import (
     EXTRA_PERIODS,
+    DatapointQuery,
     Decision,
     breaches,
+    datapoint_query,
     decide,
     evaluate,
     evaluation_interval,
@@ -35,7 +37,6 @@ from tideserve.scaling.alarm_model import (
     is_autoscaling_action,
     new_alarm_state,
 )
-from tideserve.scaling.alarm_validate import validate_alarm
 
 __all__ = [
     "ALARM_STATES",
@@ -46,11 +47,13 @@ __all__ = [
     "AlarmEvaluation",
     "AlarmState",
     "AlarmStateValue",
+    "DatapointQuery",
     "Decision",
     "MetricAlarm",
     "actions_to_run",
     "alarm_arn",
     "breaches",
+    "datapoint_query",
     "decide",
     "describe",
     "evaluate",
@@ -59,6 +62,5 @@ __all__ = [
     "is_autoscaling_action",
     "new_alarm_state",
     "set_alarm_state",
-    "validate_alarm",
     "window",
 ]

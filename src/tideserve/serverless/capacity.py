@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tideserve.autoscaling.ports import Capacity
 from tideserve.scaling.model import DIM_PROVISIONED_CONCURRENCY
+from tideserve.scaling.ports import Capacity
 from tideserve.serverless.config import is_serverless
 
 __all__ = ["is_serverless", "provisioned_capacity", "provisioned_update"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tideserve.autoscaling.ports import Capacity
+from tideserve.scaling.ports import Capacity
 from tideserve.serverless import capacity, config
 
 

@@ -10,8 +10,8 @@ instances at once (draining is negligible at this scale) and bills them until
 
 from __future__ import annotations
 
-from tideserve.autoscaling.ports import IN_SERVICE, Capacity
 from tideserve.errors import ConflictError
+from tideserve.scaling.ports import IN_SERVICE, Capacity
 
 
 class SimEndpoint:

@@ -1,11 +1,13 @@
-"""The simulator's one doorway to the scaling engine.
+"""The simulator's doorway to the scaling engine: a policy set's world, built by the live
+handlers.
 
 A policy set is applied exactly as a boto3 user applies it to a live endpoint — through
 Application Auto Scaling's and CloudWatch's own service layers (`AutoScalingApi`,
-`CloudWatchAlarms`), on a throwaway in-memory store — so the validation, the target-tracking
-alarms AAS creates and their names are the live ones. The world that comes out is then run
-with the live driver's pure `tick` and `record_outcomes` (DESIGN.md principle 1): if the
-simulator and the live system decide differently on the same inputs, that is a bug.
+`CloudWatchAlarms`), on a throwaway in-memory store (autoscaling.storage: no database) — so
+the validation, the target-tracking alarms AAS creates and their names are the live ones. The
+world that comes out is then run with the live driver's step, `drive_once` (sim.loop; DESIGN.md
+principle 1): if the simulator and the live system decide differently on the same inputs,
+that is a bug.
 
 Placeholders in a policy set's parameters, so a YAML can say what a boto3 script computes:
 `${EndpointName}`, `${VariantName}`, `${ResourceId}`, and `${policy:NAME}` — the PolicyARN
@@ -17,23 +19,17 @@ default to the simulated variant.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine
-from sqlalchemy.pool import StaticPool
-
-import tideserve.autoscaling.tables  # noqa: F401  (registers the tables on the metadata)
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
-from tideserve.autoscaling.ports import Capacity
-from tideserve.autoscaling.store import ScalingStore
-from tideserve.autoscaling.tick import record_outcomes, tick
-from tideserve.autoscaling.world import Applied, Observation, TickConfig, TickResult, World
+from tideserve.autoscaling.storage import MemoryScalingStore
 from tideserve.clock import FakeClock
-from tideserve.db import metadata
 from tideserve.errors import TideserveError, ValidationError
+from tideserve.scaling.ports import Capacity
+from tideserve.scaling.world import TickConfig, World
 from tideserve.settings import Settings
 from tideserve.sim.kinds import ASYNC, REALTIME, SERVERLESS, AsyncSpec, ServerlessSpec
 
@@ -89,10 +85,7 @@ def build_world(
     """Apply the policy set's calls at time `now`; ValidationError names the call that was
     refused and carries the engine's own message."""
     resource_id = f"endpoint/{endpoint}/variant/{variant}"
-    engine = create_engine("sqlite://", poolclass=StaticPool,
-                           connect_args={"check_same_thread": False})
-    metadata.create_all(engine)
-    store, clock, settings = ScalingStore(engine), FakeClock(now), Settings()
+    store, clock, settings = MemoryScalingStore(), FakeClock(now), Settings()
     ids = iter(range(1, 1_000_000))
     aas = AutoScalingApi(store, _OneVariant(resource_id, instances), clock, settings,
                          new_id=lambda: f"00000000-0000-4000-8000-{next(ids):012d}")
@@ -120,9 +113,7 @@ def build_world(
         call("PutMetricAlarm", i, cw.put_metric_alarm, params, {})
     for i, params in enumerate(policy_set.put_scheduled_action):
         call("PutScheduledAction", i, aas.put_scheduled_action, params, target)
-    world = store.load_world()
-    engine.dispose()
-    return world
+    return store.load_world()
 
 
 def _substitute(value: Any, names: Mapping[str, str]) -> Any:
@@ -138,13 +129,3 @@ def _substitute(value: Any, names: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [_substitute(v, names) for v in value]
     return value
-
-
-def run_tick(world: World, obs: Observation, now: float, config: TickConfig) -> TickResult:
-    """The live driver's tick, unchanged."""
-    return tick(world, obs, now, config)
-
-
-def report_outcomes(world: World, applied: Sequence[Applied], now: float,
-                    config: TickConfig) -> TickResult:
-    return record_outcomes(world, applied, now, config)

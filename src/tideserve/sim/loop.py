@@ -2,9 +2,9 @@
 async_run's hooks) on simulated time.
 
 Between two events the serving model advances over the steps at a constant capacity
-(vectorised); at an event the endpoint completes what is due, the live driver's tick runs
-(engine_adapter), and its SetCapacity effects are applied to the simulated endpoint and
-reported back, as the driver does. Events are the alarms' evaluation slots (the minute, plus
+(vectorised); at an event the endpoint completes what is due and the live driver's step runs
+(scaling.drive.drive_once): the tick, its SetCapacity effects applied to the simulated endpoint,
+their outcomes recorded. Events are the alarms' evaluation slots (the minute, plus
 the driver's evaluation delay), scheduled actions' fire times and the moment a capacity change
 completes — where the live driver, ticking every second, would see them. Simultaneous events
 are one tick; a change that completes at once (a scale-in) is seen by a second tick at the
@@ -18,19 +18,14 @@ from typing import Protocol
 
 import numpy as np
 
-from tideserve.autoscaling.world import Applied, Observation, SetCapacity, TickResult, World
 from tideserve.errors import ConflictError
 from tideserve.scaling.alarms import evaluation_interval
+from tideserve.scaling.drive import drive_once, refused
 from tideserve.scaling.model import Activity
 from tideserve.scaling.schedule import next_fire_time
+from tideserve.scaling.world import Applied, Observation, SetCapacity, World
 from tideserve.sim.endpoint import SimEndpoint
-from tideserve.sim.engine_adapter import (
-    PolicySet,
-    build_world,
-    report_outcomes,
-    run_tick,
-    tick_config,
-)
+from tideserve.sim.engine_adapter import PolicySet, build_world, tick_config
 from tideserve.sim.fluid import FluidModel, StepLog
 from tideserve.sim.metrics import SimMetrics
 from tideserve.sim.requests import RequestModel
@@ -95,9 +90,7 @@ class EndpointLoop:
             if self.finished(now):
                 return
             self.endpoint.advance(now)
-            for _ in range(3):  # a change that completed at once is seen at the same instant
-                if not self._tick(now):
-                    break
+            self._tick(now)  # a change that completes at once is seen at the same instant
             now = self._next_event(now)
         self._advance_to(end)
 
@@ -110,33 +103,25 @@ class EndpointLoop:
             self.step = stop
             self.metrics.final_steps = stop
 
-    def _tick(self, now: float) -> bool:
-        """One tick as the driver runs it; True if a capacity change completed at once."""
-        capacities = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
-                      for r in self.world.targets}
-        obs = Observation(self.metrics.datapoints, capacities, self.endpoint.startup_seconds)
-        result = run_tick(self.world, obs, now, self.config)
+    def _tick(self, now: float) -> None:
+        """One drive_once, as the driver runs it."""
+        result = drive_once(self.world, self._observe, now, lambda e: self._apply(e, now),
+                            self.config)
         self.world = result.world
-        self._keep(result)
-        applied = [self._apply(e, now) for e in result.effects if isinstance(e, SetCapacity)]
-        if not applied:
-            return False
-        outcome = report_outcomes(self.world, applied, now, self.config)
-        self.world = outcome.world
-        self._keep(outcome)
-        return self.endpoint.status == "InService"
+        for a in result.activities:
+            self.history[a.activity_id] = a
+
+    def _observe(self, world: World) -> Observation:
+        capacities = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
+                      for r in world.targets}
+        return Observation(self.metrics.datapoints, capacities, self.endpoint.startup_seconds)
 
     def _apply(self, effect: SetCapacity, now: float) -> Applied:
         try:
             self.endpoint.set_desired_capacity(effect.key.resource_id, effect.capacity, now)
         except ConflictError as exc:
-            return Applied(effect, f"{exc.message} (Service: AmazonSageMaker; Error Code: "
-                                   "ValidationException)")
+            return refused(effect, exc)
         return Applied(effect)
-
-    def _keep(self, result: TickResult) -> None:
-        for a in result.activities:
-            self.history[a.activity_id] = a
 
     def _next_event(self, now: float) -> float:
         delay = self.config.evaluation_delay

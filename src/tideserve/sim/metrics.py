@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tideserve.metrics import catalogue as c
-from tideserve.scaling.alarms import EXTRA_PERIODS, MetricAlarm
+from tideserve.scaling.alarms import MetricAlarm, datapoint_query
 from tideserve.sim.fluid import StepLog, mixture_percentiles
 from tideserve.sim.profile import US_PER_SECOND, Profile
 
@@ -64,7 +64,8 @@ class SimMetrics:
         series = self.series(alarm)
         if series is None:
             return {}
-        stat = alarm.statistic or alarm.extended_statistic or "Average"
+        query = datapoint_query(alarm, period, now)  # the live driver's read, to the letter
+        stat = query.statistic
         key = (alarm.metric_name, stat, period)
         values = self._cache.setdefault(key, [])
         per = int(round(period / self.dt))
@@ -73,10 +74,7 @@ class SimMetrics:
             steps = slice(len(values) * per, closed * per)
             values.extend(self._aggregate(alarm.metric_name, stat, steps, per,
                                           series.zero_filled).tolist())
-        # The live driver's window (driver._datapoints): the evaluation range and a margin.
-        periods = alarm.evaluation_periods + EXTRA_PERIODS + 1
-        start = (now // period - periods) * period
-        first = max(0, int(np.ceil((start - self.t0) / period - 1e-9)))
+        first = max(0, int(np.ceil((query.start - self.t0) / period - 1e-9)))
         out: dict[float, float] = {}
         for i in range(first, len(values)):
             v = values[i]

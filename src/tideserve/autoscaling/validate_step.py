@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tideserve.autoscaling.fields import (
+    Request,
+    constraint,
+    enum_value,
+    optional_int,
+    optional_number,
+)
 from tideserve.errors import ValidationError
-from tideserve.scaling.fields import Request, constraint, enum_value, optional_int, optional_number
 from tideserve.scaling.model import StepAdjustment
 
 _STEP = "stepScalingPolicyConfiguration"

@@ -15,8 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from tideserve.autoscaling.fields import Request, constraint, optional_int
+from tideserve.autoscaling.validate_metric import tracking_config
+from tideserve.autoscaling.validate_step import StepRequest, step_request
 from tideserve.errors import LimitExceededError, ValidationError
-from tideserve.scaling.fields import Request, constraint, optional_int
 from tideserve.scaling.model import (
     ROLE_ARN,
     SERVICE_NAMESPACE,
@@ -34,8 +36,6 @@ from tideserve.scaling.model import (
 )
 from tideserve.scaling.step import check_steps
 from tideserve.scaling.target_tracking import alarm_arn, alarm_name
-from tideserve.scaling.validate_metric import tracking_config
-from tideserve.scaling.validate_step import StepRequest, step_request
 
 MAX_POLICIES_PER_TARGET = 50
 NewId = Callable[[], str]

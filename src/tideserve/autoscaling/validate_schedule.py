@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tideserve.autoscaling.fields import Request, constraint, optional_int, optional_str
+from tideserve.autoscaling.validate import target_key
 from tideserve.errors import LimitExceededError, ValidationError
-from tideserve.scaling.fields import Request, constraint, optional_int, optional_str
 from tideserve.scaling.model import ScheduledAction, TargetKey
 from tideserve.scaling.schedule import parse_schedule, parse_timezone
-from tideserve.scaling.validate import target_key
 
 MAX_ACTIONS_PER_TARGET = 200
 # botocore's ScheduledActionName pattern: no leading/trailing space, no control characters,

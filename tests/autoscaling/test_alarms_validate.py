@@ -9,6 +9,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from tideserve.autoscaling.alarm_validate import validate_alarm
 from tideserve.errors import ValidationError
 from tideserve.scaling.alarms import (
     AlarmState,
@@ -16,7 +17,6 @@ from tideserve.scaling.alarms import (
     describe,
     is_autoscaling_action,
     new_alarm_state,
-    validate_alarm,
 )
 
 POLICY = (

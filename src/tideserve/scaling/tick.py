@@ -25,20 +25,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from tideserve.autoscaling.alarm_tick import evaluate_alarms
-from tideserve.autoscaling.ports import IN_SERVICE, Capacity
-from tideserve.autoscaling.world import (
-    Applied,
-    Effect,
-    Observation,
-    SetCapacity,
-    TargetRecord,
-    TargetRemoved,
-    TickConfig,
-    TickResult,
-    World,
-)
 from tideserve.scaling import activities as acts
+from tideserve.scaling.alarm_tick import evaluate_alarms
 from tideserve.scaling.alarms import AlarmEvaluation
 from tideserve.scaling.engine import (
     Decision,
@@ -51,7 +39,19 @@ from tideserve.scaling.engine import (
     execute_policies,
 )
 from tideserve.scaling.model import Activity, ActivityStatus, ScheduledAction, TargetKey
+from tideserve.scaling.ports import IN_SERVICE, Capacity
 from tideserve.scaling.schedule import due_scheduled_actions, next_fire_time
+from tideserve.scaling.world import (
+    Applied,
+    Effect,
+    Observation,
+    SetCapacity,
+    TargetRecord,
+    TargetRemoved,
+    TickConfig,
+    TickResult,
+    World,
+)
 
 TERMINAL = ("Successful", "Overridden", "Unfulfilled", "Failed")
 

@@ -15,15 +15,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from tideserve.autoscaling.world import (
-    AlarmChanged,
-    AlarmRecord,
-    Effect,
-    Notify,
-    Observation,
-    TickConfig,
-    World,
-)
 from tideserve.scaling.alarms import (
     AlarmEvaluation,
     evaluate,
@@ -32,6 +23,15 @@ from tideserve.scaling.alarms import (
 )
 from tideserve.scaling.engine import Firing
 from tideserve.scaling.model import TargetKey, policy_arn_of_action
+from tideserve.scaling.world import (
+    AlarmChanged,
+    AlarmRecord,
+    Effect,
+    Notify,
+    Observation,
+    TickConfig,
+    World,
+)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from tideserve.autoscaling.ports import Capacity
 from tideserve.scaling.alarms import AlarmEvaluation, AlarmState, MetricAlarm
 from tideserve.scaling.engine import TargetState
 from tideserve.scaling.model import (
@@ -21,6 +20,7 @@ from tideserve.scaling.model import (
     ScheduledAction,
     TargetKey,
 )
+from tideserve.scaling.ports import Capacity
 
 Point = tuple[float, float | None]
 
@@ -180,3 +180,5 @@ class TickResult:
     # Every activity created or changed this tick (closed ones too), for the history table.
     activities: tuple[Activity, ...] = ()
     reasons: tuple[str, ...] = field(default=())  # one line per decision, for the log
+    # How the edge fared with each SetCapacity (drive_once fills it; a bare tick leaves it).
+    applied: tuple[Applied, ...] = ()

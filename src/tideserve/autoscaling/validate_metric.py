@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tideserve.autoscaling.fields import Request, constraint, enum_value, optional_int, optional_str
 from tideserve.errors import ValidationError
-from tideserve.scaling.fields import Request, constraint, enum_value, optional_int, optional_str
 from tideserve.scaling.model import (
     DEFAULT_TT_COOLDOWN,
     DIM_PROVISIONED_CONCURRENCY,

@@ -19,25 +19,28 @@ from tests.scaling.builders import (
     step_policy,
     tt_policy,
 )
-from tideserve.errors import LimitExceededError, ValidationError
-from tideserve.scaling.describe import (
+from tideserve.autoscaling.describe import (
     describe_scalable_target,
     describe_scaling_activity,
     describe_scaling_policy,
     describe_scheduled_action,
 )
-from tideserve.scaling.engine import TargetContext, TargetState, execute_policy
-from tideserve.scaling.model import DIM_PROVISIONED_CONCURRENCY
-from tideserve.scaling.target_tracking import PREDEFINED_METRICS
-from tideserve.scaling.validate import (
+from tideserve.autoscaling.validate import (
     check_policy_fits,
     put_policy,
     register_target,
     validate_put_scaling_policy,
     validate_register,
 )
-from tideserve.scaling.validate_metric import ALL_METRIC_TYPES, METRICS_FOR_DIMENSION
-from tideserve.scaling.validate_schedule import put_scheduled_action, validate_put_scheduled_action
+from tideserve.autoscaling.validate_metric import ALL_METRIC_TYPES, METRICS_FOR_DIMENSION
+from tideserve.autoscaling.validate_schedule import (
+    put_scheduled_action,
+    validate_put_scheduled_action,
+)
+from tideserve.errors import LimitExceededError, ValidationError
+from tideserve.scaling.engine import TargetContext, TargetState, execute_policy
+from tideserve.scaling.model import DIM_PROVISIONED_CONCURRENCY
+from tideserve.scaling.target_tracking import PREDEFINED_METRICS
 
 MODEL = botocore.session.get_session().get_service_model("application-autoscaling")
 KEY = {"ServiceNamespace": "sagemaker", "ResourceId": RESOURCE,
