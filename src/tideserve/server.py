@@ -28,6 +28,7 @@ from tideserve.asyncinf.service import AsyncInference
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
 from tideserve.autoscaling.driver import ScalingDriver
+from tideserve.autoscaling.startup_log import StartupLog
 from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import Clock, WallClock
 from tideserve.control.access_keys import AccessKeys, ensure_credentials
@@ -82,6 +83,8 @@ class InstanceEvents:
     ledger: Ledger
     arns: Arns
     metrics: MetricAggregator
+    startups: StartupLog
+    clock: Clock
 
     def started(self, inst: ManagedInstance) -> None:
         variant = inst.handle.spec
@@ -96,6 +99,7 @@ class InstanceEvents:
     def ready(self, ready: InstanceReady) -> None:
         dims = (("EndpointName", ready.endpoint), ("VariantName", ready.variant))
         self.metrics.put(catalogue.INSTANCE_STARTUP_TIME, dims, ready.seconds)
+        self.startups.record(ready.endpoint, ready.variant, self.clock.now(), ready.seconds)
 
     def exited(self, inst: ManagedInstance, crashes: int, wait: float) -> None:
         """An instance died unasked: count it, and the backoff before its replacement."""
@@ -240,7 +244,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     routes = RouteTable()
     router = Router(routes, metrics, settings.account, settings.region,
                     timeout=settings.model_timeout, kinds=[serverless])
-    events = InstanceEvents(ledger, arns, metrics)
+    startups = StartupLog()
+    events = InstanceEvents(ledger, arns, metrics, startups, clock)
     instances = InstanceKind(
         store, catalog, provider, routes, models, clock, trust_pickle=settings.trust_pickle,
         hooks=InstanceHooks(on_ready=events.ready, on_started=events.started,
@@ -264,7 +269,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     for op, fn in CloudWatchAlarms(scaling_store, clock, settings).operations().items():
         registry.register("monitoring", op, fn)
     scaling = ScalingDriver(scaling_store, metric_store, capacity, clock, settings,
-                            flush=cloudwatch.flush)
+                            flush=cloudwatch.flush, startups=startups)
     for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
         registry.register("ce", op, fn)
     sts = SecurityTokenService(settings.account, keys.user_of)

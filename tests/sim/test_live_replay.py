@@ -8,12 +8,10 @@ tmp_path), alarms reading the real MetricStore, filled by the real aggregator an
 from requests counted as the router counts them. The endpoint is `LiveVariant`, this test's
 stand-in for SageMaker's UpdateEndpointWeightsAndCapacities: a fixed provisioning delay, the
 ConflictError of an Updating endpoint, each instance metered in the Ledger from its start
-request to its stop, InstanceStartupTime put in the metric store once it serves. (A real
-server with instance processes is in tests/integration/test_autoscaling.py; its wall-clock
-times cannot be compared to the second. Its fleet records InstanceStartupTime through the
-aggregator, so the store holds it only once its period has closed: a completion seen in
-the same period reports no start-up seconds live, while the simulator always does — a
-known difference this stand-in does not reproduce.)
+request to its stop, its start-up reported to the driver's StartupLog once it serves, as the
+server's fleet events do. (A real server with instance processes is in
+tests/integration/test_autoscaling.py; its wall-clock times cannot be compared to the
+second.)
 
 What each tick observed is recorded on the way (every metric read the driver made, every
 capacity it saw, at what time), then the same policy set runs in the simulator's EndpointLoop
@@ -40,6 +38,7 @@ import numpy as np
 from tests.sim.builders import write_trace
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.driver import ScalingDriver
+from tideserve.autoscaling.startup_log import StartupLog
 from tideserve.autoscaling.store import ScalingStore
 from tideserve.clock import FakeClock
 from tideserve.cost.billing import Interval, billed_seconds, usd_for_seconds
@@ -49,7 +48,7 @@ from tideserve.db import make_engine, sqlite_url
 from tideserve.errors import ConflictError
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.cloudwatch import CloudWatchMetrics
-from tideserve.metrics.model import Datapoint, Dimensions
+from tideserve.metrics.model import Dimensions
 from tideserve.metrics.store import MetricStore
 from tideserve.scaling.alarms import MetricAlarm, datapoint_query
 from tideserve.scaling.model import Activity
@@ -88,9 +87,9 @@ ReadKey = tuple[Any, ...]
 class LiveVariant:
     """The CapacityPort as the SageMaker service answers it (see the module docstring)."""
 
-    def __init__(self, clock: FakeClock, ledger: Ledger, metrics: MetricStore,
+    def __init__(self, clock: FakeClock, ledger: Ledger, startups: StartupLog,
                  instances: int) -> None:
-        self.clock, self.ledger, self.metrics = clock, ledger, metrics
+        self.clock, self.ledger, self.startups = clock, ledger, startups
         self.serving: list[str] = []
         self.starting: list[str] = []
         self.status, self.ready_at, self.decided_at = IN_SERVICE, 0.0, 0.0
@@ -126,9 +125,7 @@ class LiveVariant:
             self.serving += self.starting
             self.starting, self.status = [], IN_SERVICE
             seconds = self.ready_at - self.decided_at
-            self.metrics.put([Datapoint("tideserve", "InstanceStartupTime", DIMS,
-                                        now - now % PERIOD, "Seconds", 1, seconds, seconds,
-                                        seconds)])
+            self.startups.record(EP, VARIANT, now, seconds)
 
 
 class Recorder:
@@ -171,7 +168,8 @@ def run_live(tmp_path: Path) -> tuple[Recorder, list[Activity], float, float]:
     aggregator = MetricAggregator(PERIOD, clock)
     cloudwatch = CloudWatchMetrics(metrics, aggregator, clock)
     ledger = Ledger(engine, Catalog.default(), clock)
-    variant = LiveVariant(clock, ledger, metrics, instances=1)
+    startups = StartupLog()
+    variant = LiveVariant(clock, ledger, startups, instances=1)
     recorder = Recorder(metrics, variant, clock)
     aas = AutoScalingApi(store, recorder, clock, settings, new_id=new_ids())
     aas.register_scalable_target({**TARGET, **POLICY_SET["register_scalable_target"]})
@@ -179,7 +177,8 @@ def run_live(tmp_path: Path) -> tuple[Recorder, list[Activity], float, float]:
         aas.put_scaling_policy({**TARGET, **params})
     for params in POLICY_SET["put_scheduled_action"]:
         aas.put_scheduled_action({**TARGET, **params})
-    driver = ScalingDriver(store, recorder, recorder, clock, settings, flush=cloudwatch.flush)
+    driver = ScalingDriver(store, recorder, recorder, clock, settings, flush=cloudwatch.flush,
+                           startups=startups)
     assert driver.tick_seconds == 1.0
     for second in range(SECONDS):
         now = T0 + second

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from tideserve.autoscaling.startup_log import StartupLog
 from tideserve.autoscaling.storage import ScalingStorage
 from tideserve.clock import Clock
 from tideserve.errors import TideserveError
@@ -67,10 +68,14 @@ class ScalingDriver:
         *,
         flush: Callable[[], Any] | None = None,
         tick_seconds: float | None = None,
+        startups: StartupLog | None = None,
     ) -> None:
         """`flush` moves closed metric periods into the store before alarms read them (pass
         CloudWatchMetrics.flush). `tick_seconds` is run_forever's cadence: a quarter of the
-        metric period, at most one second, by default."""
+        metric period, at most one second, by default. `startups` is where the fleet reports
+        its instances' start-up times as they happen (else they are read from the metric
+        store, where they arrive only when their period closes)."""
+        self.startups = startups
         self.store = store
         self.metrics = metric_store
         self.port = capacity_port
@@ -144,7 +149,9 @@ class ScalingDriver:
 
     def _startup_seconds(self, resource_id: str, since: float, until: float) -> float | None:
         """The longest InstanceStartupTime the fleet published for the variant between the
-        decision and now (periods still open are not in the store yet: then None)."""
+        decision and now (from the store, periods still open are not there yet: then None)."""
+        if self.startups is not None:
+            return self.startups.longest(resource_id, since, until)
         parts = resource_id.split("/")
         if len(parts) != 4:
             return None
