@@ -16,6 +16,7 @@ from collections.abc import Callable
 import aiohttp
 
 from tideserve.errors import ModelInvocationError, ThrottledError, ValidationError
+from tideserve.metrics import names
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.serverless.config import MAX_PAYLOAD_BYTES
 from tideserve.serverless.pool import Lease, ServerlessPool
@@ -30,8 +31,8 @@ from tideserve.serving.router import (
     model_unreachable,
 )
 
-PC_INVOCATIONS = "ServerlessProvisionedConcurrencyInvocations"
-PC_SPILLOVER = "ServerlessProvisionedConcurrencySpilloverInvocations"
+PC_INVOCATIONS = names.SERVERLESS_PC_INVOCATIONS
+PC_SPILLOVER = names.SERVERLESS_PC_SPILLOVER_INVOCATIONS
 
 Bill = Callable[[float], None]  # seconds of request duration
 

@@ -23,9 +23,9 @@ from tideserve.serverless.invoke import PC_INVOCATIONS, PC_SPILLOVER
 from tideserve.serverless.pool import ServerlessPool
 from tideserve.serving.router import NAMESPACE
 
-PC_UTILIZATION = "ServerlessProvisionedConcurrencyUtilization"
-PC_EXECUTIONS = "ServerlessProvisionedConcurrencyExecutions"
-CONCURRENT_UTILIZATION = "ServerlessConcurrentExecutionsUtilization"
+PC_UTILIZATION = names.SERVERLESS_PC_UTILIZATION
+PC_EXECUTIONS = names.SERVERLESS_PC_EXECUTIONS
+CONCURRENT_UTILIZATION = names.SERVERLESS_CONCURRENT_EXECUTIONS_UTILIZATION
 ZERO_FILLED = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors",
                "InvocationModelErrors")
 

@@ -5,7 +5,8 @@ A request takes an idle warm worker (the most recently used); else, below MaxCon
 starts a new worker and waits for it — a cold start of `cold_start_seconds` (ModelSetupTime)
 added to its latency; else it is throttled (failed, over the SLO, and counted apart). A worker
 idle for `keep_alive_seconds` stops unless it is one of the provisioned ones, which are warm
-from the start. No queue, no scaling policy: serverless scales itself.
+from the start. No queue. A policy set may scale ProvisionedConcurrency with Application Auto
+Scaling, as live (request-level mode: serverless_loop.py).
 
 Billing (sim.kinds has the rates): memory (GB) × request duration at the on-demand rate,
 duration served on a provisioned worker at the provisioned-duration rate, plus provisioned
@@ -24,48 +25,31 @@ it serves 1 / 0.2 = 5 of them one after another; 3 start their own workers (cold
 MaxConcurrency 3 only 2 can start (1 + 2 alive), and 1 is throttled.
 
 Requests (mode: requests, for traces up to about an hour): the same requests as the real-time
-request-level mode (requests.draw_requests), one event each, exact worker bookkeeping.
+request-level mode (requests.draw_requests), one event each, against the live pool's own
+decisions (serverless/admission.py, through serverless_workers.py), on the instance-based
+event loop so that scaling policies on provisioned concurrency run through the live tick.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
+from tideserve.scaling.model import Activity
 from tideserve.sim.engine_adapter import PolicySet
 from tideserve.sim.fluid import StepLog, mixture_percentiles
-from tideserve.sim.kinds import (
-    ON_DEMAND_USD_PER_GB_SECOND,
-    PROVISIONED_DURATION_USD_PER_GB_SECOND,
-    PROVISIONED_USD_PER_GB_SECOND,
-    SERVERLESS,
-    ServerlessSpec,
-)
+from tideserve.sim.kinds import PROVISIONED_USD_PER_GB_SECOND, SERVERLESS, ServerlessSpec
 from tideserve.sim.profile import Profile, ServiceTime
-from tideserve.sim.requests import draw_requests
 from tideserve.sim.result import PolicyRun, ServerlessFigures, Summary
 from tideserve.sim.scenario import Scenario
+from tideserve.sim.serverless_loop import ServerlessLoop
+from tideserve.sim.serverless_workers import Tally, duration_rates
 
 PERCENTS = (50.0, 90.0, 99.0)
 _EPS = 1e-9
-
-
-@dataclass
-class _Tally:
-    """Per-step and total outcomes both modes fill; the log gets the per-step arrays."""
-
-    log: StepLog
-    usd: np.ndarray  # duration cost begun in the step, USD
-    cold_starts: float = 0.0
-    served_warm: float = 0.0  # fluid: requests served without a cold start
-
-    @classmethod
-    def empty(cls, log: StepLog) -> _Tally:
-        return cls(log, np.zeros(len(log.arrivals)))
 
 
 def occupancy_kernel(service: ServiceTime, extra: float, dt: float) -> np.ndarray:
@@ -81,7 +65,7 @@ def occupancy_kernel(service: ServiceTime, extra: float, dt: float) -> np.ndarra
 
 
 def serve_fluid(log: StepLog, spec: ServerlessSpec, profile: Profile, slo: float,
-                dt: float) -> _Tally:
+                dt: float) -> Tally:
     """Fill the log step by step (see the module docstring)."""
     service = profile.service_time
     h, hc = occupancy_kernel(service, 0.0, dt), occupancy_kernel(service, spec.cold_start_seconds,
@@ -93,8 +77,8 @@ def serve_fluid(log: StepLog, spec: ServerlessSpec, profile: Profile, slo: float
     window: deque[tuple[int, int]] = deque()  # (step, workers used): a sliding maximum
     miss_warm = 1.0 - float(service.cdf(slo))
     miss_cold = 1.0 - float(service.cdf(slo - spec.cold_start_seconds))
-    tally, alive = _Tally.empty(log), floor
-    rate, pc_rate = _rates(spec)
+    tally, alive = Tally.empty(log), floor
+    rate, pc_rate = duration_rates(spec)
     arrivals = log.arrivals.tolist()
     for k in range(n):
         held, a = future[k], arrivals[k]
@@ -144,7 +128,7 @@ def _loss(workers: int, floor: int, load: float) -> tuple[float, float]:
     return blocked, below
 
 
-def _record(tally: _Tally, k: int, warm: float, cold: float, throttled: float,
+def _record(tally: Tally, k: int, warm: float, cold: float, throttled: float,
             miss_warm: float, miss_cold: float, spec: ServerlessSpec, mean_s: float) -> None:
     log = tally.log
     served = warm + cold
@@ -156,67 +140,6 @@ def _record(tally: _Tally, k: int, warm: float, cold: float, throttled: float,
     tally.served_warm += warm
 
 
-def _rates(spec: ServerlessSpec) -> tuple[float, float]:
-    """USD per second of request duration: on demand, and on a provisioned worker."""
-    return (spec.memory_gb * ON_DEMAND_USD_PER_GB_SECOND,
-            spec.memory_gb * PROVISIONED_DURATION_USD_PER_GB_SECOND)
-
-
-class RequestWorkers:
-    """The request-level mode: each request, in time order, against the worker pool."""
-
-    def __init__(self, log: StepLog, spec: ServerlessSpec, slo: float, t0: float,
-                 dt: float) -> None:
-        self.log, self.spec, self.slo, self.t0, self.dt = log, spec, slo, t0, dt
-        self.idle: deque[float] = deque([t0] * spec.provisioned_concurrency)  # idle since
-        self.busy: list[float] = []  # heap of the times busy workers become idle
-        self.tally = _Tally.empty(log)
-        self.started = np.zeros(len(log.arrivals))
-        self.latencies: list[float] = []
-
-    def serve(self, arrival: np.ndarray, step: np.ndarray, service: np.ndarray) -> _Tally:
-        rate, pc_rate = _rates(self.spec)
-        bounds = np.searchsorted(step, np.arange(len(self.log.arrivals) + 1)).tolist()
-        times, durations = arrival.tolist(), service.tolist()
-        for k in range(len(self.log.arrivals)):
-            for i in range(bounds[k], bounds[k + 1]):
-                self._one(k, times[i], durations[i], rate, pc_rate)
-            self._settle(self.t0 + (k + 1) * self.dt)
-            self.log.in_service[k] = self.log.billed[k] = len(self.idle) + len(self.busy)
-        return self.tally
-
-    def _one(self, k: int, t: float, s: float, rate: float, pc_rate: float) -> None:
-        self._settle(t)
-        log, spec = self.log, self.spec
-        on_pc = len(self.busy) < spec.provisioned_concurrency  # as the live Lease decides
-        if self.idle:
-            self.idle.pop()  # the most recently used: the others may expire
-            wait = 0.0
-        elif len(self.idle) + len(self.busy) < spec.max_concurrency:
-            wait = spec.cold_start_seconds
-            self.tally.cold_starts += 1
-        else:
-            log.dropped[k] += 1
-            log.over[k] += 1
-            return
-        heapq.heappush(self.busy, t + wait + s)
-        self.started[k] += 1
-        log.wait[k] += (wait - log.wait[k]) / self.started[k]  # the mean of the step's waits
-        log.busy[k] += s
-        log.over[k] += float(wait + s > self.slo)
-        self.tally.usd[k] += s * (pc_rate if on_pc else rate)
-        self.latencies.append(wait + s)
-
-    def _settle(self, t: float) -> None:
-        """Workers done by `t` become idle; idle ones past the keep-alive stop."""
-        while self.busy and self.busy[0] <= t:
-            self.idle.append(heapq.heappop(self.busy))
-        floor, keep = self.spec.provisioned_concurrency, self.spec.keep_alive_seconds
-        while (self.idle and len(self.idle) + len(self.busy) > floor
-               and t - self.idle[0] >= keep):
-            self.idle.popleft()
-
-
 def run_serverless(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray) -> PolicyRun:
     spec = policy_set.serverless
     assert spec is not None, policy_set.name
@@ -225,17 +148,21 @@ def run_serverless(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarr
     # Latencies reach the cold start: widen the percentile grid's range to it.
     profile = replace(scenario.profile, timeout_seconds=max(scenario.profile.timeout_seconds,
                                                             spec.cold_start_seconds))
+    activities: tuple[list[Activity], int] = ([], 0)
     if opts.mode == "requests":
-        draws = draw_requests(log, profile, opts.step_seconds, opts.start_time, opts.seed)
-        pool = RequestWorkers(log, spec, slo, opts.start_time, opts.step_seconds)
-        tally = pool.serve(draws.arrival, draws.step, draws.service)
-        pct = _exact_percentiles(pool.latencies)
+        loop = ServerlessLoop(scenario, policy_set, arrivals)
+        loop.run()
+        log, tally, activities = loop.log, loop.workers.tally, loop.activities()
+        pct = _exact_percentiles(loop.workers.latencies)
     else:
         tally = serve_fluid(log, spec, profile, slo, opts.step_seconds)
+        tally.provisioned[:] = spec.provisioned_concurrency
         pct = mixture_percentiles(np.array([0.0, spec.cold_start_seconds]),
                                   np.array([tally.served_warm, tally.cold_starts]), profile,
                                   PERCENTS)
-    return _as_run(policy_set.name, spec, log, tally, pct, opts.step_seconds)
+    run = _as_run(policy_set.name, spec, log, tally, pct, opts.step_seconds)
+    run.activities, run.not_scaled = activities
+    return run
 
 
 def _exact_percentiles(latencies: list[float]) -> dict[float, float]:
@@ -245,10 +172,11 @@ def _exact_percentiles(latencies: list[float]) -> dict[float, float]:
     return {p: float(v) for p, v in zip(PERCENTS, values, strict=True)}
 
 
-def _as_run(name: str, spec: ServerlessSpec, log: StepLog, tally: _Tally,
+def _as_run(name: str, spec: ServerlessSpec, log: StepLog, tally: Tally,
             pct: dict[float, float], dt: float) -> PolicyRun:
-    provisioned = spec.provisioned_concurrency * spec.memory_gb * PROVISIONED_USD_PER_GB_SECOND
-    usd = tally.usd + provisioned * dt
+    # Provisioned concurrency's always-on charge: the units configured in each step.
+    provisioned = tally.provisioned * spec.memory_gb * PROVISIONED_USD_PER_GB_SECOND * dt
+    usd = tally.usd + provisioned
     requests, throttled = float(log.arrivals.sum()), float(log.dropped.sum())
     mean_workers = float(log.in_service.mean()) if len(log.in_service) else 0.0
     summary = Summary(
@@ -260,6 +188,6 @@ def _as_run(name: str, spec: ServerlessSpec, log: StepLog, tally: _Tally,
     figures = ServerlessFigures(
         cold_starts=tally.cold_starts, throttled=throttled,
         gb_seconds=float(log.busy.sum()) * spec.memory_gb,
-        provisioned_usd=provisioned * dt * len(log.arrivals), mean_workers=mean_workers,
+        provisioned_usd=float(provisioned.sum()), mean_workers=mean_workers,
         peak_workers=int(log.in_service.max()) if len(log.in_service) else 0)
     return PolicyRun(name, summary, log, kind=SERVERLESS, figures=figures, usd=usd)
