@@ -113,7 +113,8 @@ class ServerlessMetrics(SimMetrics):
             return super()._aggregate(name, stat, steps, per, zero_filled)
 
         def rows(x: np.ndarray) -> np.ndarray:
-            return x[steps].reshape(-1, per).sum(axis=1)
+            summed: np.ndarray = x[steps].reshape(-1, per).sum(axis=1)
+            return summed
 
         if name == names.MODEL_SETUP_TIME:
             count = rows(fig.cold)
