@@ -247,10 +247,6 @@ def test_async_requests_expire_after_their_ttl_when_no_policy_leaves_zero(
      "MaxCapacity (2) must be less than or equal to serverless.max_concurrency (1)"),
     ({"kind": "serverless", "serverless": {"memory_size_mb": 1024, "max_concurrency": 1,
                                            "cold_start_seconds": 5},
-      "register_scalable_target": {"MinCapacity": 0, "MaxCapacity": 1}},
-     "scaling provisioned concurrency is simulated in simulation.mode: requests only"),
-    ({"kind": "serverless", "serverless": {"memory_size_mb": 1024, "max_concurrency": 1,
-                                           "cold_start_seconds": 5},
       "put_scaling_policy": [{"PolicyName": "p"}]},
      "put_scaling_policy given without register_scalable_target"),
     ({"kind": "async", "async": {"request_ttl_seconds": 30},
@@ -261,7 +257,7 @@ def test_async_requests_expire_after_their_ttl_when_no_policy_leaves_zero(
      "serverless: only for a policy set with kind: serverless"),
 ], ids=["unknown kind", "no serverless block", "memory size", "provisioned above max",
         "cold start over 3 min", "pc target above max concurrency",
-        "pc scaling in fluid mode", "pc policy without a target", "ttl", "block on realtime"])
+        "pc policy without a target", "ttl", "block on realtime"])
 def test_kind_settings_are_checked_at_load(policy_set: dict, expected: str) -> None:
     raw = scenario(SEGMENT, {"name": "k", **policy_set}, profile={"startup_seconds": 300})
     with pytest.raises(ValidationError) as info:

@@ -15,7 +15,8 @@ SageMakerVariantProvisionedConcurrencyUtilization at 0.5 between 1 and 4:
 
 The on-demand workers already alive cover each raised ProvisionedConcurrency (as live: the
 pool counts them), so each change completes at once; a scheduled raise while idle shows the
-other case, provisioned workers cold-started and the variant Updating meanwhile.
+other case, provisioned workers cold-started and the variant Updating meanwhile. The fluid
+mode, whose utilization is an expectation (serverless_fluid.py), decides the same here.
 """
 
 from __future__ import annotations
@@ -47,15 +48,18 @@ def serverless_set(**calls: object) -> dict:
             "register_scalable_target": {"MinCapacity": 1, "MaxCapacity": 4}, **calls}
 
 
-def raw_scenario(tmp_path: Path, rates: list[float], **calls: object) -> dict:
+def raw_scenario(tmp_path: Path, rates: list[float], mode: str = "requests",
+                 **calls: object) -> dict:
     trace = write_trace(tmp_path / "t.csv", rates)
     return scenario(trace, serverless_set(**calls), profile={"service_time": {"constant": 1.0}},
-                    simulation={"mode": "requests"})
+                    simulation={"mode": mode})
 
 
+@pytest.mark.parametrize("mode", ["requests", "fluid"])
 def test_target_tracking_scales_provisioned_concurrency_out_under_load_and_back_in(
-        tmp_path: Path) -> None:
-    raw = raw_scenario(tmp_path, [3] * 900 + [0] * 1500, put_scaling_policy=[PC_TRACKING])
+        tmp_path: Path, mode: str) -> None:
+    raw = raw_scenario(tmp_path, [3] * 900 + [0] * 1500, mode,
+                       put_scaling_policy=[PC_TRACKING])
     run = simulate(scenario_from_dict(raw)).runs[0]
     acts = run.activities
     assert [(a.start_time - T0, a.desired, a.status_code) for a in acts] == [

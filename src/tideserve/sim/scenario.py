@@ -31,8 +31,8 @@ of that kind, so one scenario compares the three on one trace (sim.kinds has the
 
 A serverless set may scale its provisioned concurrency as a boto3 user does live: the same
 four calls, whose ScalableDimension defaults to sagemaker:variant:DesiredProvisionedConcurrency
-(MinCapacity/MaxCapacity bound ProvisionedConcurrency; MaxCapacity at most max_concurrency), in
-`simulation.mode: requests`:
+(MinCapacity/MaxCapacity bound ProvisionedConcurrency; MaxCapacity at most max_concurrency);
+`simulation.mode: requests` is exact, fluid approximates the utilization it scales on:
 
       - name: serverless-pc-tracked
         kind: serverless
@@ -147,9 +147,6 @@ def scenario_from_dict(raw: Any, base_dir: Path | None = None) -> Scenario:
     if len({s.name for s in sets}) != len(sets):
         raise ValidationError("policy_sets: names must be unique")
     for s in sets:  # refused parameters fail here, before any simulation runs
-        if s.serverless is not None and s.scales and options.mode != "requests":
-            raise ValidationError(f"policy set {s.name!r}: scaling provisioned concurrency is "
-                                  "simulated in simulation.mode: requests only")
         build_world(s, endpoint.name, endpoint.variant, initial_instances(s, endpoint),
                     options.start_time)
     return Scenario(str(root.get("name") or "scenario"), trace, scale, endpoint, profile, slo,
@@ -295,7 +292,7 @@ def _calls(raw: Mapping[str, Any], where: str) -> tuple[tuple[dict[str, Any], ..
 def _serverless_set(raw: Mapping[str, Any], where: str, name: str,
                     spec: ServerlessSpec) -> PolicySet:
     """A serverless set scales itself; with `register_scalable_target` its provisioned
-    concurrency is scaled too (request-level mode), in the instance-based sets' shapes."""
+    concurrency is scaled too, in the instance-based sets' shapes."""
     policies, alarms, actions = _calls(raw, where)
     if not raw.get("register_scalable_target"):
         calls = [k for k in AAS_CALLS[1:] if raw.get(k)]

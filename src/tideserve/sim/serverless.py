@@ -32,136 +32,39 @@ event loop so that scaling policies on provisioned concurrency run through the l
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from dataclasses import replace
 
 import numpy as np
 
-from tideserve.scaling.model import Activity
 from tideserve.sim.engine_adapter import PolicySet
 from tideserve.sim.fluid import StepLog, mixture_percentiles
 from tideserve.sim.kinds import PROVISIONED_USD_PER_GB_SECOND, SERVERLESS, ServerlessSpec
-from tideserve.sim.profile import Profile, ServiceTime
 from tideserve.sim.result import PolicyRun, ServerlessFigures, Summary
 from tideserve.sim.scenario import Scenario
 from tideserve.sim.serverless_loop import ServerlessLoop
-from tideserve.sim.serverless_workers import Tally, duration_rates
+from tideserve.sim.serverless_workers import RequestWorkers, Tally
 
 PERCENTS = (50.0, 90.0, 99.0)
-_EPS = 1e-9
-
-
-def occupancy_kernel(service: ServiceTime, extra: float, dt: float) -> np.ndarray:
-    """h[j]: the share of step j after its arrival step that one request holds a worker for,
-    when it holds it `extra` + S seconds (S drawn from `service`)."""
-    steps = int(math.ceil((extra + float(service.quantiles[-1])) / dt)) + 1
-    fine = 64
-    u = np.linspace(0.0, steps * dt, steps * fine + 1)
-    survival = 1.0 - service.cdf(u - extra)
-    areas = (survival[:-1] + survival[1:]) / 2 * (dt / fine)
-    kernel: np.ndarray = areas.reshape(steps, fine).sum(axis=1) / dt
-    return kernel
-
-
-def serve_fluid(log: StepLog, spec: ServerlessSpec, profile: Profile, slo: float,
-                dt: float) -> Tally:
-    """Fill the log step by step (see the module docstring)."""
-    service = profile.service_time
-    h, hc = occupancy_kernel(service, 0.0, dt), occupancy_kernel(service, spec.cold_start_seconds,
-                                                                 dt)
-    h0, hc0, tail, cold_tail = float(h[0]), float(hc[0]), h[1:].tolist(), hc[1:].tolist()
-    n, top, floor = len(log.arrivals), spec.max_concurrency, spec.provisioned_concurrency
-    future = [0.0] * (n + max(len(h), len(hc)) + 1)  # workers held by earlier arrivals
-    keep = max(1, int(math.ceil(spec.keep_alive_seconds / dt - _EPS)))
-    window: deque[tuple[int, int]] = deque()  # (step, workers used): a sliding maximum
-    miss_warm = 1.0 - float(service.cdf(slo))
-    miss_cold = 1.0 - float(service.cdf(slo - spec.cold_start_seconds))
-    tally, alive = Tally.empty(log), floor
-    rate, pc_rate = duration_rates(spec)
-    arrivals = log.arrivals.tolist()
-    for k in range(n):
-        held, a = future[k], arrivals[k]
-        used = math.ceil(held - _EPS)
-        if a > 0:
-            load = held + a * h0  # mean workers busy in the step if every request is served
-            blocked, below_floor = _loss(alive, floor, load)
-            warm = a * (1.0 - blocked)
-            cold = min(a * blocked, float(max(0, top - alive)))
-            throttled = a * blocked - cold
-            on_pc = min(warm, a * below_floor)  # found fewer than the provisioned busy
-            for j, x in enumerate(tail):
-                future[k + 1 + j] += warm * x
-            for j, x in enumerate(cold_tail):
-                future[k + 1 + j] += cold * x
-            _record(tally, k, warm, cold, throttled, miss_warm, miss_cold, spec, service.mean)
-            tally.usd[k] = ((warm + cold - on_pc) * rate + on_pc * pc_rate) * service.mean
-            busy = held + warm * h0 + cold * hc0
-            # Distinct workers the step used: its busy count's mean plus two standard
-            # deviations (Poisson), no more than existed.
-            used = min(alive + math.ceil(cold - _EPS), math.ceil(busy + 2 * math.sqrt(busy)
-                                                                 - _EPS))
-        while window and window[-1][1] <= used:
-            window.pop()
-        window.append((k, used))
-        while window[0][0] <= k - keep:
-            window.popleft()
-        alive = min(top, max(floor, window[0][1]))
-        log.in_service[k] = log.billed[k] = alive
-    return tally
-
-
-def _loss(workers: int, floor: int, load: float) -> tuple[float, float]:
-    """(Erlang B: the share of arrivals that find all `workers` busy when the busy count is
-    Poisson with mean `load` — M/G/c/c, whatever the service-time distribution; the share
-    that find fewer than `floor` busy). Worked example: 1 worker, load 0.25 → B = 0.25 / 1.25
-    = 0.2; 2 workers → 0.2 × 0.25 / (2 + 0.05) = 0.024."""
-    blocked, poisson_term, below = 1.0, math.exp(-load), 0.0
-    for i in range(1, max(workers, floor) + 1):
-        if i <= floor:
-            below += poisson_term
-            poisson_term *= load / i
-        if i <= workers:
-            blocked = load * blocked / (i + load * blocked)
-            if blocked < 1e-12 and i >= floor:
-                return 0.0, below
-    return blocked, below
-
-
-def _record(tally: Tally, k: int, warm: float, cold: float, throttled: float,
-            miss_warm: float, miss_cold: float, spec: ServerlessSpec, mean_s: float) -> None:
-    log = tally.log
-    served = warm + cold
-    log.dropped[k] = throttled
-    log.over[k] = warm * miss_warm + cold * miss_cold + throttled
-    log.wait[k] = cold * spec.cold_start_seconds / served if served > 0 else 0.0
-    log.busy[k] = served * mean_s
-    tally.cold_starts += cold
-    tally.served_warm += warm
 
 
 def run_serverless(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray) -> PolicyRun:
     spec = policy_set.serverless
     assert spec is not None, policy_set.name
-    opts, slo = scenario.options, scenario.slo.latency_seconds
-    log = StepLog.empty(arrivals)
+    opts = scenario.options
     # Latencies reach the cold start: widen the percentile grid's range to it.
     profile = replace(scenario.profile, timeout_seconds=max(scenario.profile.timeout_seconds,
                                                             spec.cold_start_seconds))
-    activities: tuple[list[Activity], int] = ([], 0)
-    if opts.mode == "requests":
-        loop = ServerlessLoop(scenario, policy_set, arrivals)
-        loop.run()
-        log, tally, activities = loop.log, loop.workers.tally, loop.activities()
+    loop = ServerlessLoop(scenario, policy_set, arrivals)
+    loop.run()
+    log, tally = loop.log, loop.workers.tally
+    if isinstance(loop.workers, RequestWorkers):
         pct = _exact_percentiles(loop.workers.latencies)
     else:
-        tally = serve_fluid(log, spec, profile, slo, opts.step_seconds)
-        tally.provisioned[:] = spec.provisioned_concurrency
         pct = mixture_percentiles(np.array([0.0, spec.cold_start_seconds]),
                                   np.array([tally.served_warm, tally.cold_starts]), profile,
                                   PERCENTS)
     run = _as_run(policy_set.name, spec, log, tally, pct, opts.step_seconds)
-    run.activities, run.not_scaled = activities
+    run.activities, run.not_scaled = loop.activities()
     return run
 
 

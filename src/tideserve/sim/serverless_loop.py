@@ -13,13 +13,17 @@ lacks (workers alive count) are cold-started, and the variant is Updating until 
 billed — takes the new value. A decrease needs no start: the variant is InService at the new
 value at once, and the workers above it expire after the keep-alive.
 
-Request-level mode only (the steps are filled by sim.serverless_workers.RequestWorkers);
-changes are applied at the first step boundary at or after the decision.
+The steps are filled by sim.serverless_workers.RequestWorkers (mode: requests: the live
+pool's own decisions, exact) or sim.serverless_fluid.FluidWorkers (mode: fluid: expected
+values; its new ProvisionedConcurrency applies from when the variant has it, and the
+utilizations are approximations, see there). Request-level changes are applied at the first
+step boundary at or after the decision.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Protocol
 
 import numpy as np
 
@@ -37,7 +41,21 @@ from tideserve.sim.metrics import SAGEMAKER, Series, SimMetrics, gauge
 from tideserve.sim.profile import US_PER_SECOND
 from tideserve.sim.requests import draw_requests
 from tideserve.sim.scenario import Scenario
-from tideserve.sim.serverless_workers import RequestWorkers
+from tideserve.sim.serverless_fluid import FluidWorkers
+from tideserve.sim.serverless_workers import PeriodFigures, RequestWorkers, Tally
+
+
+class Workers(Protocol):
+    """RequestWorkers or FluidWorkers: the serving model of a serverless variant."""
+
+    spec: ServerlessSpec
+    per: int  # steps per metric period
+    figures: PeriodFigures
+    tally: Tally
+
+    def advance(self, start: int, stop: int, provisioned: int) -> None: ...
+
+    def reconfigure(self, provisioned: int, now: float) -> float | None: ...
 
 # What a serverless variant publishes (serverless/invoke.py and telemetry.py); Invocations
 # counts throttled requests too, with an Invocation4XXError each.
@@ -62,7 +80,7 @@ class ProvisionedEndpoint(SimEndpoint):
     DesiredServerlessConfig's ProvisionedConcurrency, current the CurrentServerlessConfig's
     (serverless/capacity.py); the tick's SetCapacity is a ServerlessUpdateConfig."""
 
-    def __init__(self, resource_id: str, workers: RequestWorkers) -> None:
+    def __init__(self, resource_id: str, workers: Workers) -> None:
         spec = workers.spec
         super().__init__(resource_id, spec.provisioned_concurrency, spec.cold_start_seconds)
         self.workers = workers
@@ -90,7 +108,7 @@ class ServerlessMetrics(SimMetrics):
     per-period meters. ModelLatency is the model's time only (a cold start is ModelSetupTime,
     as live); MemoryUtilization is the profile's memory_percent while workers exist."""
 
-    def __init__(self, log: StepLog, scenario: Scenario, workers: RequestWorkers) -> None:
+    def __init__(self, log: StepLog, scenario: Scenario, workers: Workers) -> None:
         ep = scenario.endpoint
         super().__init__(log, scenario.options.start_time, scenario.options.step_seconds,
                          ep.name, ep.variant, scenario.profile)
@@ -176,12 +194,16 @@ class ServerlessLoop(EndpointLoop):
         self.endpoint = ProvisionedEndpoint(scenario.endpoint.resource_id, self.workers)
 
     def make_model(self) -> ServingModel:
-        opts = self.scenario.options
-        draws = draw_requests(self.log, self.scenario.profile, opts.step_seconds,
-                              opts.start_time, opts.seed)
-        self.workers = RequestWorkers(self.log, self.spec, self.scenario.slo.latency_seconds,
-                                      opts.start_time, opts.step_seconds, draws,
-                                      opts.metric_period)
+        opts, slo = self.scenario.options, self.scenario.slo.latency_seconds
+        self.workers: Workers
+        if opts.mode == "requests":
+            draws = draw_requests(self.log, self.scenario.profile, opts.step_seconds,
+                                  opts.start_time, opts.seed)
+            self.workers = RequestWorkers(self.log, self.spec, slo, opts.start_time,
+                                          opts.step_seconds, draws, opts.metric_period)
+        else:
+            self.workers = FluidWorkers(self.log, self.spec, self.scenario.profile, slo,
+                                        opts.step_seconds, opts.metric_period)
         return self.workers
 
     def make_metrics(self) -> SimMetrics:
