@@ -161,6 +161,8 @@ class WorkerSet(Generic[K]):
         """Idle workers past the keep-alive that may stop (still members until `remove`)."""
         spare = self.size - self.limits.provisioned_concurrency
         out: list[K] = []
+        if spare <= 0 or not self.idle:  # the common case, cheaply (once per sim event)
+            return out
         for worker, since in self.idle.items():  # longest idle first
             if len(out) >= spare or now - since < self.keep_alive:
                 break
@@ -205,5 +207,6 @@ class WorkerSet(Generic[K]):
 
     def _metered(self, now: float) -> None:
         busy = len(self.busy)
-        self.provisioned_meter.change(now, min(busy, self.limits.provisioned_concurrency))
+        provisioned = self.limits.provisioned_concurrency
+        self.provisioned_meter.change(now, busy if busy < provisioned else provisioned)
         self.concurrency_meter.change(now, busy)
