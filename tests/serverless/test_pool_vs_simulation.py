@@ -83,7 +83,7 @@ async def settle() -> None:
 
 
 async def live(times: list[float], durations: list[float], steps: int, max_concurrency: int,
-               provisioned: int) -> Outcomes:
+               provisioned: int, changes: dict[int, int]) -> Outcomes:
     clock = FakeClock(T0)
     timeline = Timeline(clock)
     launcher = Launcher(timeline)
@@ -95,14 +95,15 @@ async def live(times: list[float], durations: list[float], steps: int, max_concu
     out = Outcomes()
 
     async def request(s: float) -> None:
+        counted = pool.config.provisioned_concurrency > 0  # PC metrics are published
         try:
             lease = await pool.acquire()
         except ThrottledError:
             out.throttled += 1
             return
         out.cold += lease.setup_seconds is not None
-        out.on_pc += lease.provisioned
-        out.spillover += not lease.provisioned
+        out.on_pc += counted and lease.provisioned
+        out.spillover += counted and not lease.provisioned
         await timeline.sleep_until(clock.now() + s)
         await pool.release(lease.worker)
 
@@ -123,9 +124,15 @@ async def live(times: list[float], durations: list[float], steps: int, max_concu
         else:
             ends.pop(0)
             out.workers.append(len(pool.workers) + pool.starting)
-            if round((t - T0) / DT) % round(PERIOD / DT) == 0:
-                utilization, peak = pool.utilization(t)
-                out.utilization.append((utilization, peak, pool.concurrency_utilization(t)))
+            done = round((t - T0) / DT)  # steps completed
+            if done % round(PERIOD / DT) == 0:  # as serverless/telemetry.py publishes
+                concurrency = pool.concurrency_utilization(t)
+                utilization, peak = (pool.utilization(t) if pool.config.provisioned_concurrency
+                                     else (np.nan, np.nan))
+                out.utilization.append((utilization, peak, concurrency))
+            if done in changes:  # as the manager's converge does
+                config = ServerlessConfig(2048, max_concurrency, changes[done])
+                tasks.append(asyncio.ensure_future(pool.reconfigure(config)))
         await settle()
     for task in tasks:
         task.cancel()
@@ -133,42 +140,48 @@ async def live(times: list[float], durations: list[float], steps: int, max_concu
 
 
 def simulated(times: list[float], durations: list[float], steps: int, max_concurrency: int,
-              provisioned: int) -> Outcomes:
+              provisioned: int, changes: dict[int, int]) -> Outcomes:
     arrival = np.array(times)
     step = np.floor((arrival - T0) / DT).astype(np.int64)
     log = StepLog.empty(np.bincount(step, minlength=steps).astype(np.float64))
     spec = ServerlessSpec(2048, max_concurrency, provisioned, COLD_START, KEEP_ALIVE)
     workers = RequestWorkers(log, spec, 10.0, T0, DT, Draws(arrival, step, np.array(durations)),
                              PERIOD)
-    workers.serve()
+    done, units = 0, provisioned
+    for at, new in sorted(changes.items()):
+        workers.advance(done, at, units)
+        workers.reconfigure(new, T0 + at * DT)
+        done, units = at, new
+    workers.advance(done, steps, units)
     fig = workers.figures
-    on_pc, spill = int(fig.on_pc.sum()), int(fig.spillover.sum())
-    if not provisioned:  # live counts every lease as a spillover then; none is published
-        on_pc, spill = 0, int(log.served.sum())
-    return Outcomes(int(workers.tally.cold_starts), int(log.dropped.sum()), on_pc, spill,
+    return Outcomes(int(workers.tally.cold_starts), int(log.dropped.sum()),
+                    int(fig.on_pc.sum()), int(fig.spillover.sum()),
                     log.in_service.tolist(),
                     [(u, p, c) for u, p, c in zip(fig.pc_utilization, fig.pc_executions,
                                                        fig.concurrency, strict=True)])
 
 
-@pytest.mark.parametrize(("max_concurrency", "provisioned", "seed"),
-                         [(4, 0, 0), (4, 1, 1), (6, 2, 2), (2, 1, 3)],
-                         ids=["on demand", "pc 1", "pc 2", "tight max concurrency"])
-def test_live_pool_and_simulated_workers_decide_the_same(max_concurrency: int,
-                                                         provisioned: int, seed: int) -> None:
+@pytest.mark.parametrize(("max_concurrency", "provisioned", "seed", "changes"), [
+    (4, 0, 0, {}), (4, 1, 1, {}), (6, 2, 2, {}), (2, 1, 3, {}),
+    (6, 1, 4, {10: 3, 26: 4, 45: 1}), (6, 0, 5, {30: 2})],
+    ids=["on demand", "pc 1", "pc 2", "tight max concurrency",
+         "pc raised under load, while quiet, lowered", "pc from none"])
+def test_live_pool_and_simulated_workers_decide_the_same(
+        max_concurrency: int, provisioned: int, seed: int, changes: dict[int, int]) -> None:
     # 60 s: bursts in the first 20 s and at 35-40 s, quiet between (workers expire), and
-    # durations from 0.2 to 3 s.
+    # durations from 0.2 to 3 s. `changes`: ProvisionedConcurrency set at the end of step k,
+    # as an autoscaling decision is applied (live: pool.reconfigure, its new workers cold
+    # started).
     rng = np.random.default_rng(seed)
     times = sorted(np.concatenate([rng.uniform(0, 20, 30), rng.uniform(35, 40, 12)]) + T0)
     durations = rng.uniform(0.2, 3.0, len(times)).tolist()
     steps = 60
-    want = simulated(times, durations, steps, max_concurrency, provisioned)
-    got = asyncio.run(live(times, durations, steps, max_concurrency, provisioned))
+    want = simulated(times, durations, steps, max_concurrency, provisioned, changes)
+    got = asyncio.run(live(times, durations, steps, max_concurrency, provisioned, changes))
     assert (got.cold, got.throttled, got.on_pc, got.spillover) == (
         want.cold, want.throttled, want.on_pc, want.spillover)
     assert got.workers == want.workers
-    published = slice(0, 3) if provisioned else slice(2, 3)  # PC series only with PC
-    assert [v for row in got.utilization for v in row[published]] == pytest.approx(
-        [v for row in want.utilization for v in row[published]], abs=1e-9)
+    assert [v for row in got.utilization for v in row] == pytest.approx(
+        [v for row in want.utilization for v in row], abs=1e-9, nan_ok=True)
     # The traffic exercised every decision.
     assert want.cold > 0 and max(want.workers) > min(want.workers[20:35])
