@@ -69,6 +69,21 @@ class PeriodFigures:
     spillover: np.ndarray  # per step: ...SpilloverInvocations
 
 
+@dataclass
+class _Step:
+    """One step's requests as they are served: counts, and sums in seconds and USD."""
+
+    served: int = 0
+    throttled: int = 0
+    over: int = 0  # served over the SLO
+    cold: int = 0
+    on_pc: int = 0
+    spillover: int = 0
+    wait: float = 0.0
+    busy: float = 0.0
+    usd: float = 0.0
+
+
 class RequestWorkers:
     """Requests of `draws` against the variant's workers, step by step (`advance`)."""
 
@@ -87,7 +102,6 @@ class RequestWorkers:
         self.seq = 0
         self.time = t0  # simulated up to here
         self.tally = Tally.empty(log)
-        self.started = np.zeros(n)
         self.latencies: list[float] = []
         self.figures = PeriodFigures([], [], [], np.zeros(n), np.zeros(n), np.zeros(n))
         self.rates = duration_rates(spec)
@@ -102,8 +116,10 @@ class RequestWorkers:
         ServingModel of sim.loop, whose third argument is the variant's current capacity)."""
         self.tally.provisioned[start:stop] = provisioned
         for k in range(start, stop):
+            step = _Step()
             for i in range(self.bounds[k], self.bounds[k + 1]):
-                self._one(k, self.times[i], self.durations[i])
+                self._one(step, self.times[i], self.durations[i])
+            self._record(k, step)
             end = self.t0 + (k + 1) * self.dt
             self._settle(end)
             self.time = end
@@ -124,17 +140,18 @@ class RequestWorkers:
             self._push(at + self.spec.cold_start_seconds, _READY_IDLE, self._new_id(), 0.0)
         return at + self.spec.cold_start_seconds if starts else None
 
-    def _one(self, k: int, t: float, s: float) -> None:
+    def _one(self, step: _Step, t: float, s: float) -> None:
         self._settle(t)
-        log, spec = self.log, self.spec
+        spec = self.spec
         admission = self.set.admit(t)
         if admission.throttled:
-            log.dropped[k] += 1
-            log.over[k] += 1
+            step.throttled += 1
             return
         if spec.provisioned_concurrency:
-            counts = self.figures.on_pc if admission.provisioned else self.figures.spillover
-            counts[k] += 1
+            if admission.provisioned:
+                step.on_pc += 1
+            else:
+                step.spillover += 1
         if admission.outcome == WARM:
             assert admission.worker is not None
             wait = 0.0
@@ -142,16 +159,26 @@ class RequestWorkers:
         else:
             assert admission.outcome == COLD_START
             wait = spec.cold_start_seconds
-            self.tally.cold_starts += 1
-            self.figures.cold[k] += 1
+            step.cold += 1
             self._push(t + wait, _READY_BUSY, self._new_id(), s)
-        self.started[k] += 1
-        log.wait[k] += (wait - log.wait[k]) / self.started[k]  # the mean of the step's waits
-        log.busy[k] += s
-        log.over[k] += float(wait + s > self.slo)
+        step.served += 1
+        step.wait += wait
+        step.busy += s
+        step.over += wait + s > self.slo
         on_demand, on_pc = self.rates
-        self.tally.usd[k] += s * (on_pc if admission.provisioned else on_demand)
+        step.usd += s * (on_pc if admission.provisioned else on_demand)
         self.latencies.append(wait + s)
+
+    def _record(self, k: int, step: _Step) -> None:
+        """The step's requests into the log (once per step: numpy item writes are slow)."""
+        log, fig = self.log, self.figures
+        log.dropped[k] = step.throttled
+        log.over[k] = step.over + step.throttled
+        log.wait[k] = step.wait / step.served if step.served else 0.0
+        log.busy[k] = step.busy
+        self.tally.usd[k] = step.usd
+        self.tally.cold_starts += step.cold
+        fig.cold[k], fig.on_pc[k], fig.spillover[k] = step.cold, step.on_pc, step.spillover
 
     def _settle(self, t: float) -> None:
         """Events due by `t` happen, in order; idle workers past the keep-alive stop."""
