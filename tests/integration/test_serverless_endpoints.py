@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support import RunningServer, csv_rows, pack_skops, start_server, stop_server
+from tideserve.metrics import catalogue
 from tideserve.serverless.config import KEEP_ALIVE_ENV
 
 pytestmark = pytest.mark.integration
@@ -174,6 +175,12 @@ def test_cold_start_warm_throttle_and_back_to_zero(sl_server: RunningServer, sle
     assert memory is not None and 0 < memory < 100
     assert statistic(sl_server, "CPUUtilization", "sl-demand", "Maximum",
                      "/aws/sagemaker/Endpoints") is None
+    # All it published is in the catalogue for serverless variants.
+    listed = sl_server.client("cloudwatch").list_metrics(
+        Dimensions=[{"Name": "EndpointName", "Value": "sl-demand"}])["Metrics"]
+    published = {(m["Namespace"], m["MetricName"]) for m in listed}
+    assert published <= {m.key for m in catalogue.published_by(catalogue.SERVERLESS)}
+    assert {m.key for m in catalogue.zero_filled(catalogue.SERVERLESS)} <= published
 
 
 def test_payload_above_four_megabytes_is_refused(sl_server: RunningServer, sleepy):

@@ -14,6 +14,7 @@ from tideserve.sim.async_run import ASYNC_SERIES, NOT_PUBLISHED
 from tideserve.sim.fluid import StepLog
 from tideserve.sim.metrics import SERIES, SimMetrics
 from tideserve.sim.profile import Profile, ServiceTime
+from tideserve.sim.serverless_loop import SERVERLESS_SERIES
 
 T0 = 1_704_067_200.0
 
@@ -61,7 +62,17 @@ def test_the_simulator_models_every_alarmable_real_time_variant_metric() -> None
     """The real-time metrics it leaves out are instance lifecycle and cost, which a trace
     cannot produce."""
     left_out = {m.key for m in c.published_by(c.REAL_TIME)} - set(SERIES)
-    assert {ns for ns, _ in left_out} <= {c.TIDESERVE, c.COST}
+    assert {ns for ns, _ in left_out} <= c.NOT_FROM_TRAFFIC
+
+
+def test_the_simulated_serverless_variant_serves_what_live_serverless_publishes() -> None:
+    published = {m.key: m for m in c.published_by(c.SERVERLESS)}
+    assert set(SERVERLESS_SERIES) <= set(published)
+    assert {ns for ns, _ in set(published) - set(SERVERLESS_SERIES)} <= c.NOT_FROM_TRAFFIC
+    for key, series in SERVERLESS_SERIES.items():
+        assert series.unit == published[key].unit
+        assert series.zero_filled == (c.SERVERLESS in published[key].zero_filled)
+    assert (c.SAGEMAKER_NAMESPACE, "InvocationsPerInstance") not in SERVERLESS_SERIES
 
 
 def test_the_simulated_async_variant_serves_only_what_live_async_publishes() -> None:

@@ -244,7 +244,11 @@ def test_async_requests_expire_after_their_ttl_when_no_policy_leaves_zero(
     ({"kind": "serverless", "serverless": {"memory_size_mb": 1024, "max_concurrency": 1,
                                            "cold_start_seconds": 5},
       "register_scalable_target": {"MinCapacity": 1, "MaxCapacity": 2}},
-     "a serverless endpoint scales itself"),
+     "MaxCapacity (2) must be less than or equal to serverless.max_concurrency (1)"),
+    ({"kind": "serverless", "serverless": {"memory_size_mb": 1024, "max_concurrency": 1,
+                                           "cold_start_seconds": 5},
+      "put_scaling_policy": [{"PolicyName": "p"}]},
+     "put_scaling_policy given without register_scalable_target"),
     ({"kind": "async", "async": {"request_ttl_seconds": 30},
       "register_scalable_target": {"MinCapacity": 0, "MaxCapacity": 2}},
      "request_ttl_seconds' failed to satisfy constraint: Member must be between 60 and 21600"),
@@ -252,7 +256,8 @@ def test_async_requests_expire_after_their_ttl_when_no_policy_leaves_zero(
       "register_scalable_target": {"MinCapacity": 1, "MaxCapacity": 2}},
      "serverless: only for a policy set with kind: serverless"),
 ], ids=["unknown kind", "no serverless block", "memory size", "provisioned above max",
-        "cold start over 3 min", "aas calls on serverless", "ttl", "block on realtime"])
+        "cold start over 3 min", "pc target above max concurrency",
+        "pc policy without a target", "ttl", "block on realtime"])
 def test_kind_settings_are_checked_at_load(policy_set: dict, expected: str) -> None:
     raw = scenario(SEGMENT, {"name": "k", **policy_set}, profile={"startup_seconds": 300})
     with pytest.raises(ValidationError) as info:

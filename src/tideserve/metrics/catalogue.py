@@ -68,13 +68,13 @@ CONCURRENT_REQUESTS_PER_MODEL: Final = _m(_SM, n.CONCURRENT_REQUESTS_PER_MODEL, 
 # Serverless (§5.1, serverless rows).
 MODEL_SETUP_TIME: Final = _m(_SM, n.MODEL_SETUP_TIME, n.MICROSECONDS, (_SL,))
 CONCURRENT_EXECUTIONS_UTILIZATION: Final = _m(
-    _SM, "ServerlessConcurrentExecutionsUtilization", n.NONE, (_SL,))
-PC_UTILIZATION: Final = _m(_SM, "ServerlessProvisionedConcurrencyUtilization", n.NONE, (_SL,))
-PC_EXECUTIONS: Final = _m(_SM, "ServerlessProvisionedConcurrencyExecutions", n.NONE, (_SL,))
-PC_INVOCATIONS: Final = _m(_SM, "ServerlessProvisionedConcurrencyInvocations", n.NONE, (_SL,))
-PC_SPILLOVER: Final = _m(_SM, "ServerlessProvisionedConcurrencySpilloverInvocations", n.NONE,
-                         (_SL,))
-# Published only for variants with ProvisionedConcurrency, zero-filled there.
+    _SM, n.SERVERLESS_CONCURRENT_EXECUTIONS_UTILIZATION, n.NONE, (_SL,))
+PC_UTILIZATION: Final = _m(_SM, n.SERVERLESS_PC_UTILIZATION, n.NONE, (_SL,))
+PC_EXECUTIONS: Final = _m(_SM, n.SERVERLESS_PC_EXECUTIONS, n.NONE, (_SL,))
+PC_INVOCATIONS: Final = _m(_SM, n.SERVERLESS_PC_INVOCATIONS, n.NONE, (_SL,), (_SL,))
+PC_SPILLOVER: Final = _m(_SM, n.SERVERLESS_PC_SPILLOVER_INVOCATIONS, n.NONE, (_SL,), (_SL,))
+# Published only for variants with ProvisionedConcurrency (the invocation counts zero-filled
+# there).
 PROVISIONED_ONLY: Final = (PC_UTILIZATION, PC_EXECUTIONS, PC_INVOCATIONS, PC_SPILLOVER)
 
 # Async (§5.2).
@@ -105,11 +105,13 @@ INSTANCE_EXITS: Final = _m(TIDESERVE, "InstanceExits", n.COUNT, (_RT, _AS))
 RESTART_BACKOFF: Final = _m(TIDESERVE, "RestartBackoff", n.SECONDS, (_RT, _AS))
 CONSECUTIVE_INSTANCE_EXITS: Final = _m(TIDESERVE, "ConsecutiveInstanceExits", n.COUNT, (_RT, _AS))
 
-# Cost as metrics (cost/publish.py), per variant with instances. CloudWatch has no currency
-# unit; AWS's EstimatedCharges uses "None".
+# Cost as metrics (cost/publish.py), per variant billed. CloudWatch has no currency unit;
+# AWS's EstimatedCharges uses "None".
 COST: Final = "tideserve/Cost"
-HOURLY_COST: Final = _m(COST, "HourlyCost", n.NONE, (_RT, _AS))
-COST_PER_INFERENCE: Final = _m(COST, "CostPerInference", n.NONE, (_RT, _AS))
+HOURLY_COST: Final = _m(COST, "HourlyCost", n.NONE, (_RT, _SL, _AS))
+COST_PER_INFERENCE: Final = _m(COST, "CostPerInference", n.NONE, (_RT, _SL, _AS))
+# Ours, not SageMaker's: nothing a traffic trace produces, so the simulator leaves them out.
+NOT_FROM_TRAFFIC: Final = frozenset({TIDESERVE, COST})
 
 CATALOGUE: Final[dict[tuple[str, str], Metric]] = {
     m.key: m for m in (
@@ -130,10 +132,11 @@ def published_by(kind: str) -> list[Metric]:
     return [m for m in CATALOGUE.values() if kind in m.kinds]
 
 
-def zero_filled(kind: str) -> list[Metric]:
-    """The variant metrics published as zero each period a variant of `kind` is idle (the
-    provisioned-concurrency ones apart: only variants with ProvisionedConcurrency have them)."""
-    return [m for m in CATALOGUE.values() if kind in m.zero_filled]
+def zero_filled(kind: str, provisioned: bool = False) -> list[Metric]:
+    """The variant metrics published as zero each period a variant of `kind` is idle; the
+    provisioned-concurrency ones only for a variant with ProvisionedConcurrency."""
+    return [m for m in CATALOGUE.values() if kind in m.zero_filled
+            and (provisioned or m not in PROVISIONED_ONLY)]
 
 
 def lookup(namespace: str, name: str) -> Metric | None:

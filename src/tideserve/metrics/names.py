@@ -36,6 +36,14 @@ OVERHEAD_LATENCY: Final = "OverheadLatency"  # microseconds of ours around Model
 MODEL_SETUP_TIME: Final = "ModelSetupTime"  # microseconds of a serverless cold start
 CONCURRENT_REQUESTS_PER_MODEL: Final = "ConcurrentRequestsPerModel"  # in flight + queued
 
+# AWS/SageMaker serverless metrics (SageMaker's serverless monitoring page); values 0..1 for
+# the utilizations (time-weighted over the period), counts for the rest.
+SERVERLESS_CONCURRENT_EXECUTIONS_UTILIZATION: Final = "ServerlessConcurrentExecutionsUtilization"
+SERVERLESS_PC_UTILIZATION: Final = "ServerlessProvisionedConcurrencyUtilization"
+SERVERLESS_PC_EXECUTIONS: Final = "ServerlessProvisionedConcurrencyExecutions"  # peak busy
+SERVERLESS_PC_INVOCATIONS: Final = "ServerlessProvisionedConcurrencyInvocations"
+SERVERLESS_PC_SPILLOVER_INVOCATIONS: Final = "ServerlessProvisionedConcurrencySpilloverInvocations"
+
 # AWS/SageMaker async metrics (§5.2).
 APPROXIMATE_BACKLOG_SIZE: Final = "ApproximateBacklogSize"  # dims {EndpointName} only
 APPROXIMATE_BACKLOG_SIZE_PER_INSTANCE: Final = "ApproximateBacklogSizePerInstance"

@@ -27,7 +27,8 @@ def publish_period(metrics: MetricAggregator, pool: ServerlessPool, now: float,
     """The variant's AWS/SageMaker values for the period that started at `closed` and has
     just ended (`now` is a few ms past its end)."""
     dims = (("EndpointName", pool.endpoint), ("VariantName", pool.variant))
-    for metric in catalogue.zero_filled(catalogue.SERVERLESS):
+    provisioned = pool.config.provisioned_concurrency > 0
+    for metric in catalogue.zero_filled(catalogue.SERVERLESS, provisioned):
         metrics.ensure_zero(metric, dims)
     put = metrics.put
     put(catalogue.CONCURRENT_EXECUTIONS_UTILIZATION, dims, pool.concurrency_utilization(now),
@@ -36,8 +37,6 @@ def publish_period(metrics: MetricAggregator, pool: ServerlessPool, now: float,
         utilization, peak = pool.utilization(now)
         put(catalogue.PC_UTILIZATION, dims, utilization, timestamp=closed)
         put(catalogue.PC_EXECUTIONS, dims, float(peak), timestamp=closed)
-        for metric in (catalogue.PC_INVOCATIONS, catalogue.PC_SPILLOVER):
-            metrics.ensure_zero(metric, dims)
 
 
 class _MemoryOnly:

@@ -28,12 +28,13 @@ from tideserve.autoscaling.alarms_api import CloudWatchAlarms
 from tideserve.autoscaling.storage import MemoryScalingStore
 from tideserve.clock import FakeClock
 from tideserve.errors import TideserveError, ValidationError
+from tideserve.scaling.model import DIM_INSTANCES, DIM_PROVISIONED_CONCURRENCY
 from tideserve.scaling.ports import Capacity
 from tideserve.scaling.world import TickConfig, World
 from tideserve.settings import Settings
 from tideserve.sim.kinds import ASYNC, REALTIME, SERVERLESS, AsyncSpec, ServerlessSpec
 
-DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+DIMENSION = DIM_INSTANCES
 _PLACEHOLDER = re.compile(r"\$\{(policy:[^}]+|EndpointName|VariantName|ResourceId)\}")
 
 
@@ -41,7 +42,8 @@ _PLACEHOLDER = re.compile(r"\$\{(policy:[^}]+|EndpointName|VariantName|ResourceI
 class PolicySet:
     """One candidate: the parameters of each boto3 call, in the order they are made, and the
     endpoint kind it serves on (sim.kinds): real-time unless `serverless` or `asynchronous`
-    is given. A serverless candidate makes no calls."""
+    is given. A serverless candidate's calls, if any, scale its provisioned concurrency
+    (sagemaker:variant:DesiredProvisionedConcurrency), as on a live serverless variant."""
 
     name: str
     register_scalable_target: Mapping[str, Any]
@@ -50,6 +52,16 @@ class PolicySet:
     put_scheduled_action: tuple[Mapping[str, Any], ...] = ()
     serverless: ServerlessSpec | None = None
     asynchronous: AsyncSpec | None = None
+
+    @property
+    def dimension(self) -> str:
+        """The scalable dimension the variant's capacity is in (the AAS calls' default)."""
+        return DIM_PROVISIONED_CONCURRENCY if self.serverless is not None else DIM_INSTANCES
+
+    @property
+    def scales(self) -> bool:
+        """True if the set registers a scalable target (a serverless one need not)."""
+        return bool(self.register_scalable_target)
 
     @property
     def kind(self) -> str:
@@ -64,16 +76,18 @@ def tick_config(period: float) -> TickConfig:
 
 
 class _OneVariant:
-    """The CapacityPort the API sees while the policy set is applied: only our variant."""
+    """The CapacityPort the API sees while the policy set is applied: only our variant, in
+    its kind's dimension (instances, or a serverless variant's provisioned concurrency)."""
 
-    def __init__(self, resource_id: str, instances: int) -> None:
+    def __init__(self, resource_id: str, instances: int, dimension: str) -> None:
         self.resource_id = resource_id
         self.instances = instances
+        self.dimension = dimension
 
     def capacity(self, resource_id: str) -> Capacity | None:
         if resource_id != self.resource_id:
             return None
-        return Capacity(self.instances, self.instances, "InService")
+        return Capacity(self.instances, self.instances, "InService", self.dimension)
 
     def set_desired_capacity(self, resource_id: str, n: int) -> None:  # never called
         raise AssertionError("the API does not set capacity")
@@ -83,16 +97,20 @@ def build_world(
     policy_set: PolicySet, endpoint: str, variant: str, instances: int, now: float
 ) -> World:
     """Apply the policy set's calls at time `now`; ValidationError names the call that was
-    refused and carries the engine's own message."""
+    refused and carries the engine's own message. `instances` is the variant's capacity in
+    the set's dimension (a serverless set's ProvisionedConcurrency)."""
+    if policy_set.serverless is not None and not policy_set.scales:
+        return World()  # serverless without Application Auto Scaling: nothing to tick
     resource_id = f"endpoint/{endpoint}/variant/{variant}"
     store, clock, settings = MemoryScalingStore(), FakeClock(now), Settings()
     ids = iter(range(1, 1_000_000))
-    aas = AutoScalingApi(store, _OneVariant(resource_id, instances), clock, settings,
+    aas = AutoScalingApi(store, _OneVariant(resource_id, instances, policy_set.dimension), clock,
+                         settings,
                          new_id=lambda: f"00000000-0000-4000-8000-{next(ids):012d}")
     cw = CloudWatchAlarms(store, clock, settings)
     names = {"EndpointName": endpoint, "VariantName": variant, "ResourceId": resource_id}
     target = {"ServiceNamespace": "sagemaker", "ResourceId": resource_id,
-              "ScalableDimension": DIMENSION}
+              "ScalableDimension": policy_set.dimension}
 
     def call(what: str, index: int, fn: Callable[[dict[str, Any]], Any],
              params: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:

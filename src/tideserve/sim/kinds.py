@@ -15,9 +15,11 @@ Each policy set carries its own `kind` (default `realtime`), and the settings of
       put_scaling_policy: [...]      # AWS's pattern, as boto3 takes it (spec §1.8)
       put_metric_alarm: [...]
 
-A serverless set has no Application Auto Scaling calls: serverless scales itself (spec §1.8 3);
-AAS on its provisioned concurrency is not simulated. Real-time and async sets are run by the
-same engine and tick; the async one reads the backlog metrics instead of invocations.
+Serverless scales itself (spec §1.8 3); a serverless set may also scale its provisioned
+concurrency with Application Auto Scaling, in the same calls (sim.scenario's docstring), as
+a live serverless variant does. Every set is run by the same engine and tick; the async one
+reads the backlog metrics instead of invocations, the serverless one the serverless metrics
+(sim.serverless_loop).
 
 Defaults are the live implementation's: keep-alive 300 s (serverless/config.py, AWS does not
 document it), MaxConcurrentInvocationsPerInstance 4 (asyncinf/config.py), RequestTTL 6 h.

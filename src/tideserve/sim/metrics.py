@@ -138,9 +138,12 @@ class SimMetrics:
             return np.minimum(cpu, self.profile.vcpu) * 100.0
         return np.minimum(busy / (per_instance * self.profile.concurrency), 1.0) * 100.0
 
-    def _latency(self, stat: str, steps: slice, per: int) -> np.ndarray:
+    def _latency(self, stat: str, steps: slice, per: int,
+                 waits: np.ndarray | None = None) -> np.ndarray:
+        """`waits` per step instead of the log's (serverless: zeros, the cold start being
+        ModelSetupTime rather than ModelLatency)."""
         served = np.maximum(self.log.served[steps], 0.0).reshape(-1, per)
-        wait = self.log.wait[steps].reshape(-1, per)
+        wait = (self.log.wait[steps] if waits is None else waits).reshape(-1, per)
         mean_s = self.profile.service_time.mean
         count = served.sum(axis=1)
         total = (served * (wait + mean_s)).sum(axis=1) * US_PER_SECOND

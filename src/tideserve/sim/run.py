@@ -2,8 +2,9 @@
 with the clairvoyant baseline beside them.
 
 A real-time set runs in the event loop (loop.py) with the live engine's tick; an async set in
-the same loop with its queue and backlog metrics (async_run.py); a serverless set scales
-itself and needs no engine (serverless.py).
+the same loop with its queue and backlog metrics (async_run.py); a serverless set in the same
+loop with its workers and metrics, the tick scaling its provisioned concurrency if the set
+registers a target (serverless.py, serverless_loop.py).
 """
 
 from __future__ import annotations

@@ -28,6 +28,21 @@ the service time and start-up delay from a live tideserve endpoint of that name.
 
 A policy set may say `kind: serverless` or `kind: async` (default realtime) with the settings
 of that kind, so one scenario compares the three on one trace (sim.kinds has the YAML).
+
+A serverless set may scale its provisioned concurrency as a boto3 user does live: the same
+four calls, whose ScalableDimension defaults to sagemaker:variant:DesiredProvisionedConcurrency
+(MinCapacity/MaxCapacity bound ProvisionedConcurrency; MaxCapacity at most max_concurrency);
+`simulation.mode: requests` is exact, fluid approximates the utilization it scales on:
+
+      - name: serverless-pc-tracked
+        kind: serverless
+        serverless: {memory_size_mb: 2048, max_concurrency: 8, provisioned_concurrency: 1,
+                     cold_start_seconds: 5}
+        register_scalable_target: {MinCapacity: 1, MaxCapacity: 4}
+        put_scaling_policy: [{PolicyName: pc, PolicyType: TargetTrackingScaling,
+                              TargetTrackingScalingPolicyConfiguration: {TargetValue: 0.5,
+                                PredefinedMetricSpecification: {PredefinedMetricType:
+                                  SageMakerVariantProvisionedConcurrencyUtilization}}}]
 """
 
 from __future__ import annotations
@@ -44,7 +59,15 @@ import yaml
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import ValidationError
 from tideserve.sim.engine_adapter import PolicySet, build_world
-from tideserve.sim.kinds import ASYNC, KINDS, REALTIME, SERVERLESS, parse_async, parse_serverless
+from tideserve.sim.kinds import (
+    ASYNC,
+    KINDS,
+    REALTIME,
+    SERVERLESS,
+    ServerlessSpec,
+    parse_async,
+    parse_serverless,
+)
 from tideserve.sim.profile import Profile, measure_profile, service_time_from
 from tideserve.sim.trace import Trace, expand_path, load_trace
 
@@ -124,9 +147,8 @@ def scenario_from_dict(raw: Any, base_dir: Path | None = None) -> Scenario:
     if len({s.name for s in sets}) != len(sets):
         raise ValidationError("policy_sets: names must be unique")
     for s in sets:  # refused parameters fail here, before any simulation runs
-        if s.serverless is None:
-            build_world(s, endpoint.name, endpoint.variant, initial_instances(s, endpoint),
-                        options.start_time)
+        build_world(s, endpoint.name, endpoint.variant, initial_instances(s, endpoint),
+                    options.start_time)
     return Scenario(str(root.get("name") or "scenario"), trace, scale, endpoint, profile, slo,
                     sets, options)
 
@@ -223,7 +245,10 @@ AAS_CALLS = ("register_scalable_target", "put_scaling_policy", "put_metric_alarm
 
 
 def initial_instances(policy_set: PolicySet, endpoint: Endpoint) -> int:
-    """Instances in service when the run starts: an async set may start at zero."""
+    """Instances in service when the run starts: an async set may start at zero; a
+    serverless set's capacity is its ProvisionedConcurrency."""
+    if policy_set.serverless is not None:
+        return policy_set.serverless.provisioned_concurrency
     spec = policy_set.asynchronous
     if spec is not None and spec.initial_instances is not None:
         return spec.initial_instances
@@ -244,25 +269,46 @@ def _policy_set(raw: Any, index: int, endpoint: Endpoint, profile: Profile) -> P
         if key in raw and kind != owner:
             raise ValidationError(f"{where}.{key}: only for a policy set with kind: {owner}")
     if kind == SERVERLESS:
-        calls = [k for k in AAS_CALLS if raw.get(k)]
-        if calls:
-            raise ValidationError(
-                f"{where}: {', '.join(calls)} given, but a serverless endpoint scales itself "
-                "(Application Auto Scaling of its provisioned concurrency is not simulated)")
         spec = parse_serverless(raw.get(SERVERLESS), f"{where}.serverless",
                                 profile.startup_seconds)
-        return PolicySet(name, {}, serverless=spec)
+        return _serverless_set(raw, where, name, spec)
     asynchronous = None
     if kind == ASYNC:
         asynchronous = parse_async(raw.get("async"), f"{where}.async")
         if asynchronous.initial_instances is None:
             asynchronous = replace(asynchronous, initial_instances=endpoint.initial_instances)
-    policies, alarms, actions = (
-        tuple(_mapping(p, f"{where}.{k}") for p in _list(raw.get(k), f"{where}.{k}"))
-        for k in AAS_CALLS[1:])
+    policies, alarms, actions = _calls(raw, where)
     return PolicySet(
         name, _mapping(raw.get("register_scalable_target"), f"{where}.register_scalable_target"),
         policies, alarms, actions, asynchronous=asynchronous)
+
+
+def _calls(raw: Mapping[str, Any], where: str) -> tuple[tuple[dict[str, Any], ...], ...]:
+    """The PutScalingPolicy, PutMetricAlarm and PutScheduledAction parameter lists."""
+    return tuple(tuple(_mapping(p, f"{where}.{k}") for p in _list(raw.get(k), f"{where}.{k}"))
+                 for k in AAS_CALLS[1:])
+
+
+def _serverless_set(raw: Mapping[str, Any], where: str, name: str,
+                    spec: ServerlessSpec) -> PolicySet:
+    """A serverless set scales itself; with `register_scalable_target` its provisioned
+    concurrency is scaled too, in the instance-based sets' shapes."""
+    policies, alarms, actions = _calls(raw, where)
+    if not raw.get("register_scalable_target"):
+        calls = [k for k in AAS_CALLS[1:] if raw.get(k)]
+        if calls:
+            raise ValidationError(f"{where}: {', '.join(calls)} given without "
+                                  "register_scalable_target (the provisioned concurrency's)")
+        return PolicySet(name, {}, serverless=spec)
+    target = _mapping(raw["register_scalable_target"], f"{where}.register_scalable_target")
+    top = target.get("MaxCapacity")
+    if isinstance(top, int) and top > spec.max_concurrency:
+        # Live, each scale-out beyond it fails (ServerlessUpdateConfig is refused).
+        raise ValidationError(
+            f"{where}.register_scalable_target.MaxCapacity ({top}) must be less than or equal "
+            f"to serverless.max_concurrency ({spec.max_concurrency}): provisioned concurrency "
+            "cannot exceed MaxConcurrency")
+    return PolicySet(name, target, policies, alarms, actions, serverless=spec)
 
 
 def _mapping(raw: Any, where: str) -> dict[str, Any]:

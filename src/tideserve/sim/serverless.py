@@ -5,7 +5,8 @@ A request takes an idle warm worker (the most recently used); else, below MaxCon
 starts a new worker and waits for it — a cold start of `cold_start_seconds` (ModelSetupTime)
 added to its latency; else it is throttled (failed, over the SLO, and counted apart). A worker
 idle for `keep_alive_seconds` stops unless it is one of the provisioned ones, which are warm
-from the start. No queue, no scaling policy: serverless scales itself.
+from the start. No queue. A policy set may scale ProvisionedConcurrency with Application Auto
+Scaling, as live (request-level mode: serverless_loop.py).
 
 Billing (sim.kinds has the rates): memory (GB) × request duration at the on-demand rate,
 duration served on a provisioned worker at the provisioned-duration rate, plus provisioned
@@ -24,218 +25,47 @@ it serves 1 / 0.2 = 5 of them one after another; 3 start their own workers (cold
 MaxConcurrency 3 only 2 can start (1 + 2 alive), and 1 is throttled.
 
 Requests (mode: requests, for traces up to about an hour): the same requests as the real-time
-request-level mode (requests.draw_requests), one event each, exact worker bookkeeping.
+request-level mode (requests.draw_requests), one event each, against the live pool's own
+decisions (serverless/admission.py, through serverless_workers.py), on the instance-based
+event loop so that scaling policies on provisioned concurrency run through the live tick.
 """
 
 from __future__ import annotations
 
-import heapq
-import math
-from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from tideserve.sim.engine_adapter import PolicySet
 from tideserve.sim.fluid import StepLog, mixture_percentiles
-from tideserve.sim.kinds import (
-    ON_DEMAND_USD_PER_GB_SECOND,
-    PROVISIONED_DURATION_USD_PER_GB_SECOND,
-    PROVISIONED_USD_PER_GB_SECOND,
-    SERVERLESS,
-    ServerlessSpec,
-)
-from tideserve.sim.profile import Profile, ServiceTime
-from tideserve.sim.requests import draw_requests
+from tideserve.sim.kinds import PROVISIONED_USD_PER_GB_SECOND, SERVERLESS, ServerlessSpec
 from tideserve.sim.result import PolicyRun, ServerlessFigures, Summary
 from tideserve.sim.scenario import Scenario
+from tideserve.sim.serverless_loop import ServerlessLoop
+from tideserve.sim.serverless_workers import RequestWorkers, Tally
 
 PERCENTS = (50.0, 90.0, 99.0)
-_EPS = 1e-9
-
-
-@dataclass
-class _Tally:
-    """Per-step and total outcomes both modes fill; the log gets the per-step arrays."""
-
-    log: StepLog
-    usd: np.ndarray  # duration cost begun in the step, USD
-    cold_starts: float = 0.0
-    served_warm: float = 0.0  # fluid: requests served without a cold start
-
-    @classmethod
-    def empty(cls, log: StepLog) -> _Tally:
-        return cls(log, np.zeros(len(log.arrivals)))
-
-
-def occupancy_kernel(service: ServiceTime, extra: float, dt: float) -> np.ndarray:
-    """h[j]: the share of step j after its arrival step that one request holds a worker for,
-    when it holds it `extra` + S seconds (S drawn from `service`)."""
-    steps = int(math.ceil((extra + float(service.quantiles[-1])) / dt)) + 1
-    fine = 64
-    u = np.linspace(0.0, steps * dt, steps * fine + 1)
-    survival = 1.0 - service.cdf(u - extra)
-    areas = (survival[:-1] + survival[1:]) / 2 * (dt / fine)
-    kernel: np.ndarray = areas.reshape(steps, fine).sum(axis=1) / dt
-    return kernel
-
-
-def serve_fluid(log: StepLog, spec: ServerlessSpec, profile: Profile, slo: float,
-                dt: float) -> _Tally:
-    """Fill the log step by step (see the module docstring)."""
-    service = profile.service_time
-    h, hc = occupancy_kernel(service, 0.0, dt), occupancy_kernel(service, spec.cold_start_seconds,
-                                                                 dt)
-    h0, hc0, tail, cold_tail = float(h[0]), float(hc[0]), h[1:].tolist(), hc[1:].tolist()
-    n, top, floor = len(log.arrivals), spec.max_concurrency, spec.provisioned_concurrency
-    future = [0.0] * (n + max(len(h), len(hc)) + 1)  # workers held by earlier arrivals
-    keep = max(1, int(math.ceil(spec.keep_alive_seconds / dt - _EPS)))
-    window: deque[tuple[int, int]] = deque()  # (step, workers used): a sliding maximum
-    miss_warm = 1.0 - float(service.cdf(slo))
-    miss_cold = 1.0 - float(service.cdf(slo - spec.cold_start_seconds))
-    tally, alive = _Tally.empty(log), floor
-    rate, pc_rate = _rates(spec)
-    arrivals = log.arrivals.tolist()
-    for k in range(n):
-        held, a = future[k], arrivals[k]
-        used = math.ceil(held - _EPS)
-        if a > 0:
-            load = held + a * h0  # mean workers busy in the step if every request is served
-            blocked, below_floor = _loss(alive, floor, load)
-            warm = a * (1.0 - blocked)
-            cold = min(a * blocked, float(max(0, top - alive)))
-            throttled = a * blocked - cold
-            on_pc = min(warm, a * below_floor)  # found fewer than the provisioned busy
-            for j, x in enumerate(tail):
-                future[k + 1 + j] += warm * x
-            for j, x in enumerate(cold_tail):
-                future[k + 1 + j] += cold * x
-            _record(tally, k, warm, cold, throttled, miss_warm, miss_cold, spec, service.mean)
-            tally.usd[k] = ((warm + cold - on_pc) * rate + on_pc * pc_rate) * service.mean
-            busy = held + warm * h0 + cold * hc0
-            # Distinct workers the step used: its busy count's mean plus two standard
-            # deviations (Poisson), no more than existed.
-            used = min(alive + math.ceil(cold - _EPS), math.ceil(busy + 2 * math.sqrt(busy)
-                                                                 - _EPS))
-        while window and window[-1][1] <= used:
-            window.pop()
-        window.append((k, used))
-        while window[0][0] <= k - keep:
-            window.popleft()
-        alive = min(top, max(floor, window[0][1]))
-        log.in_service[k] = log.billed[k] = alive
-    return tally
-
-
-def _loss(workers: int, floor: int, load: float) -> tuple[float, float]:
-    """(Erlang B: the share of arrivals that find all `workers` busy when the busy count is
-    Poisson with mean `load` — M/G/c/c, whatever the service-time distribution; the share
-    that find fewer than `floor` busy). Worked example: 1 worker, load 0.25 → B = 0.25 / 1.25
-    = 0.2; 2 workers → 0.2 × 0.25 / (2 + 0.05) = 0.024."""
-    blocked, poisson_term, below = 1.0, math.exp(-load), 0.0
-    for i in range(1, max(workers, floor) + 1):
-        if i <= floor:
-            below += poisson_term
-            poisson_term *= load / i
-        if i <= workers:
-            blocked = load * blocked / (i + load * blocked)
-            if blocked < 1e-12 and i >= floor:
-                return 0.0, below
-    return blocked, below
-
-
-def _record(tally: _Tally, k: int, warm: float, cold: float, throttled: float,
-            miss_warm: float, miss_cold: float, spec: ServerlessSpec, mean_s: float) -> None:
-    log = tally.log
-    served = warm + cold
-    log.dropped[k] = throttled
-    log.over[k] = warm * miss_warm + cold * miss_cold + throttled
-    log.wait[k] = cold * spec.cold_start_seconds / served if served > 0 else 0.0
-    log.busy[k] = served * mean_s
-    tally.cold_starts += cold
-    tally.served_warm += warm
-
-
-def _rates(spec: ServerlessSpec) -> tuple[float, float]:
-    """USD per second of request duration: on demand, and on a provisioned worker."""
-    return (spec.memory_gb * ON_DEMAND_USD_PER_GB_SECOND,
-            spec.memory_gb * PROVISIONED_DURATION_USD_PER_GB_SECOND)
-
-
-class RequestWorkers:
-    """The request-level mode: each request, in time order, against the worker pool."""
-
-    def __init__(self, log: StepLog, spec: ServerlessSpec, slo: float, t0: float,
-                 dt: float) -> None:
-        self.log, self.spec, self.slo, self.t0, self.dt = log, spec, slo, t0, dt
-        self.idle: deque[float] = deque([t0] * spec.provisioned_concurrency)  # idle since
-        self.busy: list[float] = []  # heap of the times busy workers become idle
-        self.tally = _Tally.empty(log)
-        self.started = np.zeros(len(log.arrivals))
-        self.latencies: list[float] = []
-
-    def serve(self, arrival: np.ndarray, step: np.ndarray, service: np.ndarray) -> _Tally:
-        rate, pc_rate = _rates(self.spec)
-        bounds = np.searchsorted(step, np.arange(len(self.log.arrivals) + 1)).tolist()
-        times, durations = arrival.tolist(), service.tolist()
-        for k in range(len(self.log.arrivals)):
-            for i in range(bounds[k], bounds[k + 1]):
-                self._one(k, times[i], durations[i], rate, pc_rate)
-            self._settle(self.t0 + (k + 1) * self.dt)
-            self.log.in_service[k] = self.log.billed[k] = len(self.idle) + len(self.busy)
-        return self.tally
-
-    def _one(self, k: int, t: float, s: float, rate: float, pc_rate: float) -> None:
-        self._settle(t)
-        log, spec = self.log, self.spec
-        on_pc = len(self.busy) < spec.provisioned_concurrency  # as the live Lease decides
-        if self.idle:
-            self.idle.pop()  # the most recently used: the others may expire
-            wait = 0.0
-        elif len(self.idle) + len(self.busy) < spec.max_concurrency:
-            wait = spec.cold_start_seconds
-            self.tally.cold_starts += 1
-        else:
-            log.dropped[k] += 1
-            log.over[k] += 1
-            return
-        heapq.heappush(self.busy, t + wait + s)
-        self.started[k] += 1
-        log.wait[k] += (wait - log.wait[k]) / self.started[k]  # the mean of the step's waits
-        log.busy[k] += s
-        log.over[k] += float(wait + s > self.slo)
-        self.tally.usd[k] += s * (pc_rate if on_pc else rate)
-        self.latencies.append(wait + s)
-
-    def _settle(self, t: float) -> None:
-        """Workers done by `t` become idle; idle ones past the keep-alive stop."""
-        while self.busy and self.busy[0] <= t:
-            self.idle.append(heapq.heappop(self.busy))
-        floor, keep = self.spec.provisioned_concurrency, self.spec.keep_alive_seconds
-        while (self.idle and len(self.idle) + len(self.busy) > floor
-               and t - self.idle[0] >= keep):
-            self.idle.popleft()
 
 
 def run_serverless(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray) -> PolicyRun:
     spec = policy_set.serverless
     assert spec is not None, policy_set.name
-    opts, slo = scenario.options, scenario.slo.latency_seconds
-    log = StepLog.empty(arrivals)
+    opts = scenario.options
     # Latencies reach the cold start: widen the percentile grid's range to it.
     profile = replace(scenario.profile, timeout_seconds=max(scenario.profile.timeout_seconds,
                                                             spec.cold_start_seconds))
-    if opts.mode == "requests":
-        draws = draw_requests(log, profile, opts.step_seconds, opts.start_time, opts.seed)
-        pool = RequestWorkers(log, spec, slo, opts.start_time, opts.step_seconds)
-        tally = pool.serve(draws.arrival, draws.step, draws.service)
-        pct = _exact_percentiles(pool.latencies)
+    loop = ServerlessLoop(scenario, policy_set, arrivals)
+    loop.run()
+    log, tally = loop.log, loop.workers.tally
+    if isinstance(loop.workers, RequestWorkers):
+        pct = _exact_percentiles(loop.workers.latencies)
     else:
-        tally = serve_fluid(log, spec, profile, slo, opts.step_seconds)
         pct = mixture_percentiles(np.array([0.0, spec.cold_start_seconds]),
                                   np.array([tally.served_warm, tally.cold_starts]), profile,
                                   PERCENTS)
-    return _as_run(policy_set.name, spec, log, tally, pct, opts.step_seconds)
+    run = _as_run(policy_set.name, spec, log, tally, pct, opts.step_seconds)
+    run.activities, run.not_scaled = loop.activities()
+    return run
 
 
 def _exact_percentiles(latencies: list[float]) -> dict[float, float]:
@@ -245,10 +75,11 @@ def _exact_percentiles(latencies: list[float]) -> dict[float, float]:
     return {p: float(v) for p, v in zip(PERCENTS, values, strict=True)}
 
 
-def _as_run(name: str, spec: ServerlessSpec, log: StepLog, tally: _Tally,
+def _as_run(name: str, spec: ServerlessSpec, log: StepLog, tally: Tally,
             pct: dict[float, float], dt: float) -> PolicyRun:
-    provisioned = spec.provisioned_concurrency * spec.memory_gb * PROVISIONED_USD_PER_GB_SECOND
-    usd = tally.usd + provisioned * dt
+    # Provisioned concurrency's always-on charge: the units configured in each step.
+    provisioned = tally.provisioned * spec.memory_gb * PROVISIONED_USD_PER_GB_SECOND * dt
+    usd = tally.usd + provisioned
     requests, throttled = float(log.arrivals.sum()), float(log.dropped.sum())
     mean_workers = float(log.in_service.mean()) if len(log.in_service) else 0.0
     summary = Summary(
@@ -260,6 +91,6 @@ def _as_run(name: str, spec: ServerlessSpec, log: StepLog, tally: _Tally,
     figures = ServerlessFigures(
         cold_starts=tally.cold_starts, throttled=throttled,
         gb_seconds=float(log.busy.sum()) * spec.memory_gb,
-        provisioned_usd=provisioned * dt * len(log.arrivals), mean_workers=mean_workers,
+        provisioned_usd=float(provisioned.sum()), mean_workers=mean_workers,
         peak_workers=int(log.in_service.max()) if len(log.in_service) else 0)
     return PolicyRun(name, summary, log, kind=SERVERLESS, figures=figures, usd=usd)
