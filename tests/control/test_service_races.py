@@ -64,11 +64,11 @@ def errors(outcomes: list[Any]) -> list[type]:
 
 def test_one_of_two_creates_of_a_name_wins_and_the_other_is_told_it_exists(servers) -> None:
     a, b = servers
-    for i in range(ROUNDS):
-        outcomes = race(
-            lambda: a.create_endpoint({"EndpointName": f"e{i}", "EndpointConfigName": "c"}),
-            lambda: b.create_endpoint({"EndpointName": f"E{i}", "EndpointConfigName": "c"}),
-        )
+    def create(svc: SageMakerService, name: str) -> Callable[[], Any]:
+        return lambda: svc.create_endpoint({"EndpointName": name, "EndpointConfigName": "c"})
+
+    for i in range(ROUNDS):  # the names differ only in case: one endpoint
+        outcomes = race(create(a, f"e{i}"), create(b, f"E{i}"))
         assert errors(outcomes) == [AlreadyExistsError], outcomes
 
 
