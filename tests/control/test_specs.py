@@ -9,17 +9,19 @@ import re
 import botocore.session
 import pytest
 
-from tideserve.control.specs import (
-    ContainerSpec,
+from tideserve.control.endpoint_specs import (
     DesiredWeightAndCapacity,
-    EndpointConfigSpec,
     EndpointSpec,
-    ModelSpec,
-    ProductionVariantSpec,
     ServerlessUpdateConfig,
-    Tag,
     UpdateEndpointSpec,
     WeightsAndCapacitiesSpec,
+)
+from tideserve.control.specs import (
+    ContainerSpec,
+    EndpointConfigSpec,
+    ModelSpec,
+    ProductionVariantSpec,
+    Tag,
 )
 from tideserve.errors import ValidationError
 

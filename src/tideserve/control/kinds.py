@@ -13,11 +13,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from tideserve.autoscaling.ports import Capacity
-from tideserve.control.specs import (
-    DesiredWeightAndCapacity,
-    EndpointConfigSpec,
-    ProductionVariantSpec,
-)
+from tideserve.control.endpoint_specs import DesiredWeightAndCapacity
+from tideserve.control.specs import EndpointConfigSpec, ProductionVariantSpec
 from tideserve.control.store import EndpointRow
 
 

@@ -2,7 +2,8 @@
 
 Each handler takes the operation's input as botocore's model names it (already checked against
 the shape at the edge), parses it once into a frozen spec (control/specs.py) and hands it to
-the resource's operations, which return its output:
+the resource's operations, which return its output (the endpoint requests' specs are in
+control/endpoint_specs.py, List* members in listing.ListQuery):
 
     service_models.py     CreateModel DescribeModel ListModels DeleteModel
     service_configs.py    CreateEndpointConfig DescribeEndpointConfig ListEndpointConfigs
@@ -22,21 +23,20 @@ from typing import Any
 
 from tideserve.asyncinf.endpoints import AsyncEndpoints
 from tideserve.clock import Clock
+from tideserve.control.endpoint_specs import (
+    EndpointSpec,
+    UpdateEndpointSpec,
+    WeightsAndCapacitiesSpec,
+)
 from tideserve.control.kinds import VariantKinds
+from tideserve.control.listing import ListQuery
 from tideserve.control.names import Arns
 from tideserve.control.plane import IN_PROGRESS, Plane, ts
 from tideserve.control.service_configs import EndpointConfigOps
 from tideserve.control.service_endpoints import EndpointOps
 from tideserve.control.service_models import ModelOps
 from tideserve.control.service_tags import TagOps
-from tideserve.control.specs import (
-    EndpointSpec,
-    ModelSpec,
-    Tag,
-    UpdateEndpointSpec,
-    WeightsAndCapacitiesSpec,
-    parse_endpoint_config,
-)
+from tideserve.control.specs import ModelSpec, Tag, parse_endpoint_config
 from tideserve.control.store import ControlStore
 from tideserve.cost.catalog import Catalog
 
@@ -125,7 +125,7 @@ class SageMakerService:
         return self.models.describe(p["ModelName"])
 
     def list_models(self, p: dict[str, Any]) -> dict[str, Any]:
-        return self.models.list_page(p)
+        return self.models.list_page(ListQuery.parse(p))
 
     def delete_model(self, p: dict[str, Any]) -> dict[str, Any]:
         return self.models.delete(p["ModelName"])
@@ -139,7 +139,7 @@ class SageMakerService:
         return self.configs.describe(p["EndpointConfigName"])
 
     def list_endpoint_configs(self, p: dict[str, Any]) -> dict[str, Any]:
-        return self.configs.list_page(p)
+        return self.configs.list_page(ListQuery.parse(p))
 
     def delete_endpoint_config(self, p: dict[str, Any]) -> dict[str, Any]:
         return self.configs.delete(p["EndpointConfigName"])
@@ -153,7 +153,7 @@ class SageMakerService:
         return self.endpoints.describe(p["EndpointName"])
 
     def list_endpoints(self, p: dict[str, Any]) -> dict[str, Any]:
-        return self.endpoints.list_page(p)
+        return self.endpoints.list_page(ListQuery.parse(p))
 
     def update_endpoint(self, p: dict[str, Any]) -> dict[str, Any]:
         return self.endpoints.update(UpdateEndpointSpec.parse(p))
@@ -170,7 +170,7 @@ class SageMakerService:
         return self.tags.add(p["ResourceArn"], Tag.parse_all(p["Tags"]))
 
     def list_tags(self, p: dict[str, Any]) -> dict[str, Any]:
-        return self.tags.list_page(p)
+        return self.tags.list_page(p["ResourceArn"], ListQuery.parse(p))
 
     def delete_tags(self, p: dict[str, Any]) -> dict[str, Any]:
         return self.tags.delete(p["ResourceArn"], list(p["TagKeys"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tideserve.control import tables as t
-from tideserve.control.listing import filter_and_sort, page
+from tideserve.control.listing import ListQuery, filter_and_sort
 from tideserve.control.plane import Plane, ts
 from tideserve.control.specs import EndpointConfigSpec, check_instance_variants
 from tideserve.errors import AlreadyExistsError
@@ -47,12 +47,12 @@ class EndpointConfigOps:
         return {"EndpointConfigName": row.name, "EndpointConfigArn": row.arn, **out,
                 "CreationTime": ts(row.creation_time)}
 
-    def list_page(self, p: dict[str, Any]) -> dict[str, Any]:
+    def list_page(self, query: ListQuery) -> dict[str, Any]:
         rows = filter_and_sort(
-            self.plane.store.list_resources(t.endpoint_configs), p, name=lambda r: r.name,
+            self.plane.store.list_resources(t.endpoint_configs), query, name=lambda r: r.name,
             created=lambda r: r.creation_time,
         )
-        chunk, token = page(rows, p)
+        chunk, token = query.page(rows)
         out: dict[str, Any] = {"EndpointConfigs": [
             {"EndpointConfigName": r.name, "EndpointConfigArn": r.arn,
              "CreationTime": ts(r.creation_time)}

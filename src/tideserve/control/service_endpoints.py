@@ -12,18 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from tideserve.control import tables as t
-from tideserve.control.endpoint_views import describe_endpoint, endpoint_summary
-from tideserve.control.kinds import VariantKinds
-from tideserve.control.listing import filter_and_sort, page
-from tideserve.control.plane import IN_PROGRESS, Plane, check_mutable
-from tideserve.control.specs import (
-    EndpointConfigSpec,
+from tideserve.control.endpoint_specs import (
     EndpointSpec,
-    ModelSpec,
-    ProductionVariantSpec,
     UpdateEndpointSpec,
     WeightsAndCapacitiesSpec,
 )
+from tideserve.control.endpoint_views import describe_endpoint, endpoint_summary
+from tideserve.control.kinds import VariantKinds
+from tideserve.control.listing import ListQuery, filter_and_sort
+from tideserve.control.plane import IN_PROGRESS, Plane, check_mutable
+from tideserve.control.specs import EndpointConfigSpec, ModelSpec, ProductionVariantSpec
 from tideserve.control.store import EndpointRow, Transaction
 from tideserve.errors import AlreadyExistsError, ConflictError, ValidationError
 
@@ -57,13 +55,13 @@ class EndpointOps:
             row = self.plane.endpoint(tx, name)
         return describe_endpoint(row, self.plane.kinds, self.plane.async_endpoints)
 
-    def list_page(self, p: dict[str, Any]) -> dict[str, Any]:
+    def list_page(self, query: ListQuery) -> dict[str, Any]:
         rows = filter_and_sort(
-            self.plane.store.list_endpoints(), p, name=lambda r: r.name,
+            self.plane.store.list_endpoints(), query, name=lambda r: r.name,
             created=lambda r: r.creation_time, modified=lambda r: r.last_modified_time,
             status=lambda r: r.status,
         )
-        chunk, token = page(rows, p)
+        chunk, token = query.page(rows)
         out: dict[str, Any] = {"Endpoints": [endpoint_summary(r) for r in chunk]}
         if token:
             out["NextToken"] = token

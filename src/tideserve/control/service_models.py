@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tideserve.control import tables as t
-from tideserve.control.listing import filter_and_sort, page
+from tideserve.control.listing import ListQuery, filter_and_sort
 from tideserve.control.plane import Plane, ts
 from tideserve.control.specs import ModelSpec
 from tideserve.errors import AlreadyExistsError
@@ -32,12 +32,12 @@ class ModelOps:
         return {"ModelName": row.name, **out, "CreationTime": ts(row.creation_time),
                 "ModelArn": row.arn}
 
-    def list_page(self, p: dict[str, Any]) -> dict[str, Any]:
+    def list_page(self, query: ListQuery) -> dict[str, Any]:
         rows = filter_and_sort(
-            self.plane.store.list_resources(t.models), p, name=lambda r: r.name,
+            self.plane.store.list_resources(t.models), query, name=lambda r: r.name,
             created=lambda r: r.creation_time,
         )
-        chunk, token = page(rows, p)
+        chunk, token = query.page(rows)
         out: dict[str, Any] = {"Models": [
             {"ModelName": r.name, "ModelArn": r.arn, "CreationTime": ts(r.creation_time)}
             for r in chunk

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tideserve.control import tables as t
-from tideserve.control.listing import page
+from tideserve.control.listing import ListQuery
 from tideserve.control.plane import Plane
 from tideserve.control.specs import Tag
 from tideserve.control.store import Transaction
@@ -29,12 +29,11 @@ class TagOps:
             tx.put_tags(arn, [tag.to_wire() for tag in tags])
         return {"Tags": [tag.to_wire() for tag in tags]}
 
-    def list_page(self, p: dict[str, Any]) -> dict[str, Any]:
-        arn = p["ResourceArn"]
+    def list_page(self, arn: str, query: ListQuery) -> dict[str, Any]:
         with self.plane.store.read() as tx:
             self._check_taggable(tx, arn)
             tags = tx.tags(arn)
-        chunk, token = page(tags, p, default_max=MAX_TAGS)
+        chunk, token = query.page(tags, default_max=MAX_TAGS)
         out: dict[str, Any] = {"Tags": chunk}
         if token:
             out["NextToken"] = token

@@ -8,11 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from tideserve.autoscaling.ports import Capacity
-from tideserve.control.specs import (
-    DesiredWeightAndCapacity,
-    EndpointConfigSpec,
-    ProductionVariantSpec,
-)
+from tideserve.control.endpoint_specs import DesiredWeightAndCapacity
+from tideserve.control.specs import EndpointConfigSpec, ProductionVariantSpec
 from tideserve.serverless import capacity, config
 
 
