@@ -20,9 +20,10 @@ class TagOps:
         self.plane = plane
 
     def add(self, arn: str, tags: tuple[Tag, ...]) -> dict[str, Any]:
-        # One transaction: two AddTags at once cannot together pass the limit.
+        # One transaction, the resource's row locked: two AddTags at once cannot together
+        # pass the limit.
         with self.plane.store.begin() as tx:
-            self._check_taggable(tx, arn)
+            self._check_taggable(tx, arn, for_update=True)
             keys = {tag["Key"] for tag in tx.tags(arn)} | {tag.key for tag in tags}
             if len(keys) > MAX_TAGS:
                 raise ValidationError(f"Resource {arn} would have more than {MAX_TAGS} tags.")
@@ -41,16 +42,16 @@ class TagOps:
 
     def delete(self, arn: str, keys: list[str]) -> dict[str, Any]:
         with self.plane.store.begin() as tx:
-            self._check_taggable(tx, arn)
+            self._check_taggable(tx, arn, for_update=True)
             tx.delete_tags(arn, keys)
         return {}
 
-    def _check_taggable(self, tx: Transaction, arn: str) -> None:
+    def _check_taggable(self, tx: Transaction, arn: str, *, for_update: bool = False) -> None:
         kind, _, name = arn.rpartition(":")[2].partition("/")
         lookup: Callable[[], object] | None = {
-            "model": lambda: tx.resource(t.models, name),
-            "endpoint-config": lambda: tx.resource(t.endpoint_configs, name),
-            "endpoint": lambda: tx.endpoint(name),
+            "model": lambda: tx.resource(t.models, name, for_update=for_update),
+            "endpoint-config": lambda: tx.resource(t.endpoint_configs, name, for_update=for_update),
+            "endpoint": lambda: tx.endpoint(name, for_update=for_update),
         }.get(kind)
         arns = self.plane.arns
         prefix = f"arn:aws:sagemaker:{arns.region}:{arns.account}:"
