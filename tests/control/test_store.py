@@ -88,3 +88,34 @@ def test_a_database_from_before_pending_variants_reads_as_the_new_shape(tmp_path
     assert row is not None
     assert row.variants == [{"VariantName": "Old"}]
     assert row.pending_variants == [{"VariantName": "New"}]
+
+
+def test_two_stores_on_one_sqlite_file_never_lose_a_change(tmp_path) -> None:
+    # Two servers sharing a database: no thread lock is shared, only the database's own.
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    first = ControlStore(make_engine(url))
+    create_all(first.engine)
+    first.insert_endpoint(EndpointRow(
+        "ep", "arn:aws:sagemaker:us-east-1:123456789012:endpoint/ep", "c", None, "InService",
+        None, [{"VariantName": "AllTraffic", "DesiredInstanceCount": 0}], 0.0, 0.0))
+    second = ControlStore(make_engine(url))
+    start = threading.Barrier(2)
+
+    def add_one(row: EndpointRow) -> bool:
+        row.variants[0]["DesiredInstanceCount"] += 1
+        return True
+
+    def worker(store: ControlStore) -> None:
+        start.wait()
+        for _ in range(30):
+            store.modify_endpoint("ep", add_one, bump=True)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    row = second.get_endpoint("ep")
+    assert row is not None
+    assert row.variants[0]["DesiredInstanceCount"] == 60
+    assert row.generation == 61

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from tideserve.control.endpoint_specs import DesiredWeightAndCapacity
+from tideserve.control.specs import EndpointConfigSpec, ProductionVariantSpec
 from tideserve.control.store import EndpointRow
 from tideserve.scaling.ports import Capacity
 
@@ -23,15 +25,15 @@ class VariantKind(Protocol):
     """The control-plane half of a kind: configs, the variants JSON, DescribeEndpoint and
     the scalable dimension. Variants are the endpoint row's variants-JSON dicts."""
 
-    def claims_config(self, config_variants: list[dict[str, Any]]) -> bool:
+    def claims_config(self, config: EndpointConfigSpec) -> bool:
         """This kind owns an endpoint config with these ProductionVariants."""
         ...
 
-    def check_endpoint_config(self, params: dict[str, Any]) -> None:
+    def check_endpoint_config(self, config: EndpointConfigSpec) -> None:
         """CreateEndpointConfig's rules for a config this kind claims."""
         ...
 
-    def variant_from_config(self, config_variant: dict[str, Any]) -> dict[str, Any] | None:
+    def variant_from_config(self, config_variant: ProductionVariantSpec) -> dict[str, Any] | None:
         """The variants-JSON entry of a config variant, or None if not this kind's."""
         ...
 
@@ -45,7 +47,9 @@ class VariantKind(Protocol):
         """UpdateEndpoint from `old` to `new` variants: raise if this kind cannot take it."""
         ...
 
-    def apply_capacity_update(self, variant: dict[str, Any], wanted: dict[str, Any]) -> None:
+    def apply_capacity_update(
+        self, variant: dict[str, Any], wanted: DesiredWeightAndCapacity
+    ) -> None:
         """One DesiredWeightAndCapacity entry, seen by every kind for every variant: apply
         this kind's fields to its own variants and refuse them on others."""
         ...
@@ -89,13 +93,13 @@ class VariantKinds:
     def __init__(self, kinds: Sequence[VariantKind] = ()) -> None:
         self.kinds = tuple(kinds)
 
-    def claiming_config(self, config_variants: list[dict[str, Any]]) -> VariantKind | None:
-        return next((k for k in self.kinds if k.claims_config(config_variants)), None)
+    def claiming_config(self, config: EndpointConfigSpec) -> VariantKind | None:
+        return next((k for k in self.kinds if k.claims_config(config)), None)
 
     def owner(self, variant: dict[str, Any]) -> VariantKind | None:
         return next((k for k in self.kinds if k.owns_variant(variant)), None)
 
-    def variant_from_config(self, config_variant: dict[str, Any]) -> dict[str, Any] | None:
+    def variant_from_config(self, config_variant: ProductionVariantSpec) -> dict[str, Any] | None:
         for kind in self.kinds:
             made = kind.variant_from_config(config_variant)
             if made is not None:
@@ -106,6 +110,8 @@ class VariantKinds:
         for kind in self.kinds:
             kind.check_update(old, new)
 
-    def apply_capacity_update(self, variant: dict[str, Any], wanted: dict[str, Any]) -> None:
+    def apply_capacity_update(
+        self, variant: dict[str, Any], wanted: DesiredWeightAndCapacity
+    ) -> None:
         for kind in self.kinds:
             kind.apply_capacity_update(variant, wanted)

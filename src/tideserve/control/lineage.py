@@ -16,7 +16,7 @@ from typing import Any
 
 from tideserve.control.listing import epoch, page
 from tideserve.control.names import Arns
-from tideserve.control.sagemaker import ts
+from tideserve.control.plane import ts
 from tideserve.control.store import ControlStore, EndpointRow
 from tideserve.errors import NotFoundError
 

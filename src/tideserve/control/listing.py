@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -29,14 +30,50 @@ def decode_token(token: str | None) -> int:
         raise ValidationError(f"Invalid pagination token '{token}'.") from None
 
 
+@dataclass(frozen=True)
+class ListQuery:
+    """The List* operations' common members, parsed once: NameContains, CreationTime and
+    LastModifiedTime Before/After (epoch seconds), StatusEquals, SortBy, SortOrder,
+    NextToken (as the offset it encodes) and MaxResults."""
+
+    name_contains: str | None = None
+    creation_time_before: float | None = None
+    creation_time_after: float | None = None
+    last_modified_time_before: float | None = None
+    last_modified_time_after: float | None = None
+    status_equals: str | None = None
+    sort_by: str = "CreationTime"  # AWS's default order: CreationTime, Descending
+    sort_order: str = "Descending"
+    offset: int = 0
+    max_results: int | None = None
+
+    @classmethod
+    def parse(cls, p: Mapping[str, Any]) -> ListQuery:
+        return cls(
+            name_contains=p.get("NameContains") or None,
+            creation_time_before=epoch(p.get("CreationTimeBefore")),
+            creation_time_after=epoch(p.get("CreationTimeAfter")),
+            last_modified_time_before=epoch(p.get("LastModifiedTimeBefore")),
+            last_modified_time_after=epoch(p.get("LastModifiedTimeAfter")),
+            status_equals=p.get("StatusEquals") or None,
+            sort_by=p.get("SortBy") or "CreationTime",
+            sort_order=p.get("SortOrder") or "Descending",
+            offset=decode_token(p.get("NextToken")),
+            max_results=int(p["MaxResults"]) if p.get("MaxResults") else None,
+        )
+
+    def page(self, items: Sequence[T], default_max: int = 10) -> tuple[list[T], str | None]:
+        """One page of `items` and the NextToken of the next, if any."""
+        size = self.max_results or default_max
+        chunk = list(items[self.offset : self.offset + size])
+        more = self.offset + size < len(items)
+        return chunk, encode_token(self.offset + size) if more else None
+
+
 def page(
-    items: Sequence[T], params: dict[str, Any], default_max: int = 10
+    items: Sequence[T], params: Mapping[str, Any], default_max: int = 10
 ) -> tuple[list[T], str | None]:
-    start = decode_token(params.get("NextToken"))
-    size = int(params.get("MaxResults") or default_max)
-    chunk = list(items[start : start + size])
-    more = start + size < len(items)
-    return chunk, encode_token(start + size) if more else None
+    return ListQuery.parse(params).page(items, default_max)
 
 
 def epoch(value: datetime | float | int | None) -> float | None:
@@ -49,35 +86,30 @@ def epoch(value: datetime | float | int | None) -> float | None:
 
 def filter_and_sort(
     items: list[T],
-    params: dict[str, Any],
+    query: ListQuery,
     *,
     name: Callable[[T], str],
     created: Callable[[T], float],
     modified: Callable[[T], float] | None = None,
     status: Callable[[T], str] | None = None,
 ) -> list[T]:
-    """NameContains, Creation/LastModifiedTime Before/After, StatusEquals, SortBy, SortOrder,
-    with AWS's default order: CreationTime, Descending."""
     out = items
-    if params.get("NameContains"):
-        needle = params["NameContains"].lower()
+    if query.name_contains:
+        needle = query.name_contains.lower()
         out = [i for i in out if needle in name(i).lower()]
-    for key, fn, before in (
-        ("CreationTimeBefore", created, True),
-        ("CreationTimeAfter", created, False),
-        ("LastModifiedTimeBefore", modified, True),
-        ("LastModifiedTimeAfter", modified, False),
+    for bound, fn, before in (
+        (query.creation_time_before, created, True),
+        (query.creation_time_after, created, False),
+        (query.last_modified_time_before, modified, True),
+        (query.last_modified_time_after, modified, False),
     ):
-        bound = epoch(params.get(key))
         if bound is not None and fn is not None:
             out = [i for i in out if (fn(i) < bound if before else fn(i) > bound)]
-    if params.get("StatusEquals") and status is not None:
-        out = [i for i in out if status(i) == params["StatusEquals"]]
-    sort_by = params.get("SortBy") or "CreationTime"
+    if query.status_equals and status is not None:
+        out = [i for i in out if status(i) == query.status_equals]
     key_fn: Callable[[T], Any] = {
         "Name": lambda i: name(i).lower(),
         "CreationTime": created,
         "Status": status or name,
-    }.get(sort_by, created)
-    descending = (params.get("SortOrder") or "Descending") == "Descending"
-    return sorted(out, key=key_fn, reverse=descending)
+    }.get(query.sort_by, created)
+    return sorted(out, key=key_fn, reverse=query.sort_order == "Descending")

@@ -1,14 +1,18 @@
-"""Reads and writes of the control plane's rows. Each function is one transaction, so the API
-(in a thread pool) and the controller (in the event loop) never see half a change."""
+"""Reads and writes of the control plane's rows. Each ControlStore method is one transaction,
+so the API (in a thread pool), the controller (in the event loop) and other servers on the
+same database never see half a change; an operation that reads and writes several rows does
+it inside one `begin()` transaction."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tideserve.control import tables as t
 
@@ -55,75 +59,157 @@ class EndpointRow:
         return next((v for v in self.variants if v["VariantName"] == name), None)
 
 
-class ControlStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        # Endpoint rows are read-modify-written by the API (desired state) and the controller
-        # (observed state) inside one transaction each (modify_endpoint), so neither
-        # overwrites the other.
-        self._endpoint_lock = threading.Lock()
+class Transaction:
+    """One database transaction over the control plane's rows: what an operation reads and
+    writes inside it is one change, serialised with every other writer (ControlStore.begin)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
     # -- models and endpoint configs: immutable rows of (name, arn, spec) -------------------
+
+    def resource(self, table: Any, name: str, *, for_update: bool = False) -> Any | None:
+        stmt = select(table).where(table.c.name_lower == name.lower())
+        return self.conn.execute(stmt.with_for_update() if for_update else stmt).first()
 
     def insert_resource(
         self, table: Any, name: str, arn: str, spec: dict[str, Any], now: float
     ) -> bool:
-        with self.engine.begin() as conn:
-            if conn.execute(select(table.c.name).where(table.c.name_lower == name.lower())).first():
-                return False
-            conn.execute(
-                insert(table).values(
-                    name_lower=name.lower(), name=name, arn=arn, spec=spec, creation_time=now
-                )
+        """False if the name (case-insensitively) is taken: the caller raises, which rolls the
+        transaction back (on PostgreSQL a racing insert fails on the primary key instead)."""
+        if self.resource(table, name) is not None:
+            return False
+        return self._insert(insert(table).values(
+            name_lower=name.lower(), name=name, arn=arn, spec=spec, creation_time=now))
+
+    def delete_resource(self, table: Any, name: str) -> bool:
+        res = self.conn.execute(delete(table).where(table.c.name_lower == name.lower()))
+        return res.rowcount > 0
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def endpoint(self, name: str, *, for_update: bool = False) -> EndpointRow | None:
+        stmt = select(t.endpoints).where(t.endpoints.c.name_lower == name.lower())
+        found = self.conn.execute(stmt.with_for_update() if for_update else stmt).first()
+        return EndpointRow.from_row(found) if found else None
+
+    def insert_endpoint(self, row: EndpointRow) -> bool:
+        if self.endpoint(row.name) is not None:
+            return False
+        return self._insert(insert(t.endpoints).values(
+            name_lower=row.name.lower(), name=row.name, arn=row.arn,
+            config_name=row.config_name, pending_config_name=row.pending_config_name,
+            status=row.status, failure_reason=row.failure_reason, variants=row.variants,
+            pending_variants=row.pending_variants or None,
+            creation_time=row.creation_time, last_modified_time=row.last_modified_time,
+            generation=1,
+        ))
+
+    def write_endpoint(self, row: EndpointRow, *, bump: bool = False) -> None:
+        """Write back a row read `for_update` in this transaction."""
+        self.conn.execute(_endpoint_update(row.name, None, bump, dict(
+            config_name=row.config_name, pending_config_name=row.pending_config_name,
+            status=row.status, failure_reason=row.failure_reason, variants=row.variants,
+            pending_variants=row.pending_variants or None,
+            last_modified_time=row.last_modified_time,
+        )))
+        if bump:
+            row.generation += 1
+
+    def update_endpoint(self, name: str, expect_generation: int | None, bump: bool,
+                        values: dict[str, Any]) -> bool:
+        res = self.conn.execute(_endpoint_update(name, expect_generation, bump, values))
+        return res.rowcount > 0
+
+    def delete_endpoint(self, name: str) -> None:
+        self.conn.execute(delete(t.endpoints).where(t.endpoints.c.name_lower == name.lower()))
+
+    # -- tags --------------------------------------------------------------------------------
+
+    def put_tags(self, arn: str, tags: Iterable[dict[str, str]]) -> None:
+        for tag in tags:
+            self.conn.execute(
+                delete(t.tags).where(t.tags.c.resource_arn == arn, t.tags.c.key == tag["Key"])
             )
+            self.conn.execute(
+                insert(t.tags).values(resource_arn=arn, key=tag["Key"], value=tag.get("Value", ""))
+            )
+
+    def tags(self, arn: str) -> list[dict[str, str]]:
+        rows = self.conn.execute(
+            select(t.tags).where(t.tags.c.resource_arn == arn).order_by(t.tags.c.key)
+        )
+        return [{"Key": r.key, "Value": r.value} for r in rows]
+
+    def delete_tags(self, arn: str, keys: Iterable[str] | None = None) -> None:
+        stmt = delete(t.tags).where(t.tags.c.resource_arn == arn)
+        if keys is not None:
+            stmt = stmt.where(t.tags.c.key.in_(list(keys)))
+        self.conn.execute(stmt)
+
+    def _insert(self, stmt: Any) -> bool:
+        try:
+            self.conn.execute(stmt)
+        except IntegrityError:
+            return False
         return True
 
-    def get_resource(self, table: Any, name: str) -> Any | None:
+
+class ControlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # Not the guard (the transaction is): this process's writers queue here instead of
+        # polling SQLite's busy handler, whose back-off left a change waiting up to 440 ms
+        # behind three other threads making 1 ms changes (25 ms when queued). Re-entrant, so
+        # a nested begin() fails on SQLite's timeout rather than hanging.
+        self._queue = threading.RLock()
+
+    @contextmanager
+    def begin(self) -> Iterator[Transaction]:
+        """A read-modify-write transaction. On PostgreSQL rows read `for_update` are locked
+        until it ends; SQLite has no row locks, so there the transaction takes the database's
+        write lock at its start (BEGIN IMMEDIATE): two servers, or two stores, on one file
+        then see each other's changes whole and in turn, never a stale read."""
+        with self._queue, self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield Transaction(conn)
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        """Reads that need no lock: each statement sees committed rows."""
         with self.engine.connect() as conn:
-            return conn.execute(select(table).where(table.c.name_lower == name.lower())).first()
+            yield Transaction(conn)
+
+    # -- models and endpoint configs ---------------------------------------------------------
+
+    def insert_resource(
+        self, table: Any, name: str, arn: str, spec: dict[str, Any], now: float
+    ) -> bool:
+        with self.begin() as tx:
+            return tx.insert_resource(table, name, arn, spec, now)
+
+    def get_resource(self, table: Any, name: str) -> Any | None:
+        with self.read() as tx:
+            return tx.resource(table, name)
 
     def list_resources(self, table: Any) -> list[Any]:
         with self.engine.connect() as conn:
             return list(conn.execute(select(table)))
 
     def delete_resource(self, table: Any, name: str) -> bool:
-        with self.engine.begin() as conn:
-            res = conn.execute(delete(table).where(table.c.name_lower == name.lower()))
-        return res.rowcount > 0
+        with self.begin() as tx:
+            return tx.delete_resource(table, name)
 
     # -- endpoints ---------------------------------------------------------------------------
 
     def insert_endpoint(self, row: EndpointRow) -> bool:
-        with self.engine.begin() as conn:
-            found = conn.execute(
-                select(t.endpoints.c.name).where(t.endpoints.c.name_lower == row.name.lower())
-            ).first()
-            if found:
-                return False
-            conn.execute(
-                insert(t.endpoints).values(
-                    name_lower=row.name.lower(),
-                    name=row.name,
-                    arn=row.arn,
-                    config_name=row.config_name,
-                    pending_config_name=row.pending_config_name,
-                    status=row.status,
-                    failure_reason=row.failure_reason,
-                    variants=row.variants,
-                    pending_variants=row.pending_variants or None,
-                    creation_time=row.creation_time,
-                    last_modified_time=row.last_modified_time,
-                    generation=1,
-                )
-            )
-        return True
+        with self.begin() as tx:
+            return tx.insert_endpoint(row)
 
     def get_endpoint(self, name: str) -> EndpointRow | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.endpoints).where(t.endpoints.c.name_lower == name.lower())
-            ).first()
-        return EndpointRow.from_row(row) if row else None
+        with self.read() as tx:
+            return tx.endpoint(name)
 
     def list_endpoints(self) -> list[EndpointRow]:
         with self.engine.connect() as conn:
@@ -134,67 +220,38 @@ class ControlStore:
     ) -> bool:
         """Write `values` onto the endpoint's row. With `expect_generation`, only if no newer
         desired state arrived meanwhile (the controller must not overwrite an API change)."""
-        with self.engine.begin() as conn:
-            res = conn.execute(_endpoint_update(name, expect_generation, bump, values))
-        return res.rowcount > 0
+        with self.begin() as tx:
+            return tx.update_endpoint(name, expect_generation, bump, values)
 
     def modify_endpoint(
         self, name: str, change: Callable[[EndpointRow], bool], *, bump: bool = False
     ) -> EndpointRow | None:
-        """Apply `change` to the current row and write it back, atomically. `change` edits the
-        row in place and returns False to write nothing; it may raise to abort."""
-        with self._endpoint_lock, self.engine.begin() as conn:
-            # One transaction: on PostgreSQL the row lock (FOR UPDATE) serialises servers
-            # sharing the database; SQLite ignores it, and the thread lock serialises the one
-            # process that may own a SQLite file.
-            found = conn.execute(
-                select(t.endpoints).where(t.endpoints.c.name_lower == name.lower())
-                .with_for_update()
-            ).first()
-            row = EndpointRow.from_row(found) if found else None
-            if row is None or not change(row):
-                return row
-            conn.execute(_endpoint_update(name, None, bump, dict(
-                config_name=row.config_name, pending_config_name=row.pending_config_name,
-                status=row.status, failure_reason=row.failure_reason, variants=row.variants,
-                pending_variants=row.pending_variants or None,
-                last_modified_time=row.last_modified_time,
-            )))
-            if bump:
-                row.generation += 1
+        """Apply `change` to the current row and write it back, in one transaction. `change`
+        edits the row in place and returns False to write nothing; it may raise to abort. It
+        must not use the store itself: the transaction holds the write lock."""
+        with self.begin() as tx:
+            row = tx.endpoint(name, for_update=True)
+            if row is not None and change(row):
+                tx.write_endpoint(row, bump=bump)
             return row
 
     def delete_endpoint(self, name: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(t.endpoints).where(t.endpoints.c.name_lower == name.lower()))
+        with self.begin() as tx:
+            tx.delete_endpoint(name)
 
     # -- tags --------------------------------------------------------------------------------
 
     def put_tags(self, arn: str, tags: Iterable[dict[str, str]]) -> None:
-        with self.engine.begin() as conn:
-            for tag in tags:
-                conn.execute(
-                    delete(t.tags).where(t.tags.c.resource_arn == arn, t.tags.c.key == tag["Key"])
-                )
-                conn.execute(
-                    insert(t.tags).values(
-                        resource_arn=arn, key=tag["Key"], value=tag.get("Value", "")
-                    )
-                )
+        with self.begin() as tx:
+            tx.put_tags(arn, tags)
 
     def get_tags(self, arn: str) -> list[dict[str, str]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.tags).where(t.tags.c.resource_arn == arn).order_by(t.tags.c.key)
-            )
-            return [{"Key": r.key, "Value": r.value} for r in rows]
+        with self.read() as tx:
+            return tx.tags(arn)
 
     def delete_tags(self, arn: str, keys: Iterable[str] | None = None) -> None:
-        stmt = delete(t.tags).where(t.tags.c.resource_arn == arn)
-        if keys is not None:
-            stmt = stmt.where(t.tags.c.key.in_(list(keys)))
-        with self.engine.begin() as conn:
-            conn.execute(stmt)
+        with self.begin() as tx:
+            tx.delete_tags(arn, keys)
 
     # -- instances (for orphan clean-up) -----------------------------------------------------
 

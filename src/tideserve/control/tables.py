@@ -40,7 +40,8 @@ endpoints = Table(
     Column("status", String(32), nullable=False),
     Column("failure_reason", Text),
     # [{VariantName, ModelName, InstanceType, DesiredInstanceCount, CurrentInstanceCount,
-    #   DesiredWeight, CurrentWeight, ServerlessConfig?}] — see control/endpoints.py
+    #   DesiredWeight, CurrentWeight, Images, DesiredServerlessConfig?, ...}] — written by
+    #   control/service_endpoints.py (desired) and the controller (observed)
     Column("variants", JSON, nullable=False),
     Column("creation_time", Float, nullable=False),
     Column("last_modified_time", Float, nullable=False),
