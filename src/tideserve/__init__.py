@@ -42,7 +42,8 @@ dependency across packages needs its line changed here first).
     serverless   the serverless variant kind: pools, workers, billing
                  -> clock control cost errors fleet metrics scaling serving
     sim          the policy-rehearsal simulator
-                 -> autoscaling client clock cost errors metrics scaling serverless settings
+                 -> asyncinf autoscaling client clock cost errors metrics scaling serverless
+                    settings
     schema       creates every package's tables (wiring)
                  -> asyncinf autoscaling control cost db metrics
     server       wiring for `tideserve up`

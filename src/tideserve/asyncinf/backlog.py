@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tideserve.asyncinf import backlog_formula as formula
 from tideserve.asyncinf.queue import Backlog
 from tideserve.metrics import catalogue
 from tideserve.metrics import names as n
@@ -22,16 +23,14 @@ class BacklogSample:
 
 
 def backlog_sample(backlog: Backlog | None, instances: int, now: float) -> BacklogSample:
-    """At 0 instances the per-instance backlog is the whole backlog (divided by 1), so a
-    target-tracking policy on it alone still scales out from zero once the backlog exceeds
-    its target, as AWS documents (§1.8): 7 queued at 0 instances -> 7.0; at 2 -> 3.5."""
+    """The sample at `now` (backlog_formula.py has the formulas the simulator shares)."""
     size = backlog.size if backlog else 0
     oldest = backlog.oldest_enqueued_at if backlog else None
     return BacklogSample(
         size=size,
-        per_instance=size / max(1, instances),
+        per_instance=float(formula.per_instance(size, instances)),
         age_of_oldest=max(0.0, now - oldest) if oldest is not None else 0.0,
-        without_capacity=int(size > 0 and instances == 0),
+        without_capacity=int(formula.without_capacity(size, instances)),
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import fields, replace
 
 import numpy as np
 
+from tideserve.asyncinf import backlog_formula as formula
 from tideserve.cost.billing import SECONDS_PER_HOUR, usd_for_seconds
 from tideserve.metrics import catalogue as c
 from tideserve.scaling.alarms import MetricAlarm
@@ -75,9 +76,9 @@ class AsyncMetrics(SimMetrics):
         if name == BACKLOG:
             value = size
         elif name == PER_INSTANCE:
-            value = size / np.maximum(n, 1.0)
+            value = formula.per_instance(size, n)
         else:
-            value = ((size > EPS) & (n == 0)).astype(np.float64)
+            value = formula.without_capacity(size, n, empty_below=EPS)
         rows = value.reshape(-1, per)
         return gauge(stat, rows, np.ones(rows.shape, dtype=bool))
 
