@@ -22,7 +22,7 @@ from tests.integration.test_serverless_endpoints import (
     wait_for,
     workers,
 )
-from tests.support import RunningServer, pack_skops, start_server, stop_server
+from tests.support import RunningServer, pack_skops
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +30,6 @@ ENDPOINT = "sl-tracked"
 RESOURCE = f"endpoint/{ENDPOINT}/variant/AllTraffic"
 DIMENSION = "sagemaker:variant:DesiredProvisionedConcurrency"
 LOAD = 3  # requests in flight at once, each taking 0.5 s
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("sl-scaling") / "state", period=2.0)
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
 
 
 def provisioned(server: RunningServer) -> int:
@@ -78,12 +69,17 @@ def test_target_tracking_scales_provisioned_concurrency_out_and_back_in(server, 
     dims = alarms[0]["Dimensions"]
     assert sorted((d["Name"], d["Value"]) for d in dims) == [
         ("EndpointName", ENDPOINT), ("VariantName", "AllTraffic")]
-    published = server.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/SageMaker", MetricName="ServerlessProvisionedConcurrencyUtilization",
-        Dimensions=dims, Statistics=["Average"], Period=60,
-        StartTime=datetime.now(UTC) - timedelta(minutes=5),
-        EndTime=datetime.now(UTC) + timedelta(minutes=1))
-    assert published["Datapoints"], "the pool publishes the alarms' metric"
+    cw = server.client("cloudwatch")
+
+    def published() -> list[dict]:
+        return cw.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName="ServerlessProvisionedConcurrencyUtilization",
+            Dimensions=dims, Statistics=["Average"], Period=60,
+            StartTime=datetime.now(UTC) - timedelta(minutes=5),
+            EndTime=datetime.now(UTC) + timedelta(minutes=1))["Datapoints"]
+
+    # The first datapoint lands when the period after the deployment closes (2 s here).
+    wait_for(published, 10, "the pool to publish the alarms' metric")
 
     rt = server.client("sagemaker-runtime")
     slow = -np.abs(X[:1]) * 0 - 0.5
