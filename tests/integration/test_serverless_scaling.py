@@ -59,7 +59,8 @@ def test_target_tracking_scales_provisioned_concurrency_out_and_back_in(server, 
                                                                          tmp_path):
     model, X, _, _ = trained
     archive = pack_skops(model, tmp_path, {"code/inference.py": SLEEPY_HANDLER})
-    deploy(server, ENDPOINT, upload(server, archive, "models", "tracked.tar.gz"),
+    # A bucket of its own: the shared server's "models" is test_serving_edges' to create.
+    deploy(server, ENDPOINT, upload(server, archive, "sl-tracked-models", "tracked.tar.gz"),
            MemorySizeInMB=1024, MaxConcurrency=4, ProvisionedConcurrency=1)
     alarms = track_utilization(server)
 
