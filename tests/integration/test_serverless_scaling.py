@@ -22,7 +22,7 @@ from tests.integration.test_serverless_endpoints import (
     wait_for,
     workers,
 )
-from tests.support import RunningServer, pack_skops, start_server, stop_server
+from tests.support import RunningServer, pack_skops
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +30,6 @@ ENDPOINT = "sl-tracked"
 RESOURCE = f"endpoint/{ENDPOINT}/variant/AllTraffic"
 DIMENSION = "sagemaker:variant:DesiredProvisionedConcurrency"
 LOAD = 3  # requests in flight at once, each taking 0.5 s
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("sl-scaling") / "state", period=2.0)
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
 
 
 def provisioned(server: RunningServer) -> int:
@@ -68,7 +59,8 @@ def test_target_tracking_scales_provisioned_concurrency_out_and_back_in(server, 
                                                                          tmp_path):
     model, X, _, _ = trained
     archive = pack_skops(model, tmp_path, {"code/inference.py": SLEEPY_HANDLER})
-    deploy(server, ENDPOINT, upload(server, archive, "models", "tracked.tar.gz"),
+    # A bucket of its own: the shared server's "models" is test_serving_edges' to create.
+    deploy(server, ENDPOINT, upload(server, archive, "sl-tracked-models", "tracked.tar.gz"),
            MemorySizeInMB=1024, MaxConcurrency=4, ProvisionedConcurrency=1)
     alarms = track_utilization(server)
 
@@ -78,12 +70,17 @@ def test_target_tracking_scales_provisioned_concurrency_out_and_back_in(server, 
     dims = alarms[0]["Dimensions"]
     assert sorted((d["Name"], d["Value"]) for d in dims) == [
         ("EndpointName", ENDPOINT), ("VariantName", "AllTraffic")]
-    published = server.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/SageMaker", MetricName="ServerlessProvisionedConcurrencyUtilization",
-        Dimensions=dims, Statistics=["Average"], Period=60,
-        StartTime=datetime.now(UTC) - timedelta(minutes=5),
-        EndTime=datetime.now(UTC) + timedelta(minutes=1))
-    assert published["Datapoints"], "the pool publishes the alarms' metric"
+    cw = server.client("cloudwatch")
+
+    def published() -> list[dict]:
+        return cw.get_metric_statistics(
+            Namespace="AWS/SageMaker", MetricName="ServerlessProvisionedConcurrencyUtilization",
+            Dimensions=dims, Statistics=["Average"], Period=60,
+            StartTime=datetime.now(UTC) - timedelta(minutes=5),
+            EndTime=datetime.now(UTC) + timedelta(minutes=1))["Datapoints"]
+
+    # The first datapoint lands when the period after the deployment closes (2 s here).
+    wait_for(published, 10, "the pool to publish the alarms' metric")
 
     rt = server.client("sagemaker-runtime")
     slow = -np.abs(X[:1]) * 0 - 0.5
@@ -100,7 +97,9 @@ def test_target_tracking_scales_provisioned_concurrency_out_and_back_in(server, 
         load = [pool.submit(keep_busy, i) for i in range(LOAD)]
         try:
             # PC 1 fully used -> ceil(1 x 1.0 / 0.5) = 2; then ceil(2 x 1.0 / 0.5) = 4 -> Max 3.
-            wait_for(lambda: provisioned(server) == 3, 30, "provisioned concurrency 3")
+            # Two scale-outs, each 3 periods then a worker start: ~7 s of CPU apiece, which
+            # took over a minute in all on a 2-core machine at load 10.
+            wait_for(lambda: provisioned(server) == 3, 120, "provisioned concurrency 3")
         finally:
             stop.set()
         assert all(f.result() > 0 for f in load)  # and none was throttled
