@@ -25,6 +25,7 @@ from tideserve.serving.runtimes.base import (
     default_predict_method,
     find_model_file,
     predict_method,
+    tabular_rows,
 )
 from tideserve.serving.runtimes.lean import ARRAY_LIBRARIES, hidden
 
@@ -63,7 +64,7 @@ def framework(options: LoadOptions) -> Framework:
             raise InvokeError(400, f"This model has no {method}(); it is a {type(model).__name__}.")
         return call(as_rows(data))
 
-    return Framework("sklearn", model_fn, predict_fn)
+    return Framework("sklearn", model_fn, predict_fn, tabular_rows)
 
 
 def _load_skops(path: Path, options: LoadOptions) -> Any:

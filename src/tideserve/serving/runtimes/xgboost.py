@@ -27,6 +27,7 @@ from tideserve.serving.runtimes.base import (
     as_rows,
     find_model_file,
     predict_method,
+    tabular_rows,
 )
 from tideserve.serving.runtimes.lean import hidden
 from tideserve.serving.runtimes.sklearn import PICKLES, load_pickle
@@ -50,7 +51,7 @@ def framework(options: LoadOptions) -> Framework:
         # inplace_predict skips building a DMatrix: the cheaper path for small requests.
         return model.inplace_predict(as_rows(data), predict_type="margin" if margin else "value")
 
-    return Framework("xgboost", model_fn, predict_fn)
+    return Framework("xgboost", model_fn, predict_fn, tabular_rows)
 
 
 def _load(path: Path, options: LoadOptions) -> Any:
