@@ -1,0 +1,176 @@
+"""Instances on their own: memory and start-up per runtime, and a LogisticRegression served
+with and without adaptive batching at concurrency 1, 8 and 64. Prints figures and ratios taken
+in this one run; asserts nothing.
+
+    .venv/bin/python bench/instances.py [--duration 5] [--concurrency 1,8,64] [--pin]
+        [--skip-rss] [--skip-batching] [--batch-size 64] [--batch-delay-ms 2]
+
+RSS is /proc/<pid>/status VmRSS after the instance has answered one request; start-up is
+process start to the first 200 from /ping (what the fleet waits for). With --pin the instance
+runs on CPU 0 and the load generator on CPU 1 (taskset), the one-core setting of issue 11.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.serving import builders  # noqa: E402
+from tests.support import csv_rows, free_port, train_breast_cancer  # noqa: E402
+
+TRUST = {"TIDESERVE_SKOPS_TRUSTED": "sklearn.tree._tree.Tree"}
+
+
+def start(model_dir: Path, runtime: str, env: dict[str, str], extra: list[str],
+          cpu: str | None) -> tuple[subprocess.Popen[bytes], str, float]:
+    port = free_port()
+    argv = [sys.executable, "-m", "tideserve.serving.instance", "--model-dir", str(model_dir),
+            "--runtime", runtime, "--port", str(port), "--threads", "1", *extra]
+    if cpu is not None and shutil.which("taskset"):
+        argv = ["taskset", "-c", cpu, *argv]
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **env})
+    url = f"http://127.0.0.1:{port}"
+    while proc.poll() is None:
+        try:
+            if httpx.get(url + "/ping", timeout=1).status_code == 200:
+                return proc, url, time.perf_counter() - started
+        except httpx.HTTPError:
+            time.sleep(0.005)
+    raise RuntimeError(f"{runtime} instance exited with {proc.returncode}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def runtimes(root: Path) -> list[tuple[str, str, Path, list[str], bytes]]:
+    """(label, runtime, model dir, instance flags, one request body) per runtime."""
+    _, iris_x = builders.iris()
+    cancer_x = builders.breast_cancer_xgboost()[1]
+    out = [
+        ("sklearn skops", "sklearn", builders.sklearn_dir(root / "skops"), [], iris_x[:1]),
+        ("sklearn joblib", "sklearn", builders.sklearn_dir(root / "joblib", fmt="joblib"),
+         ["--trust-pickle"], iris_x[:1]),
+        ("xgboost json", "xgboost", builders.xgboost_dir(root / "xgb"), [], cancer_x[:1]),
+        ("onnx", "onnx", builders.onnx_dir(root / "onnx"), [], iris_x[:1]),
+        ("inference.py", "python", builders.model_dir(root / "py", {"code/inference.py": """
+            import numpy as np
+            def model_fn(model_dir):
+                return lambda rows: np.asarray(rows).sum(axis=-1)
+        """}), [], iris_x[:1]),
+    ]
+    try:
+        import torch
+
+        pt = builders.model_dir(root / "pt")
+        torch.jit.script(torch.nn.Linear(4, 3)).save(str(pt / "model.pt"))
+        out.append(("pytorch torchscript", "pytorch", pt, [], iris_x[:1]))
+    except ImportError:
+        pass
+    return [(label, rt, d, flags, builders.csv_rows(x)) for label, rt, d, flags, x in out]
+
+
+def memory_and_startup(root: Path, cpu: str | None, repeats: int = 3) -> None:
+    print("runtime               RSS MB   start->ping s (median of %d)" % repeats)
+    for label, runtime, model_dir, flags, body in runtimes(root):
+        rss, starts = 0.0, []
+        for _ in range(repeats):
+            proc, url, seconds = start(model_dir, runtime, {}, flags, cpu)
+            try:
+                r = httpx.post(url + "/invocations", content=body,
+                               headers={"Content-Type": "text/csv"}, timeout=30)
+                assert r.status_code == 200, r.text
+                rss = rss_mb(proc.pid)
+                starts.append(seconds)
+            finally:
+                stop(proc)
+        print(f"{label:20} {rss:7.1f}   {sorted(starts)[len(starts) // 2]:6.2f}", flush=True)
+
+
+def load(url: str, body_file: Path, c: int, seconds: float, cpu: str | None
+         ) -> dict[str, float]:
+    argv = [sys.executable, str(ROOT / "bench" / "loadgen.py"), url, "--body-file",
+            str(body_file), "--header", "Content-Type: text/csv", "-c", str(c),
+            "-d", str(seconds), "-w", "1"]
+    if cpu is not None and shutil.which("taskset"):
+        argv = ["taskset", "-c", cpu, *argv]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def batching(root: Path, a: argparse.Namespace, cpus: tuple[str | None, str | None]) -> None:
+    model, X = train_breast_cancer("logistic")
+    import skops.io
+
+    model_dir = root / "lr"
+    model_dir.mkdir()
+    skops.io.dump(model, model_dir / "model.skops")
+    body_file = root / "lr.csv"
+    body_file.write_text(csv_rows(X[:1]))
+    levels = [int(c) for c in a.concurrency.split(",")]
+    on = {"TIDESERVE_MAX_BATCH_SIZE": str(a.batch_size),
+          "TIDESERVE_MAX_BATCH_DELAY_MS": str(a.batch_delay_ms)}
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    for mode, env in (("unbatched", {}), ("batched", on)):
+        proc, url, _ = start(model_dir, "sklearn", {**TRUST, **env}, [], cpus[0])
+        try:
+            results[mode] = {c: load(url + "/invocations", body_file, c, a.duration, cpus[1])
+                             for c in levels}
+        finally:
+            stop(proc)
+        for c in levels:
+            r = results[mode][c]
+            print(f"[lr {mode:9}] c={c:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                  f"p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}", flush=True)
+    print("\nLR, one instance, 1 thread: batched / unbatched")
+    print("  c   unbatched/s  batched/s  ratio   p50 off/on ms    p99 off/on ms")
+    for c in levels:
+        off, onr = results["unbatched"][c], results["batched"][c]
+        print(f"{c:3}   {off['rps']:9.0f} {onr['rps']:10.0f} {onr['rps'] / off['rps']:6.2f}   "
+              f"{off['p50_ms']:6.2f}/{onr['p50_ms']:<6.2f}   {off['p99_ms']:7.2f}/"
+              f"{onr['p99_ms']:<7.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--concurrency", default="1,8,64")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-delay-ms", type=float, default=2.0)
+    ap.add_argument("--pin", action="store_true", help="instance on CPU 0, load on CPU 1")
+    ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--skip-batching", action="store_true")
+    a = ap.parse_args()
+    cpus = ("0", "1") if a.pin else (None, None)
+    with tempfile.TemporaryDirectory(prefix="tideserve-bench-") as tmp:
+        root = Path(tmp)
+        if not a.skip_rss:
+            memory_and_startup(root, cpus[0])
+        if not a.skip_batching:
+            batching(root, a, cpus)
+
+
+if __name__ == "__main__":
+    main()
