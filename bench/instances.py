@@ -58,6 +58,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used: per request served, a figure that holds on a
+    busy machine where requests/s depends on what else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -135,22 +142,27 @@ def batching(root: Path, a: argparse.Namespace, cpus: tuple[str | None, str | No
     results: dict[str, dict[int, dict[str, float]]] = {}
     for mode, env in (("unbatched", {}), ("batched", on)):
         proc, url, _ = start(model_dir, "sklearn", {**TRUST, **env}, [], cpus[0])
+        results[mode] = {}
         try:
-            results[mode] = {c: load(url + "/invocations", body_file, c, a.duration, cpus[1])
-                             for c in levels}
+            for c in levels:
+                cpu0 = cpu_seconds(proc.pid)
+                r = results[mode][c] = load(url + "/invocations", body_file, c, a.duration,
+                                            cpus[1])
+                # Warm-up requests are not counted in r, so this slightly overstates the cost.
+                r["cpu_us"] = (cpu_seconds(proc.pid) - cpu0) / max(1, r["requests"]) * 1e6
+                print(f"[lr {mode:9}] c={c:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms"
+                      f"  p99 {r['p99_ms']:6.2f} ms  instance CPU {r['cpu_us']:5.0f} us/req  "
+                      f"errors {r['errors']}", flush=True)
         finally:
             stop(proc)
-        for c in levels:
-            r = results[mode][c]
-            print(f"[lr {mode:9}] c={c:<3} {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-                  f"p99 {r['p99_ms']:6.2f} ms  errors {r['errors']}", flush=True)
     print("\nLR, one instance, 1 thread: batched / unbatched")
-    print("  c   unbatched/s  batched/s  ratio   p50 off/on ms    p99 off/on ms")
+    print("  c   unbatched/s  batched/s  ratio   p50 off/on ms    p99 off/on ms"
+          "    CPU us/req off/on")
     for c in levels:
         off, onr = results["unbatched"][c], results["batched"][c]
         print(f"{c:3}   {off['rps']:9.0f} {onr['rps']:10.0f} {onr['rps'] / off['rps']:6.2f}   "
               f"{off['p50_ms']:6.2f}/{onr['p50_ms']:<6.2f}   {off['p99_ms']:7.2f}/"
-              f"{onr['p99_ms']:<7.2f}")
+              f"{onr['p99_ms']:<7.2f}  {off['cpu_us']:6.0f}/{onr['cpu_us']:<6.0f}")
 
 
 def main() -> None:
