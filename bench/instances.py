@@ -3,7 +3,11 @@ with and without adaptive batching at concurrency 1, 8 and 64. Prints figures an
 in this one run; asserts nothing.
 
     .venv/bin/python bench/instances.py [--duration 5] [--concurrency 1,8,64] [--pin]
-        [--skip-rss] [--skip-batching] [--batch-size 64] [--batch-delay-ms 2]
+        [--skip-rss] [--skip-start] [--skip-batching] [--batch-size 64] [--batch-delay-ms 2]
+
+Start-up through the local fleet (fleet/local.py, fleet/readiness.py, what the controller
+runs on a scale-out): provider.start -> /ping 200 for an sklearn model, cold (no spare) and
+handed to a warm spare (serving/spare.py), a few times each.
 
 RSS is /proc/<pid>/status VmRSS after the instance has answered one request; start-up is
 process start to the first 200 from /ping (what the fleet waits for). With --pin the instance
@@ -13,6 +17,7 @@ runs on CPU 0 and the load generator on CPU 1 (taskset), the one-core setting of
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -31,6 +36,7 @@ from tests.serving import builders  # noqa: E402
 from tests.support import csv_rows, free_port, train_breast_cancer  # noqa: E402
 
 TRUST = {"TIDESERVE_SKOPS_TRUSTED": "sklearn.tree._tree.Tree"}
+SPARE_SETTLE_S = 15.0  # time a fresh spare gets to finish its imports before the next start
 
 
 def start(model_dir: Path, runtime: str, env: dict[str, str], extra: list[str],
@@ -100,7 +106,7 @@ def runtimes(root: Path) -> list[tuple[str, str, Path, list[str], bytes]]:
 
 
 def memory_and_startup(root: Path, cpu: str | None, repeats: int = 3) -> None:
-    print("runtime               RSS MB   start->ping s (median of %d)" % repeats)
+    print(f"runtime               RSS MB   start->ping s (median of {repeats})")
     for label, runtime, model_dir, flags, body in runtimes(root):
         rss, starts = 0.0, []
         for _ in range(repeats):
@@ -114,6 +120,40 @@ def memory_and_startup(root: Path, cpu: str | None, repeats: int = 3) -> None:
             finally:
                 stop(proc)
         print(f"{label:20} {rss:7.1f}   {sorted(starts)[len(starts) // 2]:6.2f}", flush=True)
+
+
+async def fleet_start(root: Path, repeats: int = 3) -> None:
+    import aiohttp
+
+    from tideserve.cost.catalog import Catalog
+    from tideserve.fleet.base import InstanceSpec
+    from tideserve.fleet.local import LocalProcessProvider
+    from tideserve.fleet.readiness import wait_until_ready
+
+    model_dir = builders.sklearn_dir(root / "fleet-skops")
+    kind = Catalog.default().get("ml.m5.large")
+    for warm in (False, True):
+        provider = LocalProcessProvider(root / f"logs-{warm}", warm_spares=warm)
+        seconds = []
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+                for i in range(repeats + 1):
+                    spec = InstanceSpec(f"i-{warm}-{i}", "bench", "AllTraffic", kind, model_dir,
+                                        "sklearn")
+                    t0 = time.perf_counter()
+                    handle = await provider.start(spec)
+                    await wait_until_ready(provider, handle, http, 120)
+                    if i:  # the first start of a kind is always cold: it makes the spare
+                        seconds.append(time.perf_counter() - t0)
+                    await provider.stop(handle, 5)
+                    if warm:  # in a fleet the spare has had the time since the last start
+                        await asyncio.sleep(SPARE_SETTLE_S)
+        finally:
+            provider.stop_all_now()
+        label = "warm spare" if warm else "cold      "
+        print(f"fleet start -> /ping, sklearn skops, {label}: "
+              f"{' '.join(f'{s:.2f}' for s in seconds)} s (median "
+              f"{sorted(seconds)[len(seconds) // 2]:.2f})", flush=True)
 
 
 def load(url: str, body_file: Path, c: int, seconds: float, cpu: str | None
@@ -173,6 +213,7 @@ def main() -> None:
     ap.add_argument("--batch-delay-ms", type=float, default=2.0)
     ap.add_argument("--pin", action="store_true", help="instance on CPU 0, load on CPU 1")
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--skip-start", action="store_true")
     ap.add_argument("--skip-batching", action="store_true")
     a = ap.parse_args()
     cpus = ("0", "1") if a.pin else (None, None)
@@ -180,6 +221,8 @@ def main() -> None:
         root = Path(tmp)
         if not a.skip_rss:
             memory_and_startup(root, cpus[0])
+        if not a.skip_start:
+            asyncio.run(fleet_start(root))
         if not a.skip_batching:
             batching(root, a, cpus)
 
