@@ -3,11 +3,18 @@ with and without adaptive batching at concurrency 1, 8 and 64. Prints figures an
 in this one run; asserts nothing.
 
     .venv/bin/python bench/instances.py [--duration 5] [--concurrency 1,8,64] [--pin]
-        [--skip-rss] [--skip-start] [--skip-batching] [--batch-size 64] [--batch-delay-ms 2]
+        [--skip-rss] [--skip-start] [--skip-scale-out] [--skip-batching] [--batch-size 64]
+        [--batch-delay-ms 2]
 
 Start-up through the local fleet (fleet/local.py, fleet/readiness.py, what the controller
 runs on a scale-out): provider.start -> /ping 200 for an sklearn model, cold (no spare) and
 handed to a warm spare (serving/spare.py), a few times each.
+
+Scale-out through a real server (`tideserve up`): an endpoint of one sklearn instance is
+raised to 2, then 3 instances (UpdateEndpointWeightsAndCapacities) and the server's
+tideserve/InstanceStartupTime metric (request to start -> /ping 200) is read back with
+GetMetricStatistics, one value per start in time order (the first instance is always cold).
+Run with PYTHONPATH pointing at another checkout's src for its figures.
 
 RSS is /proc/<pid>/status VmRSS after the instance has answered one request; start-up is
 process start to the first 200 from /ping (what the fleet waits for). With --pin the instance
@@ -156,6 +163,50 @@ async def fleet_start(root: Path, repeats: int = 3) -> None:
               f"{sorted(seconds)[len(seconds) // 2]:.2f})", flush=True)
 
 
+def scale_out(root: Path) -> None:
+    import datetime
+
+    from tests.support import pack_skops, start_server, stop_server
+
+    model, _ = builders.iris()
+    archive = pack_skops(model, root / "scale-out")
+    server = start_server(root / "state", period=1.0)
+    try:
+        sm, cw = server.client("sagemaker"), server.client("cloudwatch")
+        sm.create_model(ModelName="so", ExecutionRoleArn="arn:aws:iam::123456789012:role/b",
+                        PrimaryContainer={"Image": "tideserve/sklearn",
+                                          "ModelDataUrl": str(archive)})
+        sm.create_endpoint_config(EndpointConfigName="so", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "so", "InstanceType": "ml.m5.large",
+            "InitialInstanceCount": 1}])
+        sm.create_endpoint(EndpointName="so", EndpointConfigName="so")
+        waiter = sm.get_waiter("endpoint_in_service")
+        waiter.wait(EndpointName="so", WaiterConfig={"Delay": 0.5, "MaxAttempts": 600})
+        first_ready = time.monotonic()
+        for count in (2, 3):
+            time.sleep(max(0.0, first_ready + SPARE_SETTLE_S - time.monotonic()))
+            sm.update_endpoint_weights_and_capacities(EndpointName="so",
+                DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic",
+                                              "DesiredInstanceCount": count}])
+            waiter.wait(EndpointName="so", WaiterConfig={"Delay": 0.5, "MaxAttempts": 600})
+            first_ready = time.monotonic()
+        time.sleep(3)  # one metric period and its flush
+        now = datetime.datetime.now(datetime.UTC)
+        got = cw.get_metric_statistics(
+            Namespace="tideserve", MetricName="InstanceStartupTime",
+            Dimensions=[{"Name": "EndpointName", "Value": "so"},
+                        {"Name": "VariantName", "Value": "AllTraffic"}],
+            StartTime=now - datetime.timedelta(minutes=20), EndTime=now, Period=1,
+            Statistics=["Maximum"])["Datapoints"]
+        seconds = [p["Maximum"] for p in sorted(got, key=lambda p: p["Timestamp"])]
+        print("InstanceStartupTime, sklearn skops, first instance then scale-outs 1->2->3: "
+              + ", ".join(f"{v:.2f} s" for v in seconds), flush=True)
+        desc = sm.describe_endpoint(EndpointName="so")["ProductionVariants"][0]
+        assert desc["CurrentInstanceCount"] == 3, desc
+    finally:
+        stop_server(server)
+
+
 def load(url: str, body_file: Path, c: int, seconds: float, cpu: str | None
          ) -> dict[str, float]:
     argv = [sys.executable, str(ROOT / "bench" / "loadgen.py"), url, "--body-file",
@@ -214,6 +265,7 @@ def main() -> None:
     ap.add_argument("--pin", action="store_true", help="instance on CPU 0, load on CPU 1")
     ap.add_argument("--skip-rss", action="store_true")
     ap.add_argument("--skip-start", action="store_true")
+    ap.add_argument("--skip-scale-out", action="store_true")
     ap.add_argument("--skip-batching", action="store_true")
     a = ap.parse_args()
     cpus = ("0", "1") if a.pin else (None, None)
@@ -223,6 +275,8 @@ def main() -> None:
             memory_and_startup(root, cpus[0])
         if not a.skip_start:
             asyncio.run(fleet_start(root))
+        if not a.skip_scale_out:
+            scale_out(root)
         if not a.skip_batching:
             batching(root, a, cpus)
 
