@@ -54,7 +54,9 @@ def recording_instance(root: Path, env: dict[str, str]) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def batched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    env = {"TIDESERVE_MAX_BATCH_SIZE": "32", "TIDESERVE_MAX_BATCH_DELAY_MS": "5"}
+    # A delay no test would survive: with one prediction thread no request waits for it (an
+    # idle instance predicts at once; a queue goes as soon as the running predict ends).
+    env = {"TIDESERVE_MAX_BATCH_SIZE": "32", "TIDESERVE_MAX_BATCH_DELAY_MS": "600000"}
     yield from recording_instance(tmp_path_factory.mktemp("batched") / "model", env)
 
 
@@ -140,6 +142,15 @@ def test_a_malformed_request_fails_alone_with_its_unbatched_error(
         else:
             rows = np.loadtxt(body.decode().splitlines(), delimiter=",", ndmin=2)
             assert answer(response) == model.predict(rows).tolist()
+
+
+def test_a_request_to_an_idle_instance_does_not_wait_for_the_delay(batched: dict) -> None:
+    model, X = iris()
+    forget_calls(batched)
+    for i in range(3):  # one after another: each finds the instance idle
+        assert answer(post(batched, csv_rows(X[i:i + 1]), "text/csv")) == \
+            model.predict(X[i:i + 1]).tolist()
+    assert calls(batched) == [1, 1, 1]
 
 
 def test_batching_is_off_unless_the_environment_asks(unbatched: dict) -> None:
