@@ -3,8 +3,8 @@ with and without adaptive batching at concurrency 1, 8 and 64. Prints figures an
 in this one run; asserts nothing.
 
     .venv/bin/python bench/instances.py [--duration 5] [--concurrency 1,8,64] [--pin]
-        [--skip-rss] [--skip-start] [--skip-scale-out] [--skip-batching] [--batch-size 64]
-        [--batch-delay-ms 2]
+        [--skip-rss] [--repeats 3] [--skip-start] [--skip-scale-out] [--skip-batching]
+        [--batch-size 64] [--batch-delay-ms 2]
 
 Start-up through the local fleet (fleet/local.py, fleet/readiness.py, what the controller
 runs on a scale-out): provider.start -> /ping 200 for an sklearn model, cold (no spare) and
@@ -264,6 +264,7 @@ def main() -> None:
     ap.add_argument("--batch-delay-ms", type=float, default=2.0)
     ap.add_argument("--pin", action="store_true", help="instance on CPU 0, load on CPU 1")
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3, help="starts per runtime for RSS")
     ap.add_argument("--skip-start", action="store_true")
     ap.add_argument("--skip-scale-out", action="store_true")
     ap.add_argument("--skip-batching", action="store_true")
@@ -272,7 +273,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tideserve-bench-") as tmp:
         root = Path(tmp)
         if not a.skip_rss:
-            memory_and_startup(root, cpus[0])
+            memory_and_startup(root, cpus[0], a.repeats)
         if not a.skip_start:
             asyncio.run(fleet_start(root))
         if not a.skip_scale_out:
