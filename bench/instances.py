@@ -4,7 +4,7 @@ in this one run; asserts nothing.
 
     .venv/bin/python bench/instances.py [--duration 5] [--concurrency 1,8,64] [--pin]
         [--skip-rss] [--repeats 3] [--skip-start] [--skip-scale-out] [--skip-batching]
-        [--batch-size 64] [--batch-delay-ms 2]
+        [--batch-size 16] [--batch-delay-ms 2]
 
 Start-up through the local fleet (fleet/local.py, fleet/readiness.py, what the controller
 runs on a scale-out): provider.start -> /ping 200 for an sklearn model, cold (no spare) and
@@ -260,7 +260,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--concurrency", default="1,8,64")
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--batch-delay-ms", type=float, default=2.0)
     ap.add_argument("--pin", action="store_true", help="instance on CPU 0, load on CPU 1")
     ap.add_argument("--skip-rss", action="store_true")
