@@ -39,12 +39,13 @@ HANDLER = """
 
 
 @contextmanager
-def instance(model_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[dict]:
+def instance(model_dir: Path, *extra: str, env: dict[str, str] | None = None,
+             runtime: str = "sklearn") -> Iterator[dict]:
     """An instance process; yields {url, proc, log}. Always terminated, then killed."""
     port = free_port()
     log = model_dir.parent / f"instance-{port}.log"
     argv = [sys.executable, "-m", "tideserve.serving.instance", "--model-dir", str(model_dir)]
-    argv += ["--runtime", "sklearn", "--port", str(port), *extra]
+    argv += ["--runtime", runtime, "--port", str(port), *extra]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

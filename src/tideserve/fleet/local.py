@@ -4,12 +4,23 @@ The instance type sets the process's numeric threads (its vCPUs, capped at this 
 cores) and, where the OS allows, an address-space limit from its memory. Children are asked to
 die with the server (PR_SET_PDEATHSIG), so a killed server leaves no orphans serving stale
 models.
+
+Warm spares (serving/spare.py): importing the framework is most of an instance's start, so
+after starting an instance of a kind (runtime, threads, lean or not) the provider starts one
+spare of that kind, an interpreter that has imported the runtime and waits; the next instance
+of that kind (a scale-out, a replacement) is handed to it and serves as soon as its model
+loads, and another spare is started behind it. At most one spare per kind, each a process
+like an instance (own process group, dies with the server). A model whose Environment sets
+variables that libraries read when they are imported (PYTHON*, LD_*, OMP_*, MKL_*, ...) is
+always started cold, since a spare has imported them already. `warm_spares=False` turns it
+off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import os
 import resource
 import shlex
@@ -19,9 +30,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tideserve.fleet.base import InstanceHandle, InstanceSpec
 from tideserve.serving.instance_token import new_token
+
+# Read when the interpreter starts or a numeric library is imported: a spare has done both.
+_IMPORT_TIME_ENV = (
+    "PYTHON", "LD_", "MALLOC_", "OMP_", "KMP_", "MKL_", "OPENBLAS_", "GOTO", "BLIS_",
+    "NUMEXPR_", "VECLIB_", "NUMPY_", "SCIPY_", "SKLEARN_", "JOBLIB_", "XGBOOST", "ORT_",
+    "TORCH", "PYTORCH_", "CUDA", "LC_", "LANG", "TZ",
+)
+_PICKLES = (".pkl", ".pickle", ".joblib")
+SpareKind = tuple[str, int, bool]  # runtime, threads, lean (runtimes.loader.import_runtime)
 
 _PR_SET_PDEATHSIG = 1
 # Python, numpy and the frameworks reserve far more address space than they touch, so the
@@ -51,11 +72,14 @@ def _child_setup(memory_bytes: int | None) -> None:  # runs in the child before 
 
 
 class LocalProcessProvider:
-    def __init__(self, log_dir: Path, host: str = "127.0.0.1", limit_memory: bool = True) -> None:
+    def __init__(self, log_dir: Path, host: str = "127.0.0.1", limit_memory: bool = True,
+                 warm_spares: bool = True) -> None:
         self.log_dir = log_dir
         self.host = host
         self.limit_memory = limit_memory
+        self.warm_spares = warm_spares
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._spares: dict[SpareKind, subprocess.Popen[bytes]] = {}
 
     async def start(self, spec: InstanceSpec) -> InstanceHandle:
         # The instance's working directory is its model directory, so the path it is given
@@ -71,30 +95,84 @@ class LocalProcessProvider:
             TIDESERVE_INSTANCE_TOKEN=token,
             PYTHONUNBUFFERED="1",
         )
-        if spec.command:
-            argv = shlex.split(spec.command.format(port=port, model_dir=model_dir))
-        else:
-            argv = [
-                sys.executable, "-m", "tideserve.serving.instance",
-                "--model-dir", str(model_dir), "--runtime", spec.runtime,
-                "--host", self.host, "--port", str(port), "--threads", str(threads),
-            ]
-            if spec.trust_pickle:
-                argv.append("--trust-pickle")
+        argv = [
+            "--model-dir", str(model_dir), "--runtime", spec.runtime,
+            "--host", self.host, "--port", str(port), "--threads", str(threads),
+        ]
+        if spec.trust_pickle:
+            argv.append("--trust-pickle")
         memory = int(spec.instance_type.memory_gib * 2**30) + _ADDRESS_SPACE_HEADROOM
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.instance_id}.log"
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                argv, cwd=model_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=lambda: _child_setup(memory if self.limit_memory else None),
-            )
+        kind = None if spec.command else _spare_kind(spec, model_dir, threads)
+        proc = None
+        if kind is not None and self.warm_spares:
+            proc = await self._hand_to_spare(kind, argv, env, model_dir, log_path,
+                                             memory if self.limit_memory else None)
+        if proc is None:
+            if spec.command:
+                command = shlex.split(spec.command.format(port=port, model_dir=model_dir))
+            else:
+                command = [sys.executable, "-m", "tideserve.serving.instance", *argv]
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    command, cwd=model_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=lambda: _child_setup(memory if self.limit_memory else None),
+                )
+        if kind is not None and self.warm_spares:
+            self._start_spare(kind)  # for the next instance of this kind
         self._procs[spec.instance_id] = proc
         return InstanceHandle(
             spec=spec, url=f"http://{self.host}:{port}", pid=proc.pid, log_path=log_path,
             started_at=time.time(), token=token,
         )
+
+    async def _hand_to_spare(self, kind: SpareKind, argv: list[str], env: dict[str, str],
+                             model_dir: Path, log_path: Path, memory: int | None
+                             ) -> subprocess.Popen[bytes] | None:
+        """The spare of `kind`, told to become this instance; None when there is none."""
+        spare = self._spares.pop(kind, None)
+        if spare is None or spare.poll() is not None or spare.stdin is None:
+            return None
+        line = json.dumps({"argv": argv, "env": env, "cwd": str(model_dir),
+                           "log": str(log_path), "memory_bytes": memory}) + "\n"
+        try:
+            # The spare may still be importing; a large environment could fill the pipe.
+            await asyncio.to_thread(_assign, spare.stdin, line.encode())
+        except OSError:
+            _signal_group(spare, signal.SIGKILL)
+            spare.wait()
+            return None
+        return spare
+
+    def _start_spare(self, kind: SpareKind) -> None:
+        current = self._spares.get(kind)
+        if current is not None and current.poll() is None:
+            return
+        runtime, threads, lean = kind
+        argv = [sys.executable, "-m", "tideserve.serving.spare", "--runtime", runtime,
+                "--threads", str(threads), *(["--lean"] if lean else [])]
+        with open(self.log_dir / f"spare-{runtime}-{threads}.log", "ab") as log:
+            self._spares[kind] = subprocess.Popen(
+                argv, cwd=self.log_dir, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=lambda: _child_setup(None),
+            )
+
+    def stop_spares(self) -> None:
+        for spare in self._spares.values():
+            if spare.poll() is None:
+                _signal_group(spare, signal.SIGTERM)
+        for spare in self._spares.values():
+            try:
+                spare.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _signal_group(spare, signal.SIGKILL)
+                spare.wait()
+            if spare.stdin is not None:
+                spare.stdin.close()
+        self._spares.clear()
 
     def exit_code(self, handle: InstanceHandle) -> int | None:
         proc = self._procs.get(handle.spec.instance_id)
@@ -115,6 +193,7 @@ class LocalProcessProvider:
 
     def stop_all_now(self) -> None:
         """Synchronous last resort at shutdown."""
+        self.stop_spares()
         for proc in list(self._procs.values()):
             if proc.poll() is None:
                 _signal_group(proc, signal.SIGTERM)
@@ -134,6 +213,22 @@ class LocalProcessProvider:
             return ""
         errors = [ln for ln in lines if "Error" in ln or "error" in ln]
         return (errors or lines or [""])[-1][:500]
+
+
+def _spare_kind(spec: InstanceSpec, model_dir: Path, threads: int) -> SpareKind | None:
+    """Which spare can become this instance; None when it must start cold."""
+    if any(name.startswith(_IMPORT_TIME_ENV) for name in spec.environment):
+        return None
+    try:
+        pickled = any(p.name.lower().endswith(_PICKLES) for p in model_dir.iterdir())
+    except OSError:
+        return None
+    return spec.runtime, threads, not pickled and not (model_dir / "code").exists()
+
+
+def _assign(pipe: Any, line: bytes) -> None:
+    pipe.write(line)
+    pipe.close()
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

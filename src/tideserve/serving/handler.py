@@ -5,7 +5,10 @@ defining any of `model_fn(model_dir)`, `input_fn(input_data, content_type)`,
 `predict_fn(data, model)`, `output_fn(prediction, accept)`, or instead of the last three a
 single `transform_fn(model, input_data, content_type, accept)`; each may take a trailing
 `context` argument. Optional `pre_model_fn(model_dir)` runs before model_fn and
-`model_warmup_fn(model_dir, model)` after it. What the module leaves out comes from the
+`model_warmup_fn(model_dir, model)` after it. A module-level `batchable = True` says its
+predict_fn (or its model's predict) takes the rows of several requests at once and returns one
+output row per input row, so the instance may batch requests (serving/batching.py);
+`batchable = False` opts a framework model out. What the module leaves out comes from the
 framework (model_fn, predict_fn) and from `codecs` (input_fn, output_fn).
 
 As in the toolkit: JSON and CSV bodies reach a user's input_fn/transform_fn as `str`, other
@@ -30,7 +33,7 @@ from typing import Any
 from tideserve.errors import ValidationError
 from tideserve.serving import codecs
 from tideserve.serving.codecs import InvokeError
-from tideserve.serving.runtimes.base import Framework
+from tideserve.serving.runtimes.base import Framework, leading_axis_rows
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 _PER_REQUEST = ("input_fn", "predict_fn", "output_fn")
@@ -84,40 +87,81 @@ class Runtime:
     """A loaded model and the handler around it; `invoke` is the whole data path."""
 
     def __init__(
-        self, name: str, model: Any, handler: Handler, model_dir: str, default_accept: str
+        self, name: str, model: Any, handler: Handler, model_dir: str, default_accept: str,
+        batch_rows: Callable[[Any], Any] | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.handler = handler
         self.model_dir = model_dir
         self.default_accept = default_accept
+        # A decoded request as rows to join with others (runtimes.base.Framework.batch_rows);
+        # None: this model's predict is not known to take a batch.
+        self.batch_rows = batch_rows
 
     def invoke(
         self, body: bytes, content_type: str, accept: str, custom_attributes: str | None
     ) -> InvokeResult:
         context = Context(self.model_dir, custom_attributes)
-        if not accept or accept == "*/*":
-            accept = self.default_accept
-        try:
-            result = self._run(body, content_type or "", accept, context)
-        except InvokeError:
-            raise
-        except Exception as exc:  # the model's own failure: answer it, keep serving
-            raise _as_invoke_error(exc) from exc
+        accept = self.accept_for(accept)
+        result = _answering(self._run, body, content_type or "", accept, context)
         out, out_type = _split_result(result, accept)
         return InvokeResult(out, out_type, context.response_custom_attributes)
 
+    def accept_for(self, accept: str) -> str:
+        return self.default_accept if not accept or accept == "*/*" else accept
+
     def _run(self, body: bytes, content_type: str, accept: str, context: Context) -> Any:
         handler = self.handler
-        data: Any = body
-        if handler.user_input and codecs.media_type(content_type) in codecs.TEXT_TYPES:
-            data = codecs.as_text(body, codecs.media_type(content_type))
         if handler.transform_fn is not None:
+            data = self._body_for_user(body, content_type)
             return handler.transform_fn(self.model, data, content_type, accept, context)
-        assert handler.input_fn and handler.predict_fn and handler.output_fn
-        decoded = handler.input_fn(data, content_type, context)
-        prediction = handler.predict_fn(decoded, self.model, context)
-        return handler.output_fn(prediction, accept, context)
+        decoded = self._decode(body, content_type, context)
+        prediction = self._predict(decoded, context)
+        return self._encode(prediction, accept, context)
+
+    # The three stages one at a time, for the batcher (serving/batching.py): it decodes each
+    # request, predicts once over their joined rows and encodes each request's share. Each
+    # raises what invoke would (an InvokeError with the same status and message).
+
+    def decode(self, body: bytes, content_type: str, context: Context) -> Any:
+        return _answering(self._decode, body, content_type or "", context)
+
+    def predict(self, data: Any, context: Context) -> Any:
+        return _answering(self._predict, data, context)
+
+    def encode(self, prediction: Any, accept: str, context: Context) -> InvokeResult:
+        result = _answering(self._encode, prediction, accept, context)
+        out, out_type = _split_result(result, accept)
+        return InvokeResult(out, out_type, context.response_custom_attributes)
+
+    def _body_for_user(self, body: bytes, content_type: str) -> Any:
+        if self.handler.user_input and codecs.media_type(content_type) in codecs.TEXT_TYPES:
+            return codecs.as_text(body, codecs.media_type(content_type))
+        return body
+
+    def _decode(self, body: bytes, content_type: str, context: Context) -> Any:
+        assert self.handler.input_fn is not None
+        return self.handler.input_fn(self._body_for_user(body, content_type), content_type,
+                                     context)
+
+    def _predict(self, data: Any, context: Context) -> Any:
+        assert self.handler.predict_fn is not None
+        return self.handler.predict_fn(data, self.model, context)
+
+    def _encode(self, prediction: Any, accept: str, context: Context) -> Any:
+        assert self.handler.output_fn is not None
+        return self.handler.output_fn(prediction, accept, context)
+
+
+def _answering(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)`, with a model's own failure turned into the InvokeError it answers with."""
+    try:
+        return fn(*args)
+    except InvokeError:
+        raise
+    except Exception as exc:  # the model's own failure: answer it, keep serving
+        raise _as_invoke_error(exc) from exc
 
 
 def _as_invoke_error(exc: Exception) -> InvokeError:
@@ -198,7 +242,20 @@ def build(model_dir: Path, framework: Framework, env: Mapping[str, str]) -> Runt
         user["model_warmup_fn"](directory, model)
     default_accept = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.JSON
     handler = _compose(user, framework, default_accept)
-    return Runtime(framework.name, model, handler, directory, default_accept)
+    return Runtime(framework.name, model, handler, directory, default_accept,
+                   _batch_rows(module, user, framework))
+
+
+def _batch_rows(module: ModuleType | None, user: dict[str, Any],
+                framework: Framework) -> Callable[[Any], Any] | None:
+    """Framework predicts take a batch; a user's predict_fn, transform_fn or plain-Python
+    model only when the module says so (`batchable = True`)."""
+    declared = getattr(module, "batchable", None)
+    if "transform_fn" in user or declared is False:
+        return None
+    if declared is True:
+        return framework.batch_rows or leading_axis_rows
+    return None if "predict_fn" in user else framework.batch_rows
 
 
 def _compose(user: dict[str, Any], framework: Framework, default_accept: str) -> Handler:

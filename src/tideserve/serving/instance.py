@@ -12,6 +12,9 @@ over the limit, 400/415 for a body or type the runtime refuses, 500 when the mod
 (the first line of the error in the body, the traceback in this process's log). SIGTERM stops
 accepting, finishes in-flight requests and exits 0.
 
+With `TIDESERVE_MAX_BATCH_SIZE` in the model's Environment, concurrent invocations are
+joined into one predict (serving/batching.py); a malformed batching setting fails the start.
+
 Body limits: `--max-payload-mb` (6 MiB, InvokeEndpoint's) for every request, except those the
 async dispatcher marks with `X-Tideserve-Invocation: async`, which may be up to
 `--max-async-payload-mb` (1 GiB, InvokeEndpointAsync's). A real-time client cannot claim the
@@ -81,7 +84,8 @@ class InstanceApp:
     """ASGI app for /ping, /invocations and /execution-parameters over one runtime."""
 
     def __init__(self, runtime: Any, threads: int, max_payload_bytes: int,
-                 max_async_payload_bytes: int | None = None, token: str | None = None) -> None:
+                 max_async_payload_bytes: int | None = None, token: str | None = None,
+                 batching: Any = None) -> None:
         self.runtime = runtime
         # Every request but /ping must carry it (serving/instance_token.py); None: open.
         self.token = token.encode() if token else None
@@ -90,6 +94,13 @@ class InstanceApp:
         self.max_async_payload_bytes = max(max_payload_bytes,
                                            max_async_payload_bytes or max_payload_bytes)
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="predict")
+        # A batching.Batcher when the model batches (batching.BatchSettings); None: each
+        # request is its own predict.
+        self.batcher: Any = None
+        if batching is not None and batching.enabled:
+            from tideserve.serving.batching import Batcher
+
+            self.batcher = Batcher(runtime, self.pool, threads, batching)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,16 +136,16 @@ class InstanceApp:
         loop = asyncio.get_running_loop()
         work = AbandonableWork(loop.time() + _timeout(headers), loop.time)
         watcher = asyncio.create_task(work.watch(receive))
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        accept = headers.get(b"accept", b"").decode("latin-1")
+        custom = attributes.decode("latin-1") if attributes is not None else None
         try:
-            result = await loop.run_in_executor(
-                self.pool,
-                work.run,
-                self.runtime.invoke,
-                body,
-                headers.get(b"content-type", b"").decode("latin-1"),
-                headers.get(b"accept", b"").decode("latin-1"),
-                attributes.decode("latin-1") if attributes is not None else None,
-            )
+            if self.batcher is not None:
+                result = await self.batcher.invoke(body, content_type, accept, custom, work)
+            else:
+                result = await loop.run_in_executor(
+                    self.pool, work.run, self.runtime.invoke, body, content_type, accept, custom
+                )
         except Abandoned as exc:
             log.warning("dropped a queued invocation: %s", exc)
             return  # nobody is waiting for an answer
@@ -271,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime = load_runtime(
             args.model_dir, args.runtime, dict(os.environ), args.trust_pickle, args.threads
         )
+        batching = batch_settings(runtime, os.environ)
     except Exception as exc:  # the instance never becomes ready; say why and exit 1
         message = getattr(exc, "message", None)
         log.error("cannot load the model: %s", message or exc, exc_info=message is None)
@@ -282,8 +294,26 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     app = InstanceApp(runtime, args.threads, int(args.max_payload_mb * 1024 * 1024),
-                      int(args.max_async_payload_mb * 1024 * 1024), token)
+                      int(args.max_async_payload_mb * 1024 * 1024), token, batching)
     return serve(app, args.host, args.port)
+
+
+def batch_settings(runtime: Any, env: Mapping[str, str]) -> Any:
+    """The model's batching settings (serving/batching.py); None when it does not batch.
+    Raises ValidationError for a malformed setting, so the instance fails to start."""
+    from tideserve.serving.batching import BatchSettings
+
+    settings = BatchSettings.from_env(env)
+    if not settings.enabled:
+        return None
+    if runtime.batch_rows is None:
+        log.warning("TIDESERVE_MAX_BATCH_SIZE is set but this model's predict is not known to "
+                    "take a batch (a transform_fn, or a predict_fn without `batchable = True` "
+                    "in its module): serving each request on its own")
+        return None
+    log.info("batching up to %d requests, waiting at most %.1f ms", settings.max_size,
+             settings.max_delay_s * 1000)
+    return settings
 
 
 def serve(app: InstanceApp, host: str, port: int) -> int:

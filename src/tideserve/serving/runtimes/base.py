@@ -48,6 +48,10 @@ class Framework:
     name: str
     model_fn: Callable[[str], Any]
     predict_fn: Callable[[Any, Any, RequestContext], Any]
+    # How a decoded request reads as rows that can be joined with other requests' rows into
+    # one predict (serving/batching.py): a 2-D array, or None for a request that must run
+    # alone. None here: this framework's predict does not take a batch.
+    batch_rows: Callable[[Any], np.ndarray | None] | None = None
 
 
 def find_model_file(model_dir: str | Path, suffixes: tuple[str, ...], runtime: str) -> Path:
@@ -79,6 +83,21 @@ def as_rows(data: Any) -> np.ndarray:
     if rows.ndim != 2:
         raise InvokeError(400, f"A tabular model takes rows (a 2-D array); got shape {rows.shape}.")
     return rows
+
+
+def tabular_rows(data: Any) -> np.ndarray | None:
+    """A tabular request as rows to join: a 1-D array is one row (as in as_rows)."""
+    if not isinstance(data, np.ndarray) or data.ndim not in (1, 2) or data.size == 0:
+        return None
+    return data.reshape(1, -1) if data.ndim == 1 else data
+
+
+def leading_axis_rows(data: Any) -> np.ndarray | None:
+    """A request whose first axis is its rows: only arrays of two or more dimensions (a 1-D
+    array may be one sample, not a batch of scalars, so it runs alone)."""
+    if not isinstance(data, np.ndarray) or data.ndim < 2 or data.shape[0] == 0:
+        return None
+    return data
 
 
 def default_predict_method(env: Mapping[str, str]) -> str:

@@ -42,3 +42,24 @@ def load_runtime(
         LoadOptions(env=dict(env), trust_pickle=trust_pickle, threads=threads)
     )
     return build(Path(model_dir), framework, env)
+
+
+def import_runtime(runtime: str, lean: bool) -> None:
+    """Import `runtime`'s framework as its model_fn would, before any model is known (a warm
+    spare's work, serving/spare.py). `lean`: the model is a native file with no code/, so
+    XGBoost may be imported without its scikit-learn API (runtimes/xgboost.py); otherwise an
+    inference.py or a pickled estimator may need it, and nothing is hidden."""
+    if runtime not in RUNTIMES:
+        raise ValidationError(f"Runtime {runtime!r} is not one of {', '.join(RUNTIMES)}.")
+    module = importlib.import_module(f"tideserve.serving.runtimes.{runtime}")
+    if runtime == "sklearn":
+        module.import_framework(with_skops=True)
+    elif runtime == "xgboost":
+        module.import_framework(native=lean)
+    elif runtime == "onnx":
+        importlib.import_module("onnxruntime")
+    elif runtime == "pytorch":
+        try:
+            importlib.import_module("torch")
+        except ImportError:  # the instance says so when it loads its model
+            pass

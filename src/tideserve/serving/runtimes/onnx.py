@@ -22,6 +22,7 @@ from tideserve.serving.runtimes.base import (
     default_predict_method,
     find_model_file,
     predict_method,
+    tabular_rows,
 )
 
 _DTYPES = {
@@ -79,4 +80,4 @@ def framework(options: LoadOptions) -> Framework:
         rows = as_rows(data)
         return model.run(rows.astype(model.dtype, copy=False), method)
 
-    return Framework("onnx", model_fn, predict_fn)
+    return Framework("onnx", model_fn, predict_fn, tabular_rows)

@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 
 from tideserve.errors import ValidationError
-from tideserve.serving.runtimes.base import Framework, LoadOptions, RequestContext, find_model_file
+from tideserve.serving.runtimes.base import (
+    Framework,
+    LoadOptions,
+    RequestContext,
+    find_model_file,
+    leading_axis_rows,
+)
 
 
 def _torch() -> Any:
@@ -58,4 +64,4 @@ def framework(options: LoadOptions) -> Framework:
             return [o.detach().numpy() for o in output]
         return output.detach().numpy()
 
-    return Framework("pytorch", model_fn, predict_fn)
+    return Framework("pytorch", model_fn, predict_fn, leading_axis_rows)

@@ -7,6 +7,11 @@ pickled `xgboost-model`) loads only with trust_pickle.
 The answer is the booster's own output, as in SageMaker's XGBoost container: probabilities for
 `binary:logistic` and `multi:softprob`, class indices for `multi:softmax`, values for
 regression. `predict_method=predict_margin` in the custom attributes asks for raw margins.
+
+For a native model file xgboost is imported with scikit-learn and pandas hidden
+(runtimes/lean.py): xgboost.compat imports scikit-learn for its scikit-learn API, which a
+Booster never uses (~75 MB per instance instead of ~175). A pickled model is a scikit-learn-API
+estimator whose classes need scikit-learn, so it is imported with nothing hidden.
 """
 
 from __future__ import annotations
@@ -22,11 +27,19 @@ from tideserve.serving.runtimes.base import (
     as_rows,
     find_model_file,
     predict_method,
+    tabular_rows,
 )
+from tideserve.serving.runtimes.lean import hidden
 from tideserve.serving.runtimes.sklearn import PICKLES, load_pickle
 
 _METHODS = ("predict", "predict_margin")
 NATIVE = (".json", ".ubj", ".model", ".bst", "xgboost-model")
+
+
+def import_framework(native: bool = True) -> None:
+    """Import xgboost as model_fn does for a native (`native`) or pickled model file."""
+    with hidden(*(("sklearn", "pandas") if native else ())):
+        import xgboost  # noqa: F401
 
 
 def framework(options: LoadOptions) -> Framework:
@@ -38,10 +51,11 @@ def framework(options: LoadOptions) -> Framework:
         # inplace_predict skips building a DMatrix: the cheaper path for small requests.
         return model.inplace_predict(as_rows(data), predict_type="margin" if margin else "value")
 
-    return Framework("xgboost", model_fn, predict_fn)
+    return Framework("xgboost", model_fn, predict_fn, tabular_rows)
 
 
 def _load(path: Path, options: LoadOptions) -> Any:
+    import_framework(native=not path.name.lower().endswith(PICKLES))
     import xgboost
 
     if path.name.lower().endswith(PICKLES):
