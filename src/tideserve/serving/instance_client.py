@@ -30,10 +30,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from tideserve.errors import ModelInvocationError
+from tideserve.serving import http1
 from tideserve.serving.instance_token import TOKEN_HEADER
 from tideserve.serving.routes import Backend
 
@@ -81,7 +83,9 @@ class InstanceClient:
         self.timeout = timeout
         self.keepalive = keepalive
         self.timeout_value = f"{timeout:g}"
-        self._pooled: aiohttp.ClientSession | None = None
+        self._http = http1.Http1Client(keepalive, CONNECT_TIMEOUT_SECONDS)
+        self._prefixes: dict[tuple[str, str | None], tuple[str, int, bytes]] = {}
+        self._pooled: aiohttp.ClientSession | None = None  # stream(): bodies from files
         self._fresh: aiohttp.ClientSession | None = None
 
     # -- sessions ---------------------------------------------------------------------------
@@ -105,6 +109,7 @@ class InstanceClient:
         return self._fresh
 
     async def close(self) -> None:
+        self._http.close()
         for session in (self._pooled, self._fresh):
             if session is not None:
                 await session.close()
@@ -123,29 +128,53 @@ class InstanceClient:
         """POST `body` to the instance's /invocations and read the whole answer. Raises
         Undelivered, or ModelInvocationError for a timeout or an answer that broke off; a
         non-2xx status is a Reply (the caller words it with model_error)."""
-        sent = self._headers(backend, headers)
-        sent[TIMEOUT_HEADER] = self.timeout_value
+        host, port, prefix = self._prefix(backend)
+        head = b"".join((prefix, _header_lines(headers), b"Content-Length: %d\r\n\r\n" % len(body)))
         if track:
             backend.in_flight += 1
         t0 = time.perf_counter()
         try:
-            async with self._open(backend, body, sent, None) as resp:
-                try:
-                    payload = await resp.read()
-                except aiohttp.ClientError as exc:
-                    raise model_unreachable(str(exc) or type(exc).__name__) from exc
-                except TimeoutError:
-                    raise model_timeout() from None
-                model_us = (time.perf_counter() - t0) * 1e6
-                rh = resp.headers
-                return Reply(resp.status, payload,
-                             rh.get("Content-Type", "application/octet-stream"),
-                             rh.get("X-Amzn-SageMaker-Custom-Attributes"), model_us)
+            answer = await self._post(host, port, head, body)
         except TimeoutError:
             raise model_timeout() from None
+        except http1.Broken as exc:
+            raise model_unreachable(str(exc)) from exc
         finally:
             if track:
                 backend.in_flight -= 1
+        model_us = (time.perf_counter() - t0) * 1e6
+        return Reply(answer.status, answer.body,
+                     answer.header(b"content-type") or "application/octet-stream",
+                     answer.header(b"x-amzn-sagemaker-custom-attributes"), model_us)
+
+    async def _post(self, host: str, port: int, head: bytes, body: bytes) -> http1.Answer:
+        try:
+            return await self._http.post(host, port, head, body, self.timeout)
+        except http1.Lost as exc:
+            if not exc.reused:
+                raise Undelivered(str(exc), refused=exc.refused) from None
+        # The pooled connection had been closed by the instance: once more, fresh.
+        try:
+            return await self._http.post(host, port, head, body, self.timeout, fresh=True)
+        except http1.Lost as exc:
+            raise Undelivered(str(exc), refused=exc.refused) from None
+
+    def _prefix(self, backend: Backend) -> tuple[str, int, bytes]:
+        """(host, port, request line and the headers every request to it carries)."""
+        key = (backend.url, backend.token)
+        known = self._prefixes.get(key)
+        if known is None:
+            url = urlsplit(backend.url)
+            host, port = url.hostname or "127.0.0.1", url.port or 80
+            lines = [f"POST {url.path.rstrip('/')}/invocations HTTP/1.1",
+                     f"Host: {url.netloc}", f"{TIMEOUT_HEADER}: {self.timeout_value}"]
+            if backend.token:
+                lines.append(f"{TOKEN_HEADER}: {backend.token}")
+            known = (host, port, ("\r\n".join(lines) + "\r\n").encode("latin-1"))
+            if len(self._prefixes) > 4096:  # instances come and go; their prefixes too
+                self._prefixes.clear()
+            self._prefixes[key] = known
+        return known
 
     @asynccontextmanager
     async def stream(
@@ -185,6 +214,17 @@ class InstanceClient:
             raise _undelivered(exc) from exc
         async with resp:
             yield resp
+
+
+def _header_lines(headers: Mapping[str, str]) -> bytes:
+    """`Name: value` lines; a value that could end the line early is not sent (the front's
+    HTTP parser refuses those already; this keeps the hop safe from any other caller)."""
+    out = []
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value:
+            continue
+        out.append(f"{name}: {value}\r\n")
+    return "".join(out).encode("latin-1", "replace")
 
 
 def _new_session(connector: aiohttp.TCPConnector, timeout: float,
