@@ -121,3 +121,69 @@ def test_only_the_sagemaker_headers_the_token_and_the_timeout_reach_the_instance
                      "x-tideserve-instance-token", "x-tideserve-model-timeout"}
     assert "X-Tideserve-Instance-Token: secret-token" in lines
     assert "X-Tideserve-Model-Timeout: 5" in lines
+
+
+def test_a_connection_idle_past_the_keep_alive_is_not_reused():
+    instance = FakeInstance(answers=5)
+
+    async def apart(backend: Backend, _: InstanceClient) -> None:
+        client = InstanceClient(timeout=5.0, keepalive=0.05)
+        try:
+            await client.invoke(backend, b"[1]", {})
+            await asyncio.sleep(0.15)
+            await client.invoke(backend, b"[2]", {})
+        finally:
+            await client.close()
+
+    asyncio.run(_with_instance(instance, apart))
+    assert (instance.connections, len(instance.heads)) == (2, 2)  # a new one, not a retry
+
+
+async def _chunked_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(3)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\n"
+                     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                     b"2\r\n0,\r\n1\r\n1\r\n0\r\n\r\n")
+        await writer.drain()
+        await reader.read()  # the client closes it: it said Connection: close
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        await reader.read()  # until the client gives up and drops the connection
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def _client_of(handler, timeout: float, n: int):  # type: ignore[no-untyped-def]
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    backend = Backend("i-0", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    client = InstanceClient(timeout=timeout)
+    try:
+        return [await client.invoke(backend, b"[1]", {}) for _ in range(n)], backend
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_a_chunked_answer_is_joined_and_connection_close_is_honoured():
+    replies, _ = asyncio.run(_client_of(_chunked_then_close, 5.0, 2))
+    assert [(r.status, r.body, r.content_type) for r in replies] == [(200, b"0,1", "text/csv")] * 2
+
+
+def test_no_answer_in_time_is_a_model_timeout_and_leaves_nothing_in_flight():
+    from tideserve.errors import ModelInvocationError
+
+    with pytest.raises(ModelInvocationError) as failed:
+        asyncio.run(_client_of(_silent, 0.3, 1))
+    assert failed.value.original_status == 0
+    assert "timed out" in failed.value.message
