@@ -27,6 +27,7 @@ from typing import Protocol
 from tideserve.errors import ModelInvocationError, UnavailableError, ValidationError
 from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
+from tideserve.metrics.catalogue import Metric
 from tideserve.serving.instance_client import (
     TIMEOUT_HEADER,
     InstanceClient,
@@ -176,21 +177,24 @@ class Router:
         self, dims: tuple[tuple[str, str], ...], instances: int, status: int,
         model_us: float, total_us: float,
     ) -> None:
-        put = self.metrics.put
         errors = (int(400 <= status < 500), int(status >= 500), int(status >= 300))
-        self._count(dims, instances, errors)
-        put(catalogue.MODEL_LATENCY, dims, model_us)
-        put(catalogue.OVERHEAD_LATENCY, dims, max(0.0, total_us - model_us))
+        self._count(dims, instances, errors, (
+            (catalogue.MODEL_LATENCY, model_us),
+            (catalogue.OVERHEAD_LATENCY, max(0.0, total_us - model_us)),
+        ))
 
     def _count(
-        self, dims: tuple[tuple[str, str], ...], instances: int, errors: tuple[int, int, int]
+        self, dims: tuple[tuple[str, str], ...], instances: int, errors: tuple[int, int, int],
+        latencies: tuple[tuple[Metric, float], ...] = (),
     ) -> None:
-        put = self.metrics.put
-        put(catalogue.INVOCATIONS, dims, 1.0)
-        put(catalogue.INVOCATIONS_PER_INSTANCE, dims, 1.0 / max(1, instances))
-        put(catalogue.INVOCATION_4XX_ERRORS, dims, float(errors[0]))
-        put(catalogue.INVOCATION_5XX_ERRORS, dims, float(errors[1]))
-        put(catalogue.INVOCATION_MODEL_ERRORS, dims, float(errors[2]))
+        self.metrics.put_many(dims, (
+            (catalogue.INVOCATIONS, 1.0),
+            (catalogue.INVOCATIONS_PER_INSTANCE, 1.0 / max(1, instances)),
+            (catalogue.INVOCATION_4XX_ERRORS, float(errors[0])),
+            (catalogue.INVOCATION_5XX_ERRORS, float(errors[1])),
+            (catalogue.INVOCATION_MODEL_ERRORS, float(errors[2])),
+            *latencies,
+        ))
 
 
 def _next_backend(backends: list[Backend], failed: Backend, gone: bool, tried: set[str],
