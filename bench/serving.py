@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -115,6 +116,15 @@ def wait_answering(url: str, body: bytes, ctype: str, proc: subprocess.Popen[byt
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -236,13 +246,20 @@ class Bench:
         self.rss: list[tuple[str, str, float]] = []
 
     def measure(self, key: str, batching: str, system: str, url: str, body_file: Path,
-                headers: dict[str, str]) -> None:
+                headers: dict[str, str], pids: dict[str, int] | None = None) -> None:
+        """Load at each concurrency; `pids`: processes whose CPU per request to report
+        (warm-up included in the CPU, so it is a slight over-estimate)."""
         for c in self.levels:
+            before = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
             r = load(url, body_file, headers, c, self.a.duration, self.load_cpu)
+            served = r["requests"] * (1 + 1 / self.a.duration)  # the 1 s warm-up's too
+            for name, pid in (pids or {}).items():
+                r[f"{name}_cpu_us"] = (cpu_seconds(pid) - before[name]) / served * 1e6
             self.rows.append((key, batching, c, system, r))
+            cpu = "".join(f" | {n} CPU {r[f'{n}_cpu_us']:.0f} µs/req" for n in (pids or {}))
             print(f"[{key}{batching}] {system:10} c={c:<3} {r['rps']:7.0f} req/s "
-                  f"p50 {r['p50_ms']:6.2f} ms p99 {r['p99_ms']:6.2f} ms errors {r['errors']:.0f}",
-                  flush=True)
+                  f"p50 {r['p50_ms']:6.2f} ms p99 {r['p99_ms']:6.2f} ms errors {r['errors']:.0f}"
+                  + cpu, flush=True)
 
     def peers(self, key: str, model: object, X: object) -> None:
         import joblib
@@ -275,7 +292,7 @@ class Bench:
             wait_answering(direct + "/invocations", body, "text/csv", proc)
             self.rss.append((key, f"instance{batching}", rss_mb(proc.pid)))
             self.measure(key, batching, "direct", direct + "/invocations", body_file,
-                         {"Content-Type": "text/csv"})
+                         {"Content-Type": "text/csv"}, {"instance": proc.pid})
         finally:
             stop(proc)
         name = f"bench-{key}{'-b' if batching else ''}"
@@ -283,9 +300,11 @@ class Bench:
         url = f"{server.url}/endpoints/{name}/invocations"
         headers = signed_headers(url, body, server.state_dir)
         kids = descendants(server.proc.pid)
+        instance = max(kids, key=rss_mb) if kids else None
         self.rss.append((key, f"router's instance{batching}",
-                         max((rss_mb(k) for k in kids), default=float("nan"))))
-        self.measure(key, batching, "router", url, body_file, headers)
+                         rss_mb(instance) if instance else float("nan")))
+        pids = {"router": server.proc.pid, **({"instance": instance} if instance else {})}
+        self.measure(key, batching, "router", url, body_file, headers, pids)
         server.client("sagemaker").delete_endpoint(EndpointName=name)
 
     def model(self, key: str, server) -> None:  # type: ignore[no-untyped-def]
@@ -309,14 +328,18 @@ class Bench:
         bare = {(m, c): r for m, _, c, s, r in self.rows if s == "bare"}
         direct = {(m, b, c): r for m, b, c, s, r in self.rows if s == "direct"}
         print("\nmodel        system      c    req/s  p50 ms  p99 ms  ÷bare  router÷direct"
-              "  router-direct p50 ms")
+              "  router-direct p50 ms  router CPU µs/req  instance CPU µs/req")
         for m, b, c, s, r in self.rows:
             base = bare.get((m, c))
             ratio = f"{r['rps'] / base['rps']:5.2f}" if base else "    -"
             extra = ""
             d = direct.get((m, b, c))
             if s == "router" and d:
-                extra = f"  {r['rps'] / d['rps']:13.2f}  {r['p50_ms'] - d['p50_ms']:20.3f}"
+                extra = (f"  {r['rps'] / d['rps']:13.2f}  {r['p50_ms'] - d['p50_ms']:20.3f}"
+                         f"  {r.get('router_cpu_us', math.nan):17.0f}"
+                         f"  {r.get('instance_cpu_us', math.nan):19.0f}")
+            elif s == "direct":
+                extra = f"  {'':13}  {'':20}  {'':17}  {r.get('instance_cpu_us', math.nan):19.0f}"
             print(f"{m + b:12} {s:10} {c:3} {r['rps']:8.0f} {r['p50_ms']:7.2f} "
                   f"{r['p99_ms']:7.2f}  {ratio}{extra}")
         print("\nRSS after start-up, MB:")
