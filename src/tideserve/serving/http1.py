@@ -154,7 +154,9 @@ class _Pool:
     def take(self, now: float) -> _Connection | None:
         while self.idle:
             conn = self.idle.pop()
-            if not conn.closed and now - conn.idle_since < self.keepalive:
+            transport = conn.transport
+            if (not conn.closed and transport is not None and not transport.is_closing()
+                    and now - conn.idle_since < self.keepalive):
                 return conn
             conn.abort()  # closed by the instance, or idle past our keep-alive
         return None
