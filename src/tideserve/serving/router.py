@@ -1,7 +1,8 @@
 """The data plane: InvokeEndpoint through the router to an instance.
 
 A request picks a variant by weight (or TargetVariant), then the instance with the fewest
-requests in flight, and is forwarded over a keep-alive connection.
+requests in flight, and is forwarded by the instance client (serving/instance_client.py:
+keep-alive pool, headers, token, in-flight count, one stale pooled connection re-sent there).
 
 Retries: a request that no instance answered (connection refused, reset or closed before the
 first byte of a response, e.g. the instance was killed while the model ran) is sent again, to
