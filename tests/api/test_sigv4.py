@@ -323,3 +323,14 @@ def test_verify_is_cheap() -> None:
         signed.verify()
     per_call = (time.perf_counter() - start) / 200
     assert per_call < 2e-3
+
+
+def test_a_signers_scope_parsed_once_still_has_each_signature_checked() -> None:
+    """The part of Authorization before its Signature is cached per signer and scope; a
+    request that reuses it with another signature, or another body, is still refused."""
+    first, second = sign(body=b'{"n": 1}'), sign(body=b'{"n": 2}')
+    assert first.verify() == second.verify()  # the second one's scope came from the cache
+    forged = first.header("authorization")[:-64] + "0" * 64
+    assert rejected(first, headers=first.with_header("Authorization", forged)).code == \
+        "InvalidSignatureException"
+    assert rejected(first, body=second.body).code == "InvalidSignatureException"

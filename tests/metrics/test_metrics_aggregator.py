@@ -131,3 +131,20 @@ def test_concurrent_records_are_all_counted() -> None:
 def test_period_must_be_positive() -> None:
     with pytest.raises(ValueError):
         MetricAggregator(0)
+
+
+def test_a_request_recorded_at_once_flushes_as_the_same_values_one_by_one() -> None:
+    from tideserve.metrics import catalogue
+
+    request = [(catalogue.INVOCATIONS, 1.0), (catalogue.MODEL_LATENCY, 850.0),
+               (catalogue.INVOCATION_4XX_ERRORS, 0.0)]
+    at_once, one_by_one = MetricAggregator(60), MetricAggregator(60)
+    for i in range(3):
+        at_once.put_many(V1, request, timestamp=T0 + i)
+        for metric, value in request:
+            one_by_one.put(metric, V1, value, timestamp=T0 + i)
+    flushed = at_once.flush(T0 + 60)
+    assert flushed == one_by_one.flush(T0 + 60)
+    assert [(dp.metric_name, dp.sample_count, dp.sum) for dp in flushed] == [
+        ("Invocation4XXErrors", 3.0, 0.0), ("Invocations", 3.0, 3.0),
+        ("ModelLatency", 3.0, 2550.0)]

@@ -74,6 +74,22 @@ async def send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
+_RUNTIME_SCOPE = f"/{RUNTIME_SIGNING_NAME}/aws4_request".encode()
+
+
+def _runtime_invocation(scope: Scope, path: str) -> bool:
+    """POST /endpoints/<name>/invocations whose Authorization is scoped to SageMaker: S3
+    claims only requests signed for `s3` (objectstore.s3_api.is_s3_request), so this one can
+    skip that check. Anything else takes the general route below."""
+    if scope["method"] != "POST" or not path.startswith("/endpoints/") \
+            or not path.endswith("/invocations"):
+        return False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return _RUNTIME_SCOPE in value.partition(b",")[0]
+    return False
+
+
 class KeyCache:
     """Secrets by access key id, read from the store once (keys change rarely)."""
 
@@ -121,11 +137,14 @@ class TideserveApp:
             return
         if scope["type"] != "http":
             return
+        path: str = scope["path"]
+        if _runtime_invocation(scope, path):  # the hot path: signed for SageMaker, so not S3's
+            await self._invoke(scope, receive, send)
+            return
         # Before anything else: a bucket may be named "endpoints" or "healthz".
         if self.s3 is not None and self.s3.handles(scope):
             await self.s3(scope, receive, send)
             return
-        path: str = scope["path"]
         method: str = scope["method"]
         if method == "GET" and path == "/healthz":
             status, report = health(self.ready, self.readiness())

@@ -109,12 +109,20 @@ def endpoint_name_in(path: str, prefix: str, suffix: str) -> str:
     against the runtime model's constraint (pattern, at most 63 characters) so that a malformed
     name is the client's error in AWS's words rather than "not found"."""
     name = path[len(prefix) : len(path) - len(suffix)]
+    if name in _VALID_NAMES:  # the hot path: a name seen before costs a set lookup
+        return name
     failed = scalar_constraints(_endpoint_name_shape(), name)
     if failed:
         raise ShapeValidationError(
             [Violation("endpointName", f"'{name}'", "; ".join(failed))]
         )
+    if len(_VALID_NAMES) >= 65536:  # names that pass, whether or not an endpoint has them
+        _VALID_NAMES.clear()
+    _VALID_NAMES.add(name)
     return name
+
+
+_VALID_NAMES: set[str] = set()
 
 
 @functools.cache

@@ -74,6 +74,7 @@ class _Authorization:
 
 
 _signing_keys: dict[tuple[str, str, str, str, str], bytes] = {}
+_parsed_heads: dict[str, _Authorization] = {}  # Authorization up to its Signature
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ def scope_service(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> str
 
 def clear_key_cache() -> None:
     _signing_keys.clear()
+    _parsed_heads.clear()
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -257,6 +259,27 @@ def parse_authorization(header_map: dict[str, list[str]], query_string: str) -> 
 
 
 def _parse_header_authorization(value: str) -> _Authorization:
+    """Every request of one signer and scope carries the same Authorization up to its
+    Signature (key id, date, region, service, the names it signed): that part is parsed and
+    checked once and cached, and only the signature, last as botocore writes it, is read per
+    request. The signature itself is still verified on every request."""
+    cut = value.rfind(", Signature=")
+    if cut > 0 and "," not in value[cut + 12 :]:
+        head = value[:cut]
+        known = _parsed_heads.get(head)
+        if known is not None:
+            k = known
+            return _Authorization(k.access_key_id, k.date, k.region, k.service,
+                                  k.signed_headers, value[cut + 12 :].strip(), None, None)
+        auth = _parse_full_authorization(value)
+        if len(_parsed_heads) >= _KEY_CACHE_LIMIT:
+            _parsed_heads.clear()
+        _parsed_heads[head] = auth
+        return auth
+    return _parse_full_authorization(value)
+
+
+def _parse_full_authorization(value: str) -> _Authorization:
     scheme, _, rest = value.strip().partition(" ")
     if scheme != ALGORITHM:
         raise AuthError(

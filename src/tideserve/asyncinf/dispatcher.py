@@ -33,6 +33,7 @@ from tideserve.metrics import catalogue as c
 from tideserve.metrics import names as n
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.catalogue import Metric
+from tideserve.serving.instance_client import InstanceClient
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable
 
 log = logging.getLogger("tideserve.asyncinf")
@@ -72,7 +73,9 @@ class Dispatcher:
         self._maybe_work: set[str] = set()
         self._pokes: dict[str, int] = {}
         self._running: dict[asyncio.Task[None], QueuedRequest] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # notifications' HTTP calls
+        # Instances: each request brings its own InvocationTimeoutSeconds to stream().
+        self.client = InstanceClient(timeout=3600.0)
 
     def wake(self, endpoint_lower: str) -> None:
         """Thread-safe: new work for the endpoint (the front calls it after a commit)."""
@@ -116,6 +119,7 @@ class Dispatcher:
         await asyncio.gather(*self._running, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+        await self.client.close()
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -162,8 +166,7 @@ class Dispatcher:
             if req.expired(self.clock.now()):
                 await self._expire(req, variant)
                 return
-            assert self._session is not None
-            outcome = await attempt(self._session, self.objects, req, backend)
+            outcome = await attempt(self.client, self.objects, req, backend)
             await self._settle(req, variant, outcome)
         except asyncio.CancelledError:
             await asyncio.to_thread(self.queue.release, req)  # shutting down: run it later

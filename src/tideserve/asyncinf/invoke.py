@@ -24,14 +24,13 @@ from tideserve.asyncinf.objects import Objects
 from tideserve.asyncinf.queue import QueuedRequest
 from tideserve.errors import TideserveError
 from tideserve.serving.instance import INVOCATION_KIND_HEADER
-from tideserve.serving.instance_token import token_header
+from tideserve.serving.instance_client import InstanceClient, Undelivered, failure_message
 from tideserve.serving.routes import Backend
 
 MAX_INPUT_BYTES = 1 << 30  # 1 GiB: InvokeEndpointAsync's payload limit (spec §3.5)
 CHUNK_BYTES = 1 << 20
 KEEP_RESPONSE_BYTES = 128 * 1024  # enough for a notification's inline response
 ERROR_BODY_BYTES = 64 * 1024
-CONNECT_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -81,13 +80,12 @@ def _object_size(payload: Any) -> int:
 
 
 def model_failure_reason(status: int, body: bytes) -> str:
-    kind = "client" if 400 <= status < 500 else "server"
-    text = body.decode("utf-8", errors="replace").strip()
-    return f'Received {kind} error ({status}) from primary with message "{text}".'
+    return failure_message(status, body.decode("utf-8", errors="replace").strip())
 
 
-async def attempt(session: aiohttp.ClientSession, objects: Objects, req: QueuedRequest,
+async def attempt(client: InstanceClient, objects: Objects, req: QueuedRequest,
                   backend: Backend) -> Outcome:
+    """The dispatcher holds the request's slot on `backend` (its in_flight) meanwhile."""
     with contextlib.ExitStack() as stack:
         try:
             payload: Any = req.body if req.body is not None else stack.enter_context(
@@ -99,29 +97,28 @@ async def attempt(session: aiohttp.ClientSession, objects: Objects, req: QueuedR
                           0, "download")
         if size > MAX_INPUT_BYTES:  # it grew after it was accepted
             return Failed(too_large_reason(req.input_location or "", size), 0, "download")
-        timeout = aiohttp.ClientTimeout(total=req.timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
         started = time.perf_counter()
         try:
-            async with session.post(backend.url + "/invocations", data=payload,
-                                    headers={**_headers(req), **token_header(backend.token)},
-                                    timeout=timeout) as resp:
+            async with client.stream(backend, payload, _headers(req),
+                                     req.timeout_seconds) as resp:
                 if resp.status >= 300:
                     body = await resp.content.read(ERROR_BODY_BYTES)
                     model_us = (time.perf_counter() - started) * 1e6
                     return Failed(model_failure_reason(resp.status, body), resp.status, "model",
                                   model_us)
                 return await _save(resp, objects, req, started)
-        except aiohttp.ClientConnectorError as exc:
-            backend.reachable = False  # refused: the controller replaces it
+        except Undelivered as exc:
+            if exc.refused:
+                backend.reachable = False  # refused: the controller replaces it
             return Lost(str(exc))
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError,
-                aiohttp.ClientPayloadError) as exc:
-            return Lost(str(exc))
-        except TimeoutError:
+        except TimeoutError:  # before aiohttp's errors: its timeouts are ClientErrors too
             return Failed(
                 "Your invocation timed out while waiting for a response from container primary "
                 f"(InvocationTimeoutSeconds {req.timeout_seconds}).", 0, "model",
                 (time.perf_counter() - started) * 1e6)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError,
+                aiohttp.ClientPayloadError) as exc:  # the answer broke off
+            return Lost(str(exc))
 
 
 async def _save(resp: aiohttp.ClientResponse, objects: Objects, req: QueuedRequest,

@@ -13,22 +13,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import aiohttp
-
 from tideserve.errors import ModelInvocationError, ThrottledError, ValidationError
 from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.serverless.config import MAX_PAYLOAD_BYTES
 from tideserve.serverless.pool import Lease, ServerlessPool
-from tideserve.serving.instance_token import token_header
-from tideserve.serving.router import (
-    _FORWARD_HEADERS,
-    Invocation,
-    InvocationResult,
+from tideserve.serving.instance_client import (
+    InstanceClient,
+    Reply,
+    Undelivered,
+    forward_headers,
     model_error,
-    model_timeout,
     model_unreachable,
 )
+from tideserve.serving.router import Invocation, InvocationResult
 
 Bill = Callable[[float], None]  # seconds of request duration
 
@@ -36,7 +34,7 @@ Bill = Callable[[float], None]  # seconds of request duration
 async def invoke_serverless(
     pool: ServerlessPool,
     inv: Invocation,
-    session: aiohttp.ClientSession,
+    client: InstanceClient,
     metrics: MetricAggregator,
     region: str,
     bill: Bill,
@@ -60,12 +58,14 @@ async def invoke_serverless(
         raise
     _count_lease(metrics, dims, lease, pool.config.provisioned_concurrency > 0)
     try:
-        status, body, headers, model_s = await _forward(session, lease, inv)
+        reply = await _forward(client, lease, inv)
     except ModelInvocationError:
         _count(metrics, dims, (0, 0, 1))
         raise
     finally:
         await pool.release(lease.worker)
+    model_s = reply.model_us / 1e6
+    status, body = reply.status, reply.body
     bill(model_s)
     if status < 300 and len(body) > MAX_PAYLOAD_BYTES:
         status, body = 500, (
@@ -81,29 +81,15 @@ async def invoke_serverless(
     metrics.put(catalogue.OVERHEAD_LATENCY, dims, overhead)
     if status >= 300:
         raise model_error(status, body, region, pool.endpoint)
-    return InvocationResult(
-        body=body,
-        content_type=headers.get("Content-Type", "application/octet-stream"),
-        variant=pool.variant,
-        custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
-    )
+    return InvocationResult(body, reply.content_type, pool.variant, reply.custom_attributes)
 
 
-async def _forward(
-    session: aiohttp.ClientSession, lease: Lease, inv: Invocation
-) -> tuple[int, bytes, dict[str, str], float]:
-    """(status, body, headers, seconds the model took)."""
-    headers = {out: inv.headers[h] for h, out in _FORWARD_HEADERS if h in inv.headers}
-    headers.update(token_header(lease.worker.backend.token))
-    t0 = time.perf_counter()
+async def _forward(client: InstanceClient, lease: Lease, inv: Invocation) -> Reply:
+    """The worker's answer; the pool counts the request on the worker's Backend (its lease)."""
     try:
-        async with session.post(lease.worker.backend.url + "/invocations", data=inv.body,
-                                headers=headers) as resp:
-            payload = await resp.read()
-            return resp.status, payload, dict(resp.headers), time.perf_counter() - t0
-    except TimeoutError:
-        raise model_timeout() from None
-    except aiohttp.ClientError as exc:
+        return await client.invoke(lease.worker.backend, inv.body, forward_headers(inv.headers),
+                                   track=False)
+    except Undelivered as exc:  # a leased worker is not retried: it is the one it has
         raise model_unreachable(str(exc)) from exc
 
 

@@ -108,7 +108,7 @@ class ServerlessManager:
         key = inv.endpoint_name.lower()
         pool, meter = self.pools[key], self._meters[key]
         return await invoke_serverless(
-            pool, inv, router.session(), self.metrics, router.region,
+            pool, inv, router.client, self.metrics, router.region,
             lambda seconds: self.billing.add(meter, seconds),
         )
 

@@ -1,7 +1,8 @@
 """The data plane: InvokeEndpoint through the router to an instance.
 
 A request picks a variant by weight (or TargetVariant), then the instance with the fewest
-requests in flight, and is forwarded over a keep-alive connection.
+requests in flight, and is forwarded by the instance client (serving/instance_client.py:
+keep-alive pool, headers, token, in-flight count, one stale pooled connection re-sent there).
 
 Retries: a request that no instance answered (connection refused, reset or closed before the
 first byte of a response, e.g. the instance was killed while the model ran) is sent again, to
@@ -24,13 +25,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
-
 from tideserve.errors import ModelInvocationError, UnavailableError, ValidationError
 from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
-from tideserve.serving.instance_token import token_header
+from tideserve.metrics.catalogue import Metric
+from tideserve.serving.instance_client import (
+    TIMEOUT_HEADER,
+    InstanceClient,
+    Reply,
+    Undelivered,
+    forward_headers,
+    model_error,
+    model_timeout,
+    model_unreachable,
+)
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, least_outstanding
+
+__all__ = ["TIMEOUT_HEADER", "model_error", "model_timeout", "model_unreachable"]
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # 6 MiB, InvokeEndpoint's limit
 # How long the router waits for a model's answer. AWS allows 60 s, but botocore's default
@@ -39,16 +50,8 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # 6 MiB, InvokeEndpoint's limit
 # A client that needs the full minute sets read_timeout above it (botocore Config(
 # read_timeout=70)) and the server `--model-timeout 60`.
 MODEL_TIMEOUT_SECONDS = 55.0
-TIMEOUT_HEADER = "X-Tideserve-Model-Timeout"  # tells the instance when to drop queued work
 _MAX_ATTEMPTS = 3
 NAMESPACE = "AWS/SageMaker"
-
-_FORWARD_HEADERS = (
-    ("content-type", "Content-Type"),
-    ("accept", "Accept"),
-    ("x-amzn-sagemaker-custom-attributes", "X-Amzn-SageMaker-Custom-Attributes"),
-    ("x-amzn-sagemaker-inference-id", "X-Amzn-SageMaker-Inference-Id"),
-)
 
 
 @dataclass(frozen=True)
@@ -92,23 +95,13 @@ class Router:
         self.region = region
         self.timeout = timeout
         self.rng = random.Random()
-        self._session: aiohttp.ClientSession | None = None
+        # The one way into an instance, shared with the kinds that invoke elsewhere.
+        self.client = InstanceClient(timeout)
         # Endpoints of other kinds (serverless: a leased worker) are invoked by their kind.
         self.kinds = tuple(kinds)
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=75, ttl_dns_cache=None),
-                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=2.0),
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            )
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.client.close()
 
     async def invoke(self, inv: Invocation) -> InvocationResult:
         for kind in self.kinds:
@@ -126,12 +119,9 @@ class Router:
             raise UnavailableError(f"Endpoint {route.name} has no instance in service.")
         dims = (("EndpointName", route.name), ("VariantName", variant.name))
         instances = len(variant.backends)
-        headers = {out: inv.headers[h] for h, out in _FORWARD_HEADERS if h in inv.headers}
-        headers[TIMEOUT_HEADER] = f"{self.timeout:g}"
+        headers = forward_headers(inv.headers)
         try:
-            status, body, resp_headers, model_us = await self._forward(
-                variant.backends, backend, inv.body, headers
-            )
+            reply = await self._forward(variant.backends, backend, inv.body, headers)
         except ModelInvocationError:
             self._count(dims, instances, errors=(0, 0, 1))
             raise
@@ -139,15 +129,12 @@ class Router:
             self._count(dims, instances, errors=(0, 1, 0))
             raise
         total_us = (time.perf_counter() - started) * 1e6
-        self._record(dims, instances, status, model_us, total_us)
+        status = reply.status
+        self._record(dims, instances, status, reply.model_us, total_us)
         if status >= 300:
-            raise model_error(status, body, self.region, route.name)
-        return InvocationResult(
-            body=body,
-            content_type=resp_headers.get("Content-Type", "application/octet-stream"),
-            variant=variant.name,
-            custom_attributes=resp_headers.get("X-Amzn-SageMaker-Custom-Attributes"),
-        )
+            raise model_error(status, reply.body, self.region, route.name)
+        return InvocationResult(reply.body, reply.content_type, variant.name,
+                                reply.custom_attributes)
 
     def _variant(self, route: EndpointRoute, target: str | None):  # type: ignore[no-untyped-def]
         if target is not None:
@@ -164,43 +151,24 @@ class Router:
 
     async def _forward(
         self, backends: list[Backend], backend: Backend, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, bytes, dict[str, str], float]:
+    ) -> Reply:
         """Send to `backend`; a request no instance answered is sent again (see the module
         docstring), on another instance where there is one."""
-        session = self.session()
         target: Backend | None = backend
         tried: set[str] = set()
         for _ in range(_MAX_ATTEMPTS):
             assert target is not None
-            current, answered = target, False
+            current = target
             tried.add(current.instance_id)
-            current.in_flight += 1
-            t0 = time.perf_counter()
             try:
-                async with session.post(
-                    current.url + "/invocations", data=body,
-                    headers={**headers, **token_header(current.token)},
-                ) as resp:
-                    answered = True
-                    payload = await resp.read()
-                    model_us = (time.perf_counter() - t0) * 1e6
-                    return resp.status, payload, dict(resp.headers), model_us
-            except (aiohttp.ClientConnectorError, aiohttp.ClientOSError,
-                    aiohttp.ServerDisconnectedError) as exc:
-                if answered:  # the model had begun to answer: what it sent is final
-                    raise model_unreachable(str(exc)) from exc
-                gone = isinstance(exc, aiohttp.ClientConnectorError) or await _gone(current)
+                return await self.client.invoke(current, body, headers)
+            except Undelivered as exc:
+                gone = exc.refused or await _gone(current)
                 if gone:
                     current.reachable = False
                 target = _next_backend(backends, current, gone, tried, self.rng)
                 if target is None:
                     break
-            except TimeoutError:
-                raise model_timeout() from None
-            except aiohttp.ClientError as exc:
-                raise model_unreachable(str(exc)) from exc
-            finally:
-                current.in_flight -= 1
         raise UnavailableError(
             "No instance could take the request: the instances it was sent to stopped before "
             "they answered. Retry the request."
@@ -210,21 +178,24 @@ class Router:
         self, dims: tuple[tuple[str, str], ...], instances: int, status: int,
         model_us: float, total_us: float,
     ) -> None:
-        put = self.metrics.put
         errors = (int(400 <= status < 500), int(status >= 500), int(status >= 300))
-        self._count(dims, instances, errors)
-        put(catalogue.MODEL_LATENCY, dims, model_us)
-        put(catalogue.OVERHEAD_LATENCY, dims, max(0.0, total_us - model_us))
+        self._count(dims, instances, errors, (
+            (catalogue.MODEL_LATENCY, model_us),
+            (catalogue.OVERHEAD_LATENCY, max(0.0, total_us - model_us)),
+        ))
 
     def _count(
-        self, dims: tuple[tuple[str, str], ...], instances: int, errors: tuple[int, int, int]
+        self, dims: tuple[tuple[str, str], ...], instances: int, errors: tuple[int, int, int],
+        latencies: tuple[tuple[Metric, float], ...] = (),
     ) -> None:
-        put = self.metrics.put
-        put(catalogue.INVOCATIONS, dims, 1.0)
-        put(catalogue.INVOCATIONS_PER_INSTANCE, dims, 1.0 / max(1, instances))
-        put(catalogue.INVOCATION_4XX_ERRORS, dims, float(errors[0]))
-        put(catalogue.INVOCATION_5XX_ERRORS, dims, float(errors[1]))
-        put(catalogue.INVOCATION_MODEL_ERRORS, dims, float(errors[2]))
+        self.metrics.put_many(dims, (
+            (catalogue.INVOCATIONS, 1.0),
+            (catalogue.INVOCATIONS_PER_INSTANCE, 1.0 / max(1, instances)),
+            (catalogue.INVOCATION_4XX_ERRORS, float(errors[0])),
+            (catalogue.INVOCATION_5XX_ERRORS, float(errors[1])),
+            (catalogue.INVOCATION_MODEL_ERRORS, float(errors[2])),
+            *latencies,
+        ))
 
 
 def _next_backend(backends: list[Backend], failed: Backend, gone: bool, tried: set[str],
@@ -246,40 +217,3 @@ async def _gone(backend: Backend) -> bool:
         return True
     writer.close()
     return False
-
-
-def _console_hint(region: str, endpoint: str, account: str) -> str:
-    return (
-        f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#logEventViewer:group=/aws/sagemaker/Endpoints/{endpoint} in account {account} "
-        "for more information."
-    )
-
-
-def model_error(status: int, body: bytes, region: str, endpoint: str) -> ModelInvocationError:
-    text = body.decode("utf-8", errors="replace")
-    kind = "client" if 400 <= status < 500 else "server"
-    return ModelInvocationError(
-        f'Received {kind} error ({status}) from primary with message "{text}". '
-        + _console_hint(region, endpoint, "tideserve"),
-        original_status=status,
-        original_message=text,
-    )
-
-
-def model_timeout() -> ModelInvocationError:
-    return ModelInvocationError(
-        'Received server error (0) from primary with message "Your invocation timed out while '
-        "waiting for a response from container primary. Review the latency metrics for each "
-        'container in Amazon CloudWatch, resolve the issue, and try again."',
-        original_status=0,
-        original_message="timed out",
-    )
-
-
-def model_unreachable(detail: str) -> ModelInvocationError:
-    return ModelInvocationError(
-        f'Received server error (0) from primary with message "{detail}".',
-        original_status=0,
-        original_message=detail,
-    )
