@@ -323,7 +323,9 @@ def test_scales_from_zero_on_a_backlog_and_back_to_zero_when_it_is_done(
     try:
         sm, rt, aas, cw = (srv.client(s) for s in (
             "sagemaker", "sagemaker-runtime", "application-autoscaling", "cloudwatch"))
-        deploy_async(sm, "tide", str(slow_archive), max_concurrent=1, sleep=0.3)
+        # 0.6 s a request, one at a time: 18 s of work for one instance, so the backlog per
+        # instance stays above the target for many periods however fast the first starts.
+        deploy_async(sm, "tide", str(slow_archive), max_concurrent=1, sleep=0.6)
         wait_in_service(sm, "tide")
         resource = scale_to_zero_policies(aas, cw, "tide", max_capacity=2)
         # Park the endpoint at zero instances, as an empty queue would after a quiet spell.
