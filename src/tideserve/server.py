@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import uvicorn
@@ -54,6 +54,7 @@ from tideserve.fleet.local import LocalProcessProvider, kill_orphan
 from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.cloudwatch import CloudWatchMetrics
+from tideserve.metrics.model import Dimensions
 from tideserve.metrics.prometheus import render
 from tideserve.metrics.store import MetricStore
 from tideserve.metrics.system import InstanceSampler
@@ -64,7 +65,7 @@ from tideserve.serverless.config import keep_alive_seconds
 from tideserve.serverless.kind import ServerlessKind
 from tideserve.serverless.manager import ServerlessManager
 from tideserve.serving.router import Router
-from tideserve.serving.routes import RouteTable, requests_per_instance
+from tideserve.serving.routes import RouteTable, VariantRoute, requests_per_instance
 from tideserve.settings import Settings
 from tideserve.state_files import PRIVATE_UMASK, make_private_dir
 
@@ -180,23 +181,25 @@ class Server:
         interval = min(1.0, max(0.05, self.settings.period / 60))
         while True:
             await asyncio.sleep(interval)
-            for route in list(self.router.routes.endpoints.values()):
-                if self.asyncinf is not None and self.asyncinf.is_async(route.name):
-                    continue  # not an async endpoint's metric (catalogue)
-                for variant in route.variants:
-                    value = requests_per_instance(variant)
-                    if value is not None:
-                        dims = (("EndpointName", route.name), ("VariantName", variant.name))
-                        self.metrics.put(catalogue.CONCURRENT_REQUESTS_PER_MODEL, dims, value)
+            for variant, dims in self._real_time_variants():
+                value = requests_per_instance(variant)
+                if value is not None:
+                    self.metrics.put(catalogue.CONCURRENT_REQUESTS_PER_MODEL, dims, value)
 
     def _publish_zeros(self) -> None:
+        zero_filled = catalogue.zero_filled(catalogue.REAL_TIME)
+        for _, dims in self._real_time_variants():
+            for metric in zero_filled:
+                self.metrics.ensure_zero(metric, dims)
+
+    def _real_time_variants(self) -> Iterator[tuple[VariantRoute, Dimensions]]:
+        """The routed variants that publish real-time metrics, with their dimensions: async
+        endpoints are routed too but publish their own set (catalogue, spec §5.2)."""
         for route in list(self.router.routes.endpoints.values()):
             if self.asyncinf is not None and self.asyncinf.is_async(route.name):
-                continue  # async endpoints publish no Invocations (spec §5.2)
+                continue
             for variant in route.variants:
-                dims = (("EndpointName", route.name), ("VariantName", variant.name))
-                for metric in catalogue.zero_filled(catalogue.REAL_TIME):
-                    self.metrics.ensure_zero(metric, dims)
+                yield variant, (("EndpointName", route.name), ("VariantName", variant.name))
 
     def _flush(self, now: float) -> None:
         points = self.metrics.flush(now)

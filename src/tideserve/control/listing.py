@@ -69,6 +69,16 @@ class ListQuery:
         more = self.offset + size < len(items)
         return chunk, encode_token(self.offset + size) if more else None
 
+    def response(self, key: str, items: Sequence[T], view: Callable[[T], Any],
+                 default_max: int = 10) -> dict[str, Any]:
+        """A List* answer: one page of `items` under `key`, each shown by `view`, and the
+        NextToken of the next page, if any."""
+        chunk, token = self.page(items, default_max)
+        out: dict[str, Any] = {key: [view(item) for item in chunk]}
+        if token:
+            out["NextToken"] = token
+        return out
+
 
 def page(
     items: Sequence[T], params: Mapping[str, Any], default_max: int = 10

@@ -52,15 +52,9 @@ class EndpointConfigOps:
             self.plane.store.list_resources(t.endpoint_configs), query, name=lambda r: r.name,
             created=lambda r: r.creation_time,
         )
-        chunk, token = query.page(rows)
-        out: dict[str, Any] = {"EndpointConfigs": [
-            {"EndpointConfigName": r.name, "EndpointConfigArn": r.arn,
-             "CreationTime": ts(r.creation_time)}
-            for r in chunk
-        ]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return query.response("EndpointConfigs", rows, lambda r: {
+            "EndpointConfigName": r.name, "EndpointConfigArn": r.arn,
+            "CreationTime": ts(r.creation_time)})
 
     def delete(self, name: str) -> dict[str, Any]:
         with self.plane.store.begin() as tx:

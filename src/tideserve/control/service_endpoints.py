@@ -61,11 +61,7 @@ class EndpointOps:
             created=lambda r: r.creation_time, modified=lambda r: r.last_modified_time,
             status=lambda r: r.status,
         )
-        chunk, token = query.page(rows)
-        out: dict[str, Any] = {"Endpoints": [endpoint_summary(r) for r in chunk]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return query.response("Endpoints", rows, endpoint_summary)
 
     def update(self, spec: UpdateEndpointSpec) -> dict[str, Any]:
         asyncs = self.plane.async_endpoints

@@ -37,14 +37,8 @@ class ModelOps:
             self.plane.store.list_resources(t.models), query, name=lambda r: r.name,
             created=lambda r: r.creation_time,
         )
-        chunk, token = query.page(rows)
-        out: dict[str, Any] = {"Models": [
-            {"ModelName": r.name, "ModelArn": r.arn, "CreationTime": ts(r.creation_time)}
-            for r in chunk
-        ]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return query.response("Models", rows, lambda r: {
+            "ModelName": r.name, "ModelArn": r.arn, "CreationTime": ts(r.creation_time)})
 
     def delete(self, name: str) -> dict[str, Any]:
         with self.plane.store.begin() as tx:

@@ -34,11 +34,7 @@ class TagOps:
         with self.plane.store.read() as tx:
             self._check_taggable(tx, arn)
             tags = tx.tags(arn)
-        chunk, token = query.page(tags, default_max=MAX_TAGS)
-        out: dict[str, Any] = {"Tags": chunk}
-        if token:
-            out["NextToken"] = token
-        return out
+        return query.response("Tags", tags, lambda tag: tag, default_max=MAX_TAGS)
 
     def delete(self, arn: str, keys: list[str]) -> dict[str, Any]:
         with self.plane.store.begin() as tx:
