@@ -32,6 +32,7 @@ import argparse
 import json
 import math
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -160,21 +161,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def descendants(pid: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(entry.name))
-    out, stack = [], [pid]
-    while stack:
-        for k in kids.get(stack.pop(), []):
-            out.append(k)
-            stack.append(k)
-    return out
+def instance_pid(state_dir: Path, endpoint: str) -> int | None:
+    """The pid of the endpoint's instance, from the server's own instance table: the server's
+    other children include warm spares (serving/spare.py), which look alike from outside."""
+    with sqlite3.connect(f"file:{state_dir / 'tideserve.db'}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT pid FROM instances WHERE endpoint_name = ?",
+                         (endpoint,)).fetchone()
+    return int(row[0]) if row else None
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -327,13 +320,11 @@ class Bench:
         wait_answering(direct + "/invocations", body, "text/csv", proc)
         self.rss.append((key, f"instance{batching}", rss_mb(proc.pid)))
         name = f"bench-{key}{'-b' if batching else ''}"
-        known = set(descendants(server.proc.pid))
         deploy(server, name, archive, env)
         stack.callback(server.client("sagemaker").delete_endpoint, EndpointName=name)
         url = f"{server.url}/endpoints/{name}/invocations"
         headers = signed_headers(url, body, server.state_dir)
-        kids = [k for k in descendants(server.proc.pid) if k not in known]
-        instance = max(kids, key=rss_mb) if kids else None
+        instance = instance_pid(server.state_dir, name)
         self.rss.append((key, f"router's instance{batching}",
                          rss_mb(instance) if instance else float("nan")))
         return [
