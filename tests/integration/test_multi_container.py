@@ -126,6 +126,20 @@ def deploy(sm, name: str, containers: list[dict], mode: str | None = None) -> No
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
 
 
+def instance_processes(server: RunningServer) -> dict[int, list[int]]:
+    """Each multi-container instance's front pid -> its containers' pids."""
+    import psutil
+
+    out = {}
+    for proc in psutil.Process(server.proc.pid).children(recursive=True):
+        try:
+            if "tideserve.serving.containers.front" in " ".join(proc.cmdline()):
+                out[proc.pid] = [c.pid for c in proc.children()]
+        except psutil.Error:
+            continue
+    return out
+
+
 def metric_sum(cw, name: str, endpoint: str, container: str | None = None,
                timeout: float = 15.0) -> float:
     """The Sum of `name` over the last minutes, once the period it is in has been flushed."""
@@ -180,6 +194,8 @@ def test_a_serial_pipeline_answers_as_the_transform_then_the_model_would(
 
     # A container whose process dies: ModelError naming it, and the whole instance is
     # replaced (the front stops the other container and exits).
+    (front, containers), = instance_processes(server).items()
+    assert len(containers) == 2
     with pytest.raises(rt.exceptions.ModelError) as crashed:
         rt.invoke_endpoint(EndpointName="pipe", Body=csv(raw[:1], ["crash"]),
                            ContentType="text/csv")
@@ -195,6 +211,11 @@ def test_a_serial_pipeline_answers_as_the_transform_then_the_model_would(
             time.sleep(0.5)
     np.testing.assert_allclose(np.asarray(json.loads(again["Body"].read())).ravel(),
                                expected[:3], rtol=1e-6)
+    import psutil
+
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+                   for pid in (front, *containers))
+    assert front not in instance_processes(server)
 
 
 def test_a_direct_endpoint_answers_from_the_container_each_request_names(

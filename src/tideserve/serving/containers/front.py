@@ -236,7 +236,7 @@ def _config(app: Any, args: argparse.Namespace) -> Any:
     from tideserve.serving.instance import _available
 
     return uvicorn.Config(
-        app, host=args.host, port=args.port, loop="asyncio",
+        app, host=args.host, port=args.port, loop="none",
         http=_available("httptools", "h11"), lifespan="off", access_log=False,
         log_level="warning", timeout_keep_alive=75, server_header=False, date_header=False)
 
@@ -266,7 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler makes that a
     # clean return (as serving/instance.py does).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    return asyncio.run(run(plan, args, token))
+    runner: Any = asyncio.run
+    try:  # the loop the single-container instance runs on, where it is installed
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        pass
+    return int(runner(run(plan, args, token)))
 
 
 if __name__ == "__main__":
