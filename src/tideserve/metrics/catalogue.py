@@ -109,9 +109,12 @@ RESPONSE_UPLOAD_FAILURES: Final = _m(_SM, "ResponseUploadFailures", n.COUNT, (_A
 NOTIFICATION_FAILURES: Final = _m(_SM, "NotificationFailures", n.COUNT, (_AS,))
 
 # Instance metrics (§5.3); serverless workers report memory only (SageMaker shows no CPU for
-# them). GPU and disk utilization are not sampled yet.
+# them). GPU and disk utilization are not sampled yet. A multi-container instance's values
+# cover all its containers, and each container's are also published with ContainerName
+# (PER_CONTAINER_INSTANCE; metrics/system.py).
 CPU_UTILIZATION: Final = _m(_EP, n.CPU_UTILIZATION, n.PERCENT, (_RT, _AS))
 MEMORY_UTILIZATION: Final = _m(_EP, n.MEMORY_UTILIZATION, n.PERCENT, (_RT, _SL, _AS))
+PER_CONTAINER_INSTANCE: Final = (CPU_UTILIZATION, MEMORY_UTILIZATION)
 
 # Instance lifecycle, ours.
 INSTANCE_STARTUP_TIME: Final = _m(TIDESERVE, "InstanceStartupTime", n.SECONDS, (_RT, _AS))
