@@ -141,7 +141,7 @@ def instance_processes(server: RunningServer) -> dict[int, list[int]]:
 
 
 def metric_sum(cw, name: str, endpoint: str, container: str | None = None,
-               timeout: float = 15.0) -> float:
+               timeout: float = 15.0, namespace: str = "AWS/SageMaker") -> float:
     """The Sum of `name` over the last minutes, once the period it is in has been flushed."""
     dims = [{"Name": "EndpointName", "Value": endpoint},
             {"Name": "VariantName", "Value": "AllTraffic"}]
@@ -151,7 +151,7 @@ def metric_sum(cw, name: str, endpoint: str, container: str | None = None,
     while True:
         now = time.time()
         points = cw.get_metric_statistics(
-            Namespace="AWS/SageMaker", MetricName=name, Dimensions=dims, StartTime=now - 300,
+            Namespace=namespace, MetricName=name, Dimensions=dims, StartTime=now - 300,
             EndTime=now + 60, Period=60, Statistics=["Sum", "SampleCount"])["Datapoints"]
         if points or time.monotonic() > deadline:
             return sum(p["Sum"] for p in points)
@@ -255,6 +255,10 @@ def test_a_direct_endpoint_answers_from_the_container_each_request_names(
     assert metric_sum(cw, "Invocations", "direct", "cancer") == 1
     assert metric_sum(cw, "Invocations", "direct") == 2  # the variant's total
     assert metric_sum(cw, "ContainerLatency", "direct", "cancer") > 0
+    # Each container's share of the instance's memory, and the instance's as a whole.
+    instances = "/aws/sagemaker/Endpoints"
+    assert metric_sum(cw, "MemoryUtilization", "direct", "xgb", namespace=instances) > 0
+    assert metric_sum(cw, "MemoryUtilization", "direct", namespace=instances) > 0
 
 
 def test_a_container_that_cannot_start_fails_the_endpoint_naming_it(
