@@ -24,7 +24,8 @@ ROLE = "arn:aws:iam::123456789012:role/test"
 SITES = ("north", "south", "west")
 
 # Raw rows are `f1,...,f5,site`; the answer is CSV of the 5 scaled features and 3 one-hot
-# columns. `site` "boom" raises (a 500 from this container), "crash" kills its process.
+# columns. `site` "boom" raises (a 500 from this container), "crash" kills its process, "big"
+# answers 6 000 000 bytes (more than a pipeline passes between containers).
 PREPROCESS = '''
 import json
 import os
@@ -51,6 +52,8 @@ def predict_fn(rows, params):
             os._exit(3)
         if site == "boom":
             raise RuntimeError("unknown site boom")
+        if site == "big":
+            return "big"
         x = (np.asarray(row[:-1], dtype=float) - params["mean"]) / params["std"]
         onehot = [float(site == s) for s in params["sites"]]
         out.append(list(x) + onehot)
@@ -58,6 +61,8 @@ def predict_fn(rows, params):
 
 
 def output_fn(rows, accept):
+    if rows == "big":
+        return "1," * 3_000_000, "text/csv"
     return "\\n".join(",".join(repr(float(v)) for v in row) for row in rows), "text/csv"
 '''
 
@@ -187,6 +192,13 @@ def test_a_serial_pipeline_answers_as_the_transform_then_the_model_would(
     assert failed.value.response["OriginalStatusCode"] == 500
     assert "from pre with message" in str(failed.value)
     assert "unknown site boom" in failed.value.response["OriginalMessage"]
+
+    with pytest.raises(rt.exceptions.ModelError) as too_big:
+        rt.invoke_endpoint(EndpointName="pipe", Body=csv(raw[:1], ["big"]),
+                           ContentType="text/csv")
+    assert ("Received response from pre with status code 200. However, the request payload "
+            "from pre to xgb is 6000000 bytes, which has exceeded the maximum limit of 5 MB."
+            in str(too_big.value))
 
     cw = server.client("cloudwatch")
     assert metric_sum(cw, "ContainerLatency", "pipe", "pre") > 0
