@@ -21,6 +21,12 @@ not reach them before the front has drained; they are asked to die with the fron
 (PR_SET_PDEATHSIG), so a front killed outright leaves none behind. The instance's CPU and
 memory metrics sample the front's process tree, containers included.
 
+Sharing the instance: every container gets the instance's prediction threads (in a pipeline
+they take turns on a request; with direct invocation they compete, as containers on one
+SageMaker instance do), and each inherits the instance's address-space limit on its own (a
+limit per process, not their sum). Containers start cold, not from warm spares (fleet/local.py),
+all at once.
+
 Why a front in the instance and not the router driving the chain: the router, the async
 dispatcher and batch transform all reach an instance through one URL and one contract, and
 keep doing so; the pipeline's hops stay on the instance's loopback (as on SageMaker, where
