@@ -78,16 +78,13 @@ def test_a_model_parses_from_either_container_form_into_the_same_spec() -> None:
     ({"ModelName": "m"}, "Exactly one of PrimaryContainer or Containers must be specified."),
     ({"ModelName": "m", "PrimaryContainer": CONTAINER, "Containers": [CONTAINER]},
      "Exactly one of PrimaryContainer or Containers"),
-    ({"ModelName": "m", "Containers": [CONTAINER, CONTAINER]},
-     "Multi-container models"),
     ({"ModelName": "m", "PrimaryContainer": {"ModelDataUrl": "s3://b/k"}},
      "ContainerDefinition.Image is required."),
     ({"ModelName": "m", "PrimaryContainer": {**CONTAINER, "Mode": "MultiModel"}},
      r"Multi-model containers \(Mode=MultiModel\) are not supported yet."),
     ({"ModelName": "m", "PrimaryContainer": {"Image": "tideserve/sklearn"}},
      "ContainerDefinition.ModelDataUrl is required by tideserve runtimes."),
-], ids=["no container", "both forms", "two containers", "no image", "multi-model",
-        "no model data"])
+], ids=["no container", "both forms", "no image", "multi-model", "no model data"])
 def test_a_model_that_tideserve_cannot_serve_is_refused_in_aws_words(request_, message) -> None:
     with pytest.raises(ValidationError, match=message):
         ModelSpec.parse(request_)

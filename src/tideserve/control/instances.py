@@ -15,12 +15,15 @@ import aiohttp
 from tideserve.clock import Clock
 from tideserve.control import tables as t
 from tideserve.control.fleet_state import EndpointFleet, ManagedInstance
-from tideserve.control.models import ModelCache
+from tideserve.control.models import ModelCache, PreparedModel
+from tideserve.control.specs import ModelSpec
 from tideserve.control.store import ControlStore
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import TideserveError
 from tideserve.fleet.base import InstanceProvider, InstanceSpec
 from tideserve.fleet.readiness import NotReady, wait_until_ready
+from tideserve.serving.containers.plan import ContainerPlan, ContainerProcess
+from tideserve.serving.containers.report import ContainerLayout
 from tideserve.serving.routes import Backend
 
 STARTUP_TIMEOUT_SECONDS = 240.0  # SageMaker's default container health-check window
@@ -80,8 +83,12 @@ class InstanceRunner:
         if model is None:
             raise InstanceStartError(f"Model {variant['ModelName']} no longer exists.")
         instance_id = f"{endpoint.lower()}-{uuid.uuid4().hex[:8]}"
+        model_spec = ModelSpec.load(model.spec)
         try:
-            prepared = await self.models.prepare(model, holder=instance_id)
+            if model_spec.execution_mode is not None:
+                prepared, plan = await self._prepare_containers(model, model_spec, instance_id)
+            else:
+                prepared, plan = await self.models.prepare(model, holder=instance_id), None
         except TideserveError as exc:
             raise InstanceStartError(f"Failed to prepare the model: {exc.message}") from exc
         spec = InstanceSpec(
@@ -90,7 +97,7 @@ class InstanceRunner:
             instance_type=self.catalog.get(variant["InstanceType"]),
             model_dir=prepared.model_dir, runtime=prepared.runtime,
             environment=prepared.environment, trust_pickle=self.trust_pickle,
-            command=prepared.command,
+            command=prepared.command, containers=plan,
         )
         requested = self.clock.now()
         try:
@@ -103,7 +110,9 @@ class InstanceRunner:
             raise
         inst = ManagedInstance(
             handle=handle, endpoint=endpoint, variant=variant["VariantName"], fleet=fleet,
-            backend=Backend(spec.instance_id, handle.url, token=handle.token),
+            backend=Backend(spec.instance_id, handle.url, token=handle.token,
+                            containers=None if plan is None
+                            else ContainerLayout(plan.mode, plan.hostnames)),
             requested_at=requested,
         )
         into.instances.append(inst)
@@ -124,15 +133,31 @@ class InstanceRunner:
         ))
         return inst
 
+    async def _prepare_containers(self, model: Any, spec: ModelSpec, instance_id: str
+                                  ) -> tuple[PreparedModel, ContainerPlan]:
+        """A multi-container model: each container's tree, and the plan its front runs."""
+        raw = list(model.spec.get("Containers") or [])
+        names = spec.container_hostnames
+        prepared = await self.models.prepare_containers(raw, names, holder=instance_id)
+        plan = ContainerPlan(str(spec.execution_mode), tuple(
+            ContainerProcess(name, p.model_dir, p.runtime, p.environment, p.command)
+            for name, p in zip(names, prepared, strict=True)))
+        # The instance's own directory and runtime are its first container's; its
+        # Environment is empty: each container gets its own (plan.py).
+        first = prepared[0]
+        return PreparedModel(first.model_dir, first.runtime, {}, None), plan
+
     async def _wait_ready(self, inst: ManagedInstance) -> None:
         assert self.http is not None
+        which = ("A container" if inst.handle.spec.containers is not None
+                 else "The primary container")
         try:
             await wait_until_ready(self.provider, inst.handle, self.http,
                                    STARTUP_TIMEOUT_SECONDS)
         except NotReady as exc:
             raise InstanceStartError(
-                f"The primary container for production variant {inst.variant} did not pass "
-                f"the ping health check: {exc}"
+                f"{which} for production variant {inst.variant} did not pass the ping health "
+                f"check: {exc}"
             ) from None
 
     async def drain_and_stop(self, inst: ManagedInstance, fleet: EndpointFleet) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,34 @@ class ModelCache:
         self.max_model_bytes = max_model_bytes
         self.trees = ModelTrees(root)
         self.trees.clear()  # no instance survives a restart: every tree on disk is stale
+        # holder -> the holders of its containers' trees (a multi-container instance)
+        self._parts: dict[str, list[str]] = {}
 
     async def prepare(self, model_row: Any, holder: str) -> PreparedModel:
         """The model's unpacked tree, held for `holder` (an instance id) until `release`.
         A SAGEMAKER_SUBMIT_DIRECTORY is part of the tree's version: two models on the same
         data with different code get a tree each."""
         container = model_row.spec.get("PrimaryContainer") or model_row.spec["Containers"][0]
+        return await self.prepare_container(container, holder)
+
+    async def prepare_containers(self, containers: list[Mapping[str, Any]],
+                                 names: tuple[str, ...], holder: str) -> list[PreparedModel]:
+        """Each container's tree of a multi-container model, all held for `holder` until
+        `release(holder)`; one that fails releases the others."""
+        parts = self._parts.setdefault(holder, [])
+        try:
+            out = []
+            for container, name in zip(containers, names, strict=True):
+                parts.append(f"{holder}/{name}")
+                out.append(await self.prepare_container(container, parts[-1]))
+            return out
+        except BaseException:
+            await self.release(holder)
+            raise
+
+    async def prepare_container(self, container: Mapping[str, Any],
+                                holder: str) -> PreparedModel:
+        """One ContainerDefinition's tree (see `prepare`)."""
         env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
         url, options, root = self._source(container["ModelDataUrl"])
         version = await asyncio.to_thread(_version, url, root, options)
@@ -73,6 +96,8 @@ class ModelCache:
         )
 
     async def release(self, holder: str) -> None:
+        for part in self._parts.pop(holder, []):
+            await self.trees.release(part)
         await self.trees.release(holder)
 
     def _source(self, url: str) -> tuple[str, dict[str, Any] | None, Path | None]:

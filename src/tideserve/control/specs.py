@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tideserve.asyncinf.config import AsyncConfig, check_async_config
+from tideserve.control.multi_container import DIRECT, SERIAL, check_multi_container
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import ValidationError
 from tideserve.serving.images import resolve_runtime
@@ -51,6 +52,9 @@ class ContainerSpec:
     model_data_source: Mapping[str, Any] | None
     mode: str | None  # SingleModel (the default) or MultiModel
     environment: Mapping[str, str]
+    # Names the container in a multi-container model (TargetContainerHostname, metrics'
+    # ContainerName); None where the request left it out.
+    container_hostname: str | None = None
 
     @classmethod
     def load(cls, raw: Mapping[str, Any]) -> ContainerSpec:
@@ -60,6 +64,7 @@ class ContainerSpec:
             model_data_source=raw.get("ModelDataSource") or None,
             mode=raw.get("Mode"),
             environment={str(k): str(v) for k, v in (raw.get("Environment") or {}).items()},
+            container_hostname=raw.get("ContainerHostname") or None,
         )
 
     @classmethod
@@ -81,7 +86,9 @@ class ContainerSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """CreateModel's input: one container, as PrimaryContainer or a Containers list of one."""
+    """CreateModel's input: one container (PrimaryContainer, or a Containers list of one), or
+    a multi-container model (control/multi_container.py has its rules): a serial inference
+    pipeline or containers invoked directly."""
 
     model_name: str
     containers: tuple[ContainerSpec, ...]
@@ -89,6 +96,8 @@ class ModelSpec:
     enable_network_isolation: bool
     tags: tuple[Tag, ...]
     wire: Mapping[str, Any]
+    # {"Mode": "Serial" | "Direct"} as given; absent means Serial (AWS's default).
+    inference_execution_config: Mapping[str, Any] | None = None
 
     @classmethod
     def parse(cls, p: Mapping[str, Any]) -> ModelSpec:
@@ -98,12 +107,10 @@ class ModelSpec:
                 "Exactly one of PrimaryContainer or Containers must be specified."
             )
         raw = [p["PrimaryContainer"]] if has_primary else p["Containers"]
-        if len(raw) > 1:
-            raise ValidationError(
-                "Multi-container models (inference pipelines, direct invocation) are not "
-                "supported yet: give one container."
-            )
-        return cls._of(p, tuple(ContainerSpec.parse(c) for c in raw), Tag.parse_all(p.get("Tags")))
+        spec = cls._of(p, tuple(ContainerSpec.parse(c) for c in raw),
+                       Tag.parse_all(p.get("Tags")))
+        check_multi_container(spec, has_primary)
+        return spec
 
     @classmethod
     def load(cls, stored: Mapping[str, Any]) -> ModelSpec:
@@ -120,11 +127,28 @@ class ModelSpec:
             execution_role_arn=p.get("ExecutionRoleArn"),
             enable_network_isolation=bool(p.get("EnableNetworkIsolation")),
             tags=tags, wire=_without_tags(p),
+            inference_execution_config=p.get("InferenceExecutionConfig") or None,
         )
 
     @property
     def images(self) -> list[str]:
         return [c.image for c in self.containers]
+
+    @property
+    def execution_mode(self) -> str | None:
+        """Serial or Direct for a multi-container model; None for a single container (which
+        runs as it always has, with no front)."""
+        mode = (self.inference_execution_config or {}).get("Mode") or SERIAL
+        if len(self.containers) > 1 or mode == DIRECT:
+            return str(mode)
+        return None
+
+    @property
+    def container_hostnames(self) -> tuple[str, ...]:
+        """Each container's name: its ContainerHostname, or container-<position> (1-based)
+        where a pipeline left them all out, as SageMaker names them in logs and metrics."""
+        return tuple(c.container_hostname or f"container-{i}"
+                     for i, c in enumerate(self.containers, 1))
 
 
 # -- endpoint configs ------------------------------------------------------------------------

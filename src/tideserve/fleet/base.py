@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tideserve.cost.catalog import InstanceType
+from tideserve.serving.containers.plan import ContainerPlan
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class InstanceSpec:
     # A user's own contract-speaking server instead of ours (from the container's
     # TIDESERVE_SERVE_COMMAND); `{port}` and `{model_dir}` are substituted.
     command: str | None = None
+    # A multi-container model's containers, all run by this one instance (its front process,
+    # serving/containers/front.py); None for a model of one container.
+    containers: ContainerPlan | None = None
 
 
 @dataclass

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tideserve.fleet.base import InstanceHandle, InstanceSpec
+from tideserve.serving.containers.plan import PLAN_ENV
 from tideserve.serving.instance_token import new_token
 
 # Read when the interpreter starts or a numeric library is imported: a spare has done both.
@@ -104,13 +105,19 @@ class LocalProcessProvider:
         memory = int(spec.instance_type.memory_gib * 2**30) + _ADDRESS_SPACE_HEADROOM
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.instance_id}.log"
-        kind = None if spec.command else _spare_kind(spec, model_dir, threads)
+        if spec.containers is not None:  # the front starts one process per container
+            env[PLAN_ENV] = spec.containers.encode()
+        kind = (None if spec.command or spec.containers is not None
+                else _spare_kind(spec, model_dir, threads))
         proc = None
         if kind is not None and self.warm_spares:
             proc = await self._hand_to_spare(kind, argv, env, model_dir, log_path,
                                              memory if self.limit_memory else None)
         if proc is None:
-            if spec.command:
+            if spec.containers is not None:
+                command = [sys.executable, "-m", "tideserve.serving.containers.front",
+                           *argv[argv.index("--host"):]]
+            elif spec.command:
                 command = shlex.split(spec.command.format(port=port, model_dir=model_dir))
             else:
                 command = [sys.executable, "-m", "tideserve.serving.instance", *argv]

@@ -23,6 +23,7 @@ KINDS: Final = (REAL_TIME, SERVERLESS, ASYNC)
 
 VARIANT_DIMS: Final = (n.ENDPOINT_NAME, n.VARIANT_NAME)
 ENDPOINT_DIMS: Final = (n.ENDPOINT_NAME,)
+CONTAINER_DIMS: Final = (n.CONTAINER_NAME, n.ENDPOINT_NAME, n.VARIANT_NAME)
 TIDESERVE: Final = "tideserve"  # our own namespace: instance lifecycle
 
 
@@ -65,6 +66,19 @@ MODEL_LATENCY: Final = _m(_SM, n.MODEL_LATENCY, n.MICROSECONDS, (_RT, _SL, _AS))
 OVERHEAD_LATENCY: Final = _m(_SM, n.OVERHEAD_LATENCY, n.MICROSECONDS, (_RT, _SL))
 CONCURRENT_REQUESTS_PER_MODEL: Final = _m(_SM, n.CONCURRENT_REQUESTS_PER_MODEL, n.NONE, (_RT,))
 
+# Multi-container models (hosting-jobs §2.4). ContainerLatency is per container only
+# (ContainerName = the ContainerHostname), for pipelines and direct invocation; a pipeline's
+# ModelLatency is the sum over its containers. With direct invocation the variant's
+# Invocations, 4XX/5XX errors and OverheadLatency are also published per container, under the
+# same names with ContainerName added (PER_CONTAINER_IN_DIRECT). None is zero-filled.
+CONTAINER_LATENCY: Final = _m(_SM, n.CONTAINER_LATENCY, n.MICROSECONDS, (_RT, _AS),
+                              dims=CONTAINER_DIMS)
+PER_CONTAINER_IN_DIRECT: Final = (INVOCATIONS, INVOCATION_4XX_ERRORS, INVOCATION_5XX_ERRORS,
+                                  OVERHEAD_LATENCY)
+# Only a multi-container variant publishes these: the simulator, which models a variant of one
+# container, leaves them out.
+MULTI_CONTAINER_ONLY: Final = frozenset({CONTAINER_LATENCY.key})
+
 # Serverless (§5.1, serverless rows).
 MODEL_SETUP_TIME: Final = _m(_SM, n.MODEL_SETUP_TIME, n.MICROSECONDS, (_SL,))
 CONCURRENT_EXECUTIONS_UTILIZATION: Final = _m(
@@ -95,9 +109,12 @@ RESPONSE_UPLOAD_FAILURES: Final = _m(_SM, "ResponseUploadFailures", n.COUNT, (_A
 NOTIFICATION_FAILURES: Final = _m(_SM, "NotificationFailures", n.COUNT, (_AS,))
 
 # Instance metrics (§5.3); serverless workers report memory only (SageMaker shows no CPU for
-# them). GPU and disk utilization are not sampled yet.
+# them). GPU and disk utilization are not sampled yet. A multi-container instance's values
+# cover all its containers, and each container's are also published with ContainerName
+# (PER_CONTAINER_INSTANCE; metrics/system.py).
 CPU_UTILIZATION: Final = _m(_EP, n.CPU_UTILIZATION, n.PERCENT, (_RT, _AS))
 MEMORY_UTILIZATION: Final = _m(_EP, n.MEMORY_UTILIZATION, n.PERCENT, (_RT, _SL, _AS))
+PER_CONTAINER_INSTANCE: Final = (CPU_UTILIZATION, MEMORY_UTILIZATION)
 
 # Instance lifecycle, ours.
 INSTANCE_STARTUP_TIME: Final = _m(TIDESERVE, "InstanceStartupTime", n.SECONDS, (_RT, _AS))
@@ -117,6 +134,7 @@ CATALOGUE: Final[dict[tuple[str, str], Metric]] = {
     m.key: m for m in (
         INVOCATIONS, INVOCATIONS_PER_INSTANCE, INVOCATION_4XX_ERRORS, INVOCATION_5XX_ERRORS,
         INVOCATION_MODEL_ERRORS, MODEL_LATENCY, OVERHEAD_LATENCY, CONCURRENT_REQUESTS_PER_MODEL,
+        CONTAINER_LATENCY,
         MODEL_SETUP_TIME, CONCURRENT_EXECUTIONS_UTILIZATION, *PROVISIONED_ONLY,
         BACKLOG_SIZE, BACKLOG_SIZE_PER_INSTANCE, AGE_OF_OLDEST_REQUEST, BACKLOG_WITHOUT_CAPACITY,
         INVOCATIONS_PROCESSED, INVOCATION_FAILURES, TIME_IN_BACKLOG, TOTAL_PROCESSING_TIME,

@@ -15,6 +15,7 @@ ENDPOINT_INSTANCES: Final = "/aws/sagemaker/Endpoints"  # instance metrics, same
 # Dimension names.
 ENDPOINT_NAME: Final = "EndpointName"
 VARIANT_NAME: Final = "VariantName"
+CONTAINER_NAME: Final = "ContainerName"  # a multi-container model's ContainerHostname
 INFERENCE_COMPONENT_NAME: Final = "InferenceComponentName"
 
 # Units.
@@ -33,6 +34,7 @@ INVOCATION_5XX_ERRORS: Final = "Invocation5XXErrors"  # 1 if 5xx, else 0
 INVOCATION_MODEL_ERRORS: Final = "InvocationModelErrors"  # 1 for any non-2xx/timeout, else 0
 MODEL_LATENCY: Final = "ModelLatency"  # microseconds waiting on the container
 OVERHEAD_LATENCY: Final = "OverheadLatency"  # microseconds of ours around ModelLatency
+CONTAINER_LATENCY: Final = "ContainerLatency"  # microseconds on one container of several
 MODEL_SETUP_TIME: Final = "ModelSetupTime"  # microseconds of a serverless cold start
 CONCURRENT_REQUESTS_PER_MODEL: Final = "ConcurrentRequestsPerModel"  # in flight + queued
 

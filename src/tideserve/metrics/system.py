@@ -9,6 +9,13 @@ Non-blocking: psutil's cpu_percent(interval=None) measures since the previous ca
 Process object, so Process objects are kept between samples; a process's first sample only
 primes the measurement and records no CPU value. Each instance records its own value into the
 variant's series, so Average is the mean over instances and SampleCount counts instance samples.
+
+A multi-container instance (serving/containers/front.py) is one tree too: its front and every
+container count in the instance's values. Each container's own subtree is also recorded with
+a ContainerName dimension (spec hosting-jobs §2.4 has it for direct invocation; pipelines get
+it as well, to show which stage uses the CPU), so the containers' values sum to about the
+instance's (less the front). A container is a direct child of the instance's process whose
+environment names it (CONTAINER_ENV), read once per process.
 """
 
 from __future__ import annotations
@@ -56,6 +63,13 @@ class InstanceInfo:
 
 # The controller's form: instance id -> (pid, endpoint, variant, instance type name).
 ControllerInstance = tuple[int, str, str, str]
+CONTAINER_ENV = "TIDESERVE_CONTAINER_HOSTNAME"  # set by the multi-container front
+
+
+@dataclass
+class _Usage:
+    cpu: float = 0.0
+    rss: int = 0
 
 
 class _Tracked:
@@ -64,29 +78,55 @@ class _Tracked:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.procs: dict[int, psutil.Process] = {}
+        self.names: dict[int, str | None] = {}  # direct child pid -> its container, if one
 
-    def sample(self) -> tuple[float | None, int]:
-        """(cpu percent over cores or None while priming, rss bytes) of the process tree."""
+    def sample(self) -> tuple[float | None, int, dict[str, _Usage]]:
+        """(cpu percent over cores or None while priming, rss bytes) of the process tree, and
+        each container's share of it (empty for an instance of one container)."""
         root = psutil.Process(self.pid)  # raises NoSuchProcess once it is gone
         current = {self.pid: self.procs.get(self.pid) or root}
+        owner: dict[int, str] = {}  # pid -> the container it belongs to
         try:
-            for child in root.children(recursive=True):
-                current[child.pid] = self.procs.get(child.pid) or child
+            for child in root.children():
+                name = self._container(child)
+                for proc in (child, *_descendants(child)):
+                    current[proc.pid] = self.procs.get(proc.pid) or proc
+                    if name is not None:
+                        owner[proc.pid] = name
         except psutil.Error:
             pass
         primed = self.pid in self.procs
-        cpu = 0.0
-        rss = 0
+        total = _Usage()
+        containers: dict[str, _Usage] = {name: _Usage() for name in set(owner.values())}
         for pid, proc in current.items():
             try:
                 pct = proc.cpu_percent(interval=None)
-                rss += proc.memory_info().rss
+                rss = proc.memory_info().rss
             except psutil.Error:  # a child exited between listing and sampling
                 continue
-            if pid in self.procs:  # new children count from their next sample
-                cpu += pct
+            counted = pct if pid in self.procs else 0.0  # new children count from next time
+            for usage in (total, containers.get(owner.get(pid, ""))):
+                if usage is not None:
+                    usage.cpu += counted
+                    usage.rss += rss
         self.procs = current
-        return (cpu if primed else None), rss
+        self.names = {pid: name for pid, name in self.names.items() if pid in current}
+        return (total.cpu if primed else None), total.rss, containers
+
+    def _container(self, child: psutil.Process) -> str | None:
+        if child.pid not in self.names:
+            try:
+                self.names[child.pid] = child.environ().get(CONTAINER_ENV)
+            except psutil.Error:
+                self.names[child.pid] = None
+        return self.names[child.pid]
+
+
+def _descendants(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return list(proc.children(recursive=True))
+    except psutil.Error:
+        return []
 
 
 class InstanceSampler:
@@ -113,11 +153,14 @@ class InstanceSampler:
             if tracked is None or tracked.pid != info.pid:
                 tracked = self._tracked[instance_id] = _Tracked(info.pid)
             try:
-                cpu, rss = tracked.sample()
+                cpu, rss, containers = tracked.sample()
             except psutil.Error:
                 del self._tracked[instance_id]
                 continue
             self._record(info, cpu, rss, now)
+            for name, usage in containers.items():
+                self._record(info, usage.cpu if cpu is not None else None, usage.rss, now,
+                             container=name)
 
     def _info(self, given: InstanceInfo | ControllerInstance) -> InstanceInfo | None:
         if isinstance(given, InstanceInfo):
@@ -127,8 +170,12 @@ class InstanceSampler:
             return None
         return InstanceInfo.from_catalog(self._catalog, pid, endpoint, variant, instance_type)
 
-    def _record(self, info: InstanceInfo, cpu: float | None, rss: int, now: float) -> None:
-        dims = dimensions(EndpointName=info.endpoint, VariantName=info.variant)
+    def _record(self, info: InstanceInfo, cpu: float | None, rss: int, now: float,
+                container: str | None = None) -> None:
+        named = {names.ENDPOINT_NAME: info.endpoint, names.VARIANT_NAME: info.variant}
+        if container is not None:
+            named[names.CONTAINER_NAME] = container
+        dims = dimensions(named)
         ns = names.ENDPOINT_INSTANCES
         if cpu is not None:
             cpu = min(cpu, 100.0 * info.vcpu)

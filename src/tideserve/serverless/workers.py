@@ -16,8 +16,9 @@ import aiohttp
 
 from tideserve.control import tables as t
 from tideserve.control.models import ModelCache
+from tideserve.control.specs import ModelSpec
 from tideserve.control.store import ControlStore
-from tideserve.errors import ModelInvocationError, TideserveError
+from tideserve.errors import ModelInvocationError, TideserveError, ValidationError
 from tideserve.fleet.base import InstanceProvider, InstanceSpec
 from tideserve.fleet.readiness import NotReady, wait_until_ready
 from tideserve.serverless.config import COLD_START_TIMEOUT_SECONDS, ServerlessConfig
@@ -62,6 +63,12 @@ class ProcessLauncher:
         model = self.store.get_resource(t.models, self.model_name)
         if model is None:
             raise TideserveError(f"Model {self.model_name} no longer exists.")
+        if ModelSpec.load(model.spec).execution_mode is not None:
+            # AWS's serverless exclusions list inference pipelines; a Direct model is one too.
+            raise ValidationError(
+                f"Model {self.model_name} has several containers: serverless endpoints do not "
+                "support multi-container models (inference pipelines, direct invocation)."
+            )
         return await self.models.prepare(model, holder=holder or self.holder)
 
     async def close(self) -> None:

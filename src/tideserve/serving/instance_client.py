@@ -36,6 +36,7 @@ import aiohttp
 
 from tideserve.errors import ModelInvocationError
 from tideserve.serving import http1
+from tideserve.serving.containers.report import REPORT_HEADER_RAW
 from tideserve.serving.instance_token import TOKEN_HEADER
 from tideserve.serving.routes import Backend
 
@@ -50,6 +51,9 @@ _FORWARD = (
     ("accept", "Accept"),
     ("x-amzn-sagemaker-custom-attributes", "X-Amzn-SageMaker-Custom-Attributes"),
     ("x-amzn-sagemaker-inference-id", "X-Amzn-SageMaker-Inference-Id"),
+    # Reaches only multi-container instances: the router refuses it for any other
+    # (serving/containers/report.py).
+    ("x-amzn-sagemaker-target-container-hostname", "X-Amzn-SageMaker-Target-Container-Hostname"),
 )
 _STALE_ERRORS = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
@@ -66,6 +70,9 @@ class Reply:
     content_type: str
     custom_attributes: str | None
     model_us: float  # from sending the request to the last byte of the answer
+    # A multi-container instance's X-Tideserve-Containers (serving/containers/report.py);
+    # None from any other.
+    report: str | None = None
 
 
 class Undelivered(Exception):
@@ -145,7 +152,9 @@ class InstanceClient:
         model_us = (time.perf_counter() - t0) * 1e6
         return Reply(answer.status, answer.body,
                      answer.header(b"content-type") or "application/octet-stream",
-                     answer.header(b"x-amzn-sagemaker-custom-attributes"), model_us)
+                     answer.header(b"x-amzn-sagemaker-custom-attributes"), model_us,
+                     answer.header(REPORT_HEADER_RAW) if backend.containers is not None
+                     else None)
 
     async def _post(self, host: str, port: int, head: bytes, body: bytes) -> http1.Answer:
         try:
@@ -263,10 +272,11 @@ def _undelivered(exc: BaseException) -> Undelivered:
 # -- what a client is told, in one wording for every kind ------------------------------------
 
 
-def failure_message(status: int, text: str) -> str:
-    """How SageMaker words a container's non-2xx answer (status 0: none came)."""
+def failure_message(status: int, text: str, container: str = "primary") -> str:
+    """How SageMaker words a container's non-2xx answer (status 0: none came); `container`
+    is the ContainerHostname in a multi-container model."""
     kind = "client" if 400 <= status < 500 else "server"
-    return f'Received {kind} error ({status}) from primary with message "{text}".'
+    return f'Received {kind} error ({status}) from {container} with message "{text}".'
 
 
 def _console_hint(region: str, endpoint: str, account: str) -> str:
@@ -277,18 +287,25 @@ def _console_hint(region: str, endpoint: str, account: str) -> str:
     )
 
 
-def model_error(status: int, body: bytes, region: str, endpoint: str) -> ModelInvocationError:
+def model_error(status: int, body: bytes, region: str, endpoint: str,
+                message: str | None = None) -> ModelInvocationError:
+    """`message`: the whole sentence, where the caller has one (a multi-container front's)."""
     text = body.decode("utf-8", errors="replace")
     return ModelInvocationError(
-        failure_message(status, text) + " " + _console_hint(region, endpoint, "tideserve"),
+        (message or failure_message(status, text)) + " "
+        + _console_hint(region, endpoint, "tideserve"),
         original_status=status,
         original_message=text,
     )
 
 
-TIMED_OUT = ("Your invocation timed out while waiting for a response from container primary. "
-             "Review the latency metrics for each container in Amazon CloudWatch, resolve the "
-             "issue, and try again.")
+def timed_out(container: str = "primary") -> str:
+    return (f"Your invocation timed out while waiting for a response from container "
+            f"{container}. Review the latency metrics for each container in Amazon "
+            "CloudWatch, resolve the issue, and try again.")
+
+
+TIMED_OUT = timed_out()
 
 
 def model_timeout() -> ModelInvocationError:

@@ -29,6 +29,13 @@ from tideserve.errors import ModelInvocationError, UnavailableError, ValidationE
 from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.catalogue import Metric
+from tideserve.serving.containers.metrics import container_errors, record_per_container
+from tideserve.serving.containers.report import (
+    TARGET_HEADER_LOWER,
+    ContainerLayout,
+    ContainerReport,
+    check_single_target,
+)
 from tideserve.serving.instance_client import (
     TIMEOUT_HEADER,
     InstanceClient,
@@ -117,6 +124,12 @@ class Router:
         backend = least_outstanding(variant.backends, self.rng)
         if backend is None:
             raise UnavailableError(f"Endpoint {route.name} has no instance in service.")
+        target = inv.headers.get(TARGET_HEADER_LOWER)
+        layout = backend.containers
+        if layout is not None:
+            layout.check_target(target, route.name)
+        elif target is not None:
+            check_single_target(target, route.name)
         dims = (("EndpointName", route.name), ("VariantName", variant.name))
         instances = len(variant.backends)
         headers = forward_headers(inv.headers)
@@ -129,6 +142,9 @@ class Router:
             self._count(dims, instances, errors=(0, 1, 0))
             raise
         total_us = (time.perf_counter() - started) * 1e6
+        if layout is not None:
+            return self._containers_answered(route.name, variant.name, dims, instances, layout,
+                                             reply, total_us, target)
         status = reply.status
         self._record(dims, instances, status, reply.model_us, total_us)
         if status >= 300:
@@ -173,6 +189,29 @@ class Router:
             "No instance could take the request: the instances it was sent to stopped before "
             "they answered. Retry the request."
         )
+
+    def _containers_answered(
+        self, endpoint: str, variant: str, dims: tuple[tuple[str, str], ...], instances: int,
+        layout: ContainerLayout, reply: Reply, total_us: float, target: str | None,
+    ) -> InvocationResult:
+        """A multi-container instance's answer: the variant's metrics (a pipeline's
+        ModelLatency is the sum over its containers), the per-container ones, and the
+        ModelError naming the container that failed."""
+        report = ContainerReport.decode(reply.report) or ContainerReport()
+        status = report.status if report.failed is not None else reply.status
+        model_us = report.model_us if report.latencies else reply.model_us
+        errors = container_errors(status, failed=report.failed is not None or status >= 300)
+        self._count(dims, instances, errors, (
+            (catalogue.MODEL_LATENCY, model_us),
+            (catalogue.OVERHEAD_LATENCY, max(0.0, total_us - model_us)),
+        ))
+        record_per_container(self.metrics, endpoint, variant, layout, report, errors,
+                             total_us, target)
+        if report.failed is not None or reply.status >= 300:
+            raise model_error(status, reply.body, self.region, endpoint,
+                              report.message or None)
+        return InvocationResult(reply.body, reply.content_type, variant,
+                                reply.custom_attributes)
 
     def _record(
         self, dims: tuple[tuple[str, str], ...], instances: int, status: int,

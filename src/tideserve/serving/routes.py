@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from tideserve.serving.containers.report import ContainerLayout
+
 
 @dataclass(eq=False)
 class Backend:
@@ -18,6 +20,8 @@ class Backend:
     # Cleared by the router when the instance stops accepting connections; the controller
     # replaces it. Until then no new request is sent its way.
     reachable: bool = True
+    # A multi-container instance's containers (serving/containers); None for one container.
+    containers: ContainerLayout | None = None
 
 
 @dataclass(eq=False)
