@@ -103,7 +103,8 @@ class InstanceRunner:
             raise
         inst = ManagedInstance(
             handle=handle, endpoint=endpoint, variant=variant["VariantName"], fleet=fleet,
-            backend=Backend(spec.instance_id, handle.url, token=handle.token),
+            backend=Backend(spec.instance_id, handle.url, token=handle.token,
+                            multi_model=prepared.multi_model),
             requested_at=requested,
         )
         into.instances.append(inst)

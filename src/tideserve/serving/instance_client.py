@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +50,7 @@ _FORWARD = (
     ("accept", "Accept"),
     ("x-amzn-sagemaker-custom-attributes", "X-Amzn-SageMaker-Custom-Attributes"),
     ("x-amzn-sagemaker-inference-id", "X-Amzn-SageMaker-Inference-Id"),
+    ("x-amzn-sagemaker-target-model", "X-Amzn-SageMaker-Target-Model"),  # multi-model only
 )
 _STALE_ERRORS = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
@@ -66,6 +67,10 @@ class Reply:
     content_type: str
     custom_attributes: str | None
     model_us: float  # from sending the request to the last byte of the answer
+    # A multi-model instance's X-Tideserve-Multi-Model and X-Tideserve-Error (read only from
+    # one: serving/multi_model.py).
+    multi_model: str | None = None
+    error_type: str | None = None
 
 
 class Undelivered(Exception):
@@ -143,9 +148,13 @@ class InstanceClient:
             if track:
                 backend.in_flight -= 1
         model_us = (time.perf_counter() - t0) * 1e6
-        return Reply(answer.status, answer.body,
-                     answer.header(b"content-type") or "application/octet-stream",
-                     answer.header(b"x-amzn-sagemaker-custom-attributes"), model_us)
+        reply = Reply(answer.status, answer.body,
+                      answer.header(b"content-type") or "application/octet-stream",
+                      answer.header(b"x-amzn-sagemaker-custom-attributes"), model_us)
+        if backend.multi_model:
+            reply = replace(reply, multi_model=answer.header(b"x-tideserve-multi-model"),
+                            error_type=answer.header(b"x-tideserve-error"))
+        return reply
 
     async def _post(self, host: str, port: int, head: bytes, body: bytes) -> http1.Answer:
         try:

@@ -18,6 +18,10 @@ class Backend:
     # Cleared by the router when the instance stops accepting connections; the controller
     # replaces it. Until then no new request is sent its way.
     reachable: bool = True
+    # An instance of a multi-model variant (serving/multi_model.py): requests name a
+    # TargetModel and go where it is loaded (serving/affinity.py).
+    multi_model: bool = False
+    loaded_models: int = 0  # as its last answer said (LoadedModelCount's sample)
 
 
 @dataclass(eq=False)
