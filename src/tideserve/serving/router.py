@@ -72,6 +72,8 @@ class InvocationResult:
     content_type: str
     variant: str
     custom_attributes: str | None
+    # Multi-model: whether the TargetModel was loaded when the request reached its instance.
+    cache_hit: bool | None = None
 
 
 class InvokedElsewhere(Protocol):
@@ -150,8 +152,9 @@ class Router:
         self._record(dims, instances, status, model_us, total_us)
         if status >= 300:
             raise model_error(status, reply.body, self.region, route.name)
+        hit = None if reply.multi_model is None else reply.multi_model.startswith("hit=1")
         return InvocationResult(reply.body, reply.content_type, variant.name,
-                                reply.custom_attributes)
+                                reply.custom_attributes, hit)
 
     def _variant(self, route: EndpointRoute, target: str | None):  # type: ignore[no-untyped-def]
         if target is not None:
