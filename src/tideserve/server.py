@@ -64,6 +64,7 @@ from tideserve.schema import create_all
 from tideserve.serverless.config import keep_alive_seconds
 from tideserve.serverless.kind import ServerlessKind
 from tideserve.serverless.manager import ServerlessManager
+from tideserve.serving.multi_model_route import publish_loaded_model_counts
 from tideserve.serving.router import Router
 from tideserve.serving.routes import RouteTable, VariantRoute, requests_per_instance
 from tideserve.settings import Settings
@@ -163,6 +164,7 @@ class Server:
             try:
                 self._publish_zeros()
                 self.sampler.sample(self.controller.instance_pids())
+                publish_loaded_model_counts(self.router.routes, self.metrics)
                 self.serverless.on_period(self.clock.now())
                 self._flush(self.clock.now())
                 self.metrics.forget_endpoints_except(

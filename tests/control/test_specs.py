@@ -80,8 +80,8 @@ def test_a_model_parses_from_either_container_form_into_the_same_spec() -> None:
      "Exactly one of PrimaryContainer or Containers"),
     ({"ModelName": "m", "PrimaryContainer": {"ModelDataUrl": "s3://b/k"}},
      "ContainerDefinition.Image is required."),
-    ({"ModelName": "m", "PrimaryContainer": {**CONTAINER, "Mode": "MultiModel"}},
-     r"Multi-model containers \(Mode=MultiModel\) are not supported yet."),
+    ({"ModelName": "m", "PrimaryContainer": {**CONTAINER, "MultiModelConfig": {}}},
+     "MultiModelConfig is only valid for a container with Mode set to MultiModel."),
     ({"ModelName": "m", "PrimaryContainer": {"Image": "tideserve/sklearn"}},
      "ContainerDefinition.ModelDataUrl is required by tideserve runtimes."),
 ], ids=["no container", "both forms", "no image", "multi-model", "no model data"])

@@ -62,7 +62,8 @@ def runtime_error_response(exc: BaseException) -> Response:
     if isinstance(exc, domain.TideserveError):
         code = exc.code or _class_code(type(exc))
         if code is not None:
-            return _error(code, _MODELED_STATUS.get(code, 400), exc.message)
+            return _error(code, _MODELED_STATUS.get(code, 400), exc.message,
+                          getattr(exc, "error_code", None))
     log.error("unexpected failure serving an invocation", exc_info=exc)
     return _error("InternalFailure", 500, "An internal error occurred. Please retry.")
 
@@ -95,8 +96,12 @@ def _model_error(exc: domain.ModelInvocationError) -> Response:
     return _response("ModelError", 424, json.dumps(body).encode())
 
 
-def _error(code: str, status: int, message: str) -> Response:
-    return _response(code, status, json.dumps({"message": message}).encode())
+def _error(code: str, status: int, message: str, error_code: str | None = None) -> Response:
+    """`error_code`: the body's ErrorCode member some errors carry beside the message
+    (TARGET_MODEL_HEADER_NOT_SUPPORTED)."""
+    body = {"message": message} if error_code is None else {
+        "ErrorCode": error_code, "message": message}
+    return _response(code, status, json.dumps(body).encode())
 
 
 def _response(code: str, status: int, body: bytes) -> Response:

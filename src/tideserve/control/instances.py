@@ -112,7 +112,8 @@ class InstanceRunner:
             handle=handle, endpoint=endpoint, variant=variant["VariantName"], fleet=fleet,
             backend=Backend(spec.instance_id, handle.url, token=handle.token,
                             containers=None if plan is None
-                            else ContainerLayout(plan.mode, plan.hostnames)),
+                            else ContainerLayout(plan.mode, plan.hostnames),
+                            multi_model=prepared.multi_model),
             requested_at=requested,
         )
         into.instances.append(inst)

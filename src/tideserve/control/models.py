@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tideserve.control.model_trees import ModelTrees, local_version, remote_version
+from tideserve.control.multi_model import instance_environment, is_multi_model
 from tideserve.errors import NotFoundError
 from tideserve.objectstore.remote import FsspecObjects
 from tideserve.serving.archive import DEFAULT_MAX_MODEL_BYTES, fetch_model_data, local_source
@@ -23,6 +25,7 @@ from tideserve.serving.sourcedir import (
 )
 
 SERVE_COMMAND_ENV = "TIDESERVE_SERVE_COMMAND"
+_MULTI_MODEL_DIR = "multi-model"  # <root>/multi-model/<instance id>: one cache per instance
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class PreparedModel:
     runtime: str
     environment: dict[str, str]
     command: str | None
+    multi_model: bool = False  # Mode=MultiModel: model_dir is the instance's archive cache
 
 
 class ModelCache:
@@ -72,6 +76,8 @@ class ModelCache:
                                 holder: str) -> PreparedModel:
         """One ContainerDefinition's tree (see `prepare`)."""
         env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+        if is_multi_model(container):
+            return self._multi_model(container, env, holder)
         url, options, root = self._source(container["ModelDataUrl"])
         version = await asyncio.to_thread(_version, url, root, options)
         submit = env.get(SUBMIT_DIRECTORY_ENV)
@@ -99,6 +105,19 @@ class ModelCache:
         for part in self._parts.pop(holder, []):
             await self.trees.release(part)
         await self.trees.release(holder)
+        shutil.rmtree(self.root / _MULTI_MODEL_DIR / holder, ignore_errors=True)
+
+    def _multi_model(self, container: Mapping[str, Any], env: dict[str, str],
+                     holder: str) -> PreparedModel:
+        """A multi-model instance fetches its own archives, into a disk cache of its own (a
+        directory per instance, removed when it stops); it is told where the prefix is."""
+        cache_dir = self.root / _MULTI_MODEL_DIR / holder
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        source, options, root = self._source(container["ModelDataUrl"])
+        env = {**env, **instance_environment(container, source, root, options,
+                                             self.max_model_bytes)}
+        return PreparedModel(model_dir=cache_dir, runtime=resolve_runtime(container["Image"]),
+                             environment=env, command=None, multi_model=True)
 
     def _source(self, url: str) -> tuple[str, dict[str, Any] | None, Path | None]:
         if self.external is not None and url.startswith("s3://"):

@@ -18,6 +18,7 @@ from typing import Any
 
 from tideserve.asyncinf.config import AsyncConfig, check_async_config
 from tideserve.control.multi_container import DIRECT, SERIAL, check_multi_container
+from tideserve.control.multi_model import check_multi_model_container
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import ValidationError
 from tideserve.serving.images import resolve_runtime
@@ -73,10 +74,8 @@ class ContainerSpec:
         if not spec.image:
             raise ValidationError("ContainerDefinition.Image is required.")
         resolve_runtime(spec.image)
-        if spec.mode == "MultiModel":
-            raise ValidationError(
-                "Multi-model containers (Mode=MultiModel) are not supported yet."
-            )
+        if spec.mode == "MultiModel" or raw.get("MultiModelConfig") is not None:
+            check_multi_model_container(raw)
         if not spec.model_data_url and not spec.model_data_source:
             raise ValidationError(
                 "ContainerDefinition.ModelDataUrl is required by tideserve runtimes."

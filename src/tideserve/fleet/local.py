@@ -94,6 +94,8 @@ class LocalProcessProvider:
             SAGEMAKER_BIND_TO_PORT=str(port),
             TIDESERVE_INSTANCE_ID=spec.instance_id,
             TIDESERVE_INSTANCE_TOKEN=token,
+            # What the instance may hold (a multi-model instance sizes its cache from it).
+            TIDESERVE_INSTANCE_MEMORY_BYTES=str(int(spec.instance_type.memory_gib * 2**30)),
             PYTHONUNBUFFERED="1",
         )
         argv = [
@@ -230,7 +232,9 @@ def _spare_kind(spec: InstanceSpec, model_dir: Path, threads: int) -> SpareKind 
         pickled = any(p.name.lower().endswith(_PICKLES) for p in model_dir.iterdir())
     except OSError:
         return None
-    return spec.runtime, threads, not pickled and not (model_dir / "code").exists()
+    # A multi-model instance's models are not known yet: any may need the full framework.
+    lean = "SAGEMAKER_MULTI_MODEL" not in spec.environment
+    return spec.runtime, threads, lean and not pickled and not (model_dir / "code").exists()
 
 
 def _assign(pipe: Any, line: bytes) -> None:

@@ -19,7 +19,8 @@ from tideserve.metrics import names as n
 REAL_TIME: Final = "real-time"
 SERVERLESS: Final = "serverless"
 ASYNC: Final = "async"
-KINDS: Final = (REAL_TIME, SERVERLESS, ASYNC)
+MULTI_MODEL: Final = "multi-model"  # a real-time variant whose model is Mode=MultiModel
+KINDS: Final = (REAL_TIME, SERVERLESS, ASYNC, MULTI_MODEL)
 
 VARIANT_DIMS: Final = (n.ENDPOINT_NAME, n.VARIANT_NAME)
 ENDPOINT_DIMS: Final = (n.ENDPOINT_NAME,)
@@ -116,6 +117,28 @@ CPU_UTILIZATION: Final = _m(_EP, n.CPU_UTILIZATION, n.PERCENT, (_RT, _AS))
 MEMORY_UTILIZATION: Final = _m(_EP, n.MEMORY_UTILIZATION, n.PERCENT, (_RT, _SL, _AS))
 PER_CONTAINER_INSTANCE: Final = (CPU_UTILIZATION, MEMORY_UTILIZATION)
 
+# Multi-model endpoints (spec §1.5), on top of the real-time set: per invocation (the cache
+# hit, and what a miss waited on), per download, load and unload, and LoadedModelCount per
+# instance per period (Sum: models loaded over the fleet, a model on two instances twice).
+_MM = MULTI_MODEL
+MODEL_CACHE_HIT: Final = _m(_SM, "ModelCacheHit", n.NONE, (_MM,))
+MODEL_LOADING_WAIT_TIME: Final = _m(_SM, "ModelLoadingWaitTime", n.MICROSECONDS, (_MM,))
+MODEL_DOWNLOADING_TIME: Final = _m(_SM, "ModelDownloadingTime", n.MICROSECONDS, (_MM,))
+MODEL_LOADING_TIME: Final = _m(_SM, "ModelLoadingTime", n.MICROSECONDS, (_MM,))
+MODEL_UNLOADING_TIME: Final = _m(_SM, "ModelUnloadingTime", n.MICROSECONDS, (_MM,))
+LOADED_MODEL_COUNT: Final = _m(_EP, "LoadedModelCount", n.NONE, (_MM,))
+# Ours, beyond AWS (which has no per-model metrics): which model drives an MME variant's load.
+TARGET_MODEL: Final = "TargetModel"  # dimension, in the tideserve namespace only
+TARGET_MODEL_DIMS: Final = (n.ENDPOINT_NAME, n.VARIANT_NAME, TARGET_MODEL)
+TARGET_MODEL_INVOCATIONS: Final = _m(TIDESERVE, "TargetModelInvocations", n.NONE, (_MM,),
+                                     dims=TARGET_MODEL_DIMS)
+TARGET_MODEL_LATENCY: Final = _m(TIDESERVE, "TargetModelLatency", n.MICROSECONDS, (_MM,),
+                                 dims=TARGET_MODEL_DIMS)
+MULTI_MODEL_METRICS: Final = (
+    MODEL_CACHE_HIT, MODEL_LOADING_WAIT_TIME, MODEL_DOWNLOADING_TIME, MODEL_LOADING_TIME,
+    MODEL_UNLOADING_TIME, LOADED_MODEL_COUNT, TARGET_MODEL_INVOCATIONS, TARGET_MODEL_LATENCY,
+)
+
 # Instance lifecycle, ours.
 INSTANCE_STARTUP_TIME: Final = _m(TIDESERVE, "InstanceStartupTime", n.SECONDS, (_RT, _AS))
 INSTANCE_EXITS: Final = _m(TIDESERVE, "InstanceExits", n.COUNT, (_RT, _AS))
@@ -141,7 +164,7 @@ CATALOGUE: Final[dict[tuple[str, str], Metric]] = {
         EXPIRED_REQUESTS, REQUEST_DOWNLOAD_FAILURES, RESPONSE_UPLOAD_FAILURES,
         NOTIFICATION_FAILURES, CPU_UTILIZATION, MEMORY_UTILIZATION, INSTANCE_STARTUP_TIME,
         INSTANCE_EXITS, RESTART_BACKOFF, CONSECUTIVE_INSTANCE_EXITS, HOURLY_COST,
-        COST_PER_INFERENCE,
+        COST_PER_INFERENCE, *MULTI_MODEL_METRICS,
     )
 }
 

@@ -4,7 +4,8 @@
         [--host 127.0.0.1] [--threads N] [--trust-pickle] [--max-payload-mb 6]
         [--max-async-payload-mb 1024]
 
-The process environment carries the model's Environment (SAGEMAKER_PROGRAM, ...). The model is
+The process environment carries the model's Environment (SAGEMAKER_PROGRAM, ...). With
+TIDESERVE_MULTI_MODEL_URL set it serves many models instead (serving/multi_model.py). The model is
 loaded before the socket opens, so a 200 from `GET /ping` means ready. `POST /invocations`
 runs the runtime in a thread pool of `--threads` workers, so /ping answers while predictions
 run; numeric libraries are limited to the same number of threads. Statuses: 413 for a body
@@ -278,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     if token is None:
         log.warning("no %s in the environment: any local user can invoke this instance",
                     "TIDESERVE_INSTANCE_TOKEN")
+    if os.environ.get("TIDESERVE_MULTI_MODEL_URL"):  # many models, loaded on first use
+        from tideserve.serving.multi_model import build_app
+
+        return serve(build_app(args, token), args.host, args.port)
     try:
         runtime = load_runtime(
             args.model_dir, args.runtime, dict(os.environ), args.trust_pickle, args.threads

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +54,7 @@ _FORWARD = (
     # Reaches only multi-container instances: the router refuses it for any other
     # (serving/containers/report.py).
     ("x-amzn-sagemaker-target-container-hostname", "X-Amzn-SageMaker-Target-Container-Hostname"),
+    ("x-amzn-sagemaker-target-model", "X-Amzn-SageMaker-Target-Model"),  # multi-model only
 )
 _STALE_ERRORS = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
@@ -73,6 +74,10 @@ class Reply:
     # A multi-container instance's X-Tideserve-Containers (serving/containers/report.py);
     # None from any other.
     report: str | None = None
+    # A multi-model instance's X-Tideserve-Multi-Model and X-Tideserve-Error (read only from
+    # one: serving/multi_model.py).
+    multi_model: str | None = None
+    error_type: str | None = None
 
 
 class Undelivered(Exception):
@@ -150,11 +155,15 @@ class InstanceClient:
             if track:
                 backend.in_flight -= 1
         model_us = (time.perf_counter() - t0) * 1e6
-        return Reply(answer.status, answer.body,
-                     answer.header(b"content-type") or "application/octet-stream",
-                     answer.header(b"x-amzn-sagemaker-custom-attributes"), model_us,
-                     answer.header(REPORT_HEADER_RAW) if backend.containers is not None
-                     else None)
+        reply = Reply(answer.status, answer.body,
+                      answer.header(b"content-type") or "application/octet-stream",
+                      answer.header(b"x-amzn-sagemaker-custom-attributes"), model_us,
+                      answer.header(REPORT_HEADER_RAW) if backend.containers is not None
+                      else None)
+        if backend.multi_model:
+            reply = replace(reply, multi_model=answer.header(b"x-tideserve-multi-model"),
+                            error_type=answer.header(b"x-tideserve-error"))
+        return reply
 
     async def _post(self, host: str, port: int, head: bytes, body: bytes) -> http1.Answer:
         try:

@@ -1,8 +1,10 @@
 """The data plane: InvokeEndpoint through the router to an instance.
 
 A request picks a variant by weight (or TargetVariant), then the instance with the fewest
-requests in flight, and is forwarded by the instance client (serving/instance_client.py:
-keep-alive pool, headers, token, in-flight count, one stale pooled connection re-sent there).
+requests in flight (on a multi-model variant: the instance its TargetModel hashes to, within a
+load bound, serving/affinity.py), and is forwarded by the instance client
+(serving/instance_client.py: keep-alive pool, headers, token, in-flight count, one stale
+pooled connection re-sent there).
 
 Retries: a request that no instance answered (connection refused, reset or closed before the
 first byte of a response, e.g. the instance was killed while the model ran) is sent again, to
@@ -29,6 +31,8 @@ from tideserve.errors import ModelInvocationError, UnavailableError, ValidationE
 from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.catalogue import Metric
+from tideserve.serving import multi_model_route
+from tideserve.serving.affinity import pick_for_model
 from tideserve.serving.containers.metrics import container_errors, record_per_container
 from tideserve.serving.containers.report import (
     TARGET_HEADER_LOWER,
@@ -75,6 +79,8 @@ class InvocationResult:
     content_type: str
     variant: str
     custom_attributes: str | None
+    # Multi-model: whether the TargetModel was loaded when the request reached its instance.
+    cache_hit: bool | None = None
 
 
 class InvokedElsewhere(Protocol):
@@ -121,20 +127,25 @@ class Router:
                 f"Endpoint {inv.endpoint_name} of account {self.account} not found."
             )
         variant = self._variant(route, inv.headers.get("x-amzn-sagemaker-target-variant"))
-        backend = least_outstanding(variant.backends, self.rng)
+        target = multi_model_route.target_model(inv.headers, route.name, variant)
+        if target is None:
+            backend = least_outstanding(variant.backends, self.rng)
+        else:
+            backend = pick_for_model(target, variant.backends)
         if backend is None:
             raise UnavailableError(f"Endpoint {route.name} has no instance in service.")
-        target = inv.headers.get(TARGET_HEADER_LOWER)
+        hostname = inv.headers.get(TARGET_HEADER_LOWER)
         layout = backend.containers
         if layout is not None:
-            layout.check_target(target, route.name)
-        elif target is not None:
-            check_single_target(target, route.name)
+            layout.check_target(hostname, route.name)
+        elif hostname is not None:
+            check_single_target(hostname, route.name)
         dims = (("EndpointName", route.name), ("VariantName", variant.name))
         instances = len(variant.backends)
         headers = forward_headers(inv.headers)
         try:
-            reply = await self._forward(variant.backends, backend, inv.body, headers)
+            reply, backend = await self._forward(variant.backends, backend, inv.body, headers,
+                                                 target)
         except ModelInvocationError:
             self._count(dims, instances, errors=(0, 0, 1))
             raise
@@ -144,13 +155,22 @@ class Router:
         total_us = (time.perf_counter() - started) * 1e6
         if layout is not None:
             return self._containers_answered(route.name, variant.name, dims, instances, layout,
-                                             reply, total_us, target)
+                                             reply, total_us, hostname)
         status = reply.status
-        self._record(dims, instances, status, reply.model_us, total_us)
+        model_us = reply.model_us
+        if target is not None:  # ModelLatency leaves out the wait on a download and load
+            model_us = max(0.0, model_us - multi_model_route.wait_us(reply))
+            multi_model_route.record(self.metrics, dims, target, backend, reply, model_us)
+            refused = multi_model_route.refusal(reply) if status >= 300 else None
+            if refused is not None:  # the request's fault, or not ready: not the model's
+                self._count(dims, instances, (int(status < 500), int(status >= 500), 0))
+                raise refused
+        self._record(dims, instances, status, model_us, total_us)
         if status >= 300:
             raise model_error(status, reply.body, self.region, route.name)
+        hit = None if reply.multi_model is None else reply.multi_model.startswith("hit=1")
         return InvocationResult(reply.body, reply.content_type, variant.name,
-                                reply.custom_attributes)
+                                reply.custom_attributes, hit)
 
     def _variant(self, route: EndpointRoute, target: str | None):  # type: ignore[no-untyped-def]
         if target is not None:
@@ -166,10 +186,12 @@ class Router:
         return variant
 
     async def _forward(
-        self, backends: list[Backend], backend: Backend, body: bytes, headers: dict[str, str]
-    ) -> Reply:
+        self, backends: list[Backend], backend: Backend, body: bytes, headers: dict[str, str],
+        model: str | None = None,
+    ) -> tuple[Reply, Backend]:
         """Send to `backend`; a request no instance answered is sent again (see the module
-        docstring), on another instance where there is one."""
+        docstring), on another instance where there is one (for a multi-model request, the
+        next instance in its `model`'s ranking). Returns the reply and who gave it."""
         target: Backend | None = backend
         tried: set[str] = set()
         for _ in range(_MAX_ATTEMPTS):
@@ -177,12 +199,15 @@ class Router:
             current = target
             tried.add(current.instance_id)
             try:
-                return await self.client.invoke(current, body, headers)
+                return await self.client.invoke(current, body, headers), current
             except Undelivered as exc:
                 gone = exc.refused or await _gone(current)
                 if gone:
                     current.reachable = False
-                target = _next_backend(backends, current, gone, tried, self.rng)
+                if model is not None:
+                    target = pick_for_model(model, backends, tried) or (None if gone else current)
+                else:
+                    target = _next_backend(backends, current, gone, tried, self.rng)
                 if target is None:
                     break
         raise UnavailableError(

@@ -22,6 +22,10 @@ class Backend:
     reachable: bool = True
     # A multi-container instance's containers (serving/containers); None for one container.
     containers: ContainerLayout | None = None
+    # An instance of a multi-model variant (serving/multi_model.py): requests name a
+    # TargetModel and go where it is loaded (serving/affinity.py).
+    multi_model: bool = False
+    loaded_models: int = 0  # as its last answer said (LoadedModelCount's sample)
 
 
 @dataclass(eq=False)
