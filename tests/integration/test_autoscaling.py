@@ -5,7 +5,6 @@ InvocationsPerInstance targets count requests per 2-s period)."""
 from __future__ import annotations
 
 import json
-
 import threading
 import time
 from datetime import UTC, datetime, timedelta

@@ -79,6 +79,11 @@ def test_an_invoke_only_key_invokes_its_endpoint_and_nothing_else(server, traine
         "resource: arn:aws:sagemaker:us-east-1:123456789012:endpoint/other because no "
         "identity-based policy allows the sagemaker:InvokeEndpoint action")
 
+    queued = refused(lambda: rt.invoke_endpoint_async(EndpointName="other",
+                                                       InputLocation="s3://in/x.csv"))
+    assert queued["Error"]["Code"] == "AccessDeniedException"
+    assert "perform: sagemaker:InvokeEndpointAsync on resource:" in queued["Error"]["Message"]
+
     delete = refused(lambda: keyed(server, "sagemaker", key).delete_endpoint(
         EndpointName="granted"))
     assert delete["Error"]["Code"] == "AccessDeniedException"

@@ -30,9 +30,13 @@ class Gate:
         self.account = Account(region, account, self._user_arn)
         self._principals: dict[str, Principal | None] = {}
         self._decisions: dict[tuple[str, tuple[tuple[str, str], ...]], Decision] = {}
+        # Bumped by every IAM change: an answer computed from state read before a change is
+        # not cached after it (a revoked permission must not outlive its revocation).
+        self._generation = 0
         directory.listeners.append(self.forget)
 
     def forget(self) -> None:
+        self._generation += 1
         self._principals.clear()
         self._decisions.clear()
 
@@ -43,10 +47,12 @@ class Gate:
     def principal(self, key_id: str) -> Principal | None:
         if key_id in self._principals:
             return self._principals[key_id]
+        generation = self._generation
         found = self.directory.principal(key_id)
         if len(self._principals) > _CACHE_LIMIT:
             self._principals.clear()
-        self._principals[key_id] = found
+        if generation == self._generation:
+            self._principals[key_id] = found
         return found
 
     def identify(self, key_id: str) -> dict[str, Any] | None:
@@ -61,6 +67,7 @@ class Gate:
     def authorize(self, key_id: str, service: str, operation: str,
                   params: Mapping[str, Any], source_ip: str = "") -> None:
         """Raise AccessDeniedError (IAM's sentence) unless the key may make this call."""
+        generation = self._generation
         who = self.principal(key_id)
         if who is None:  # disabled or deleted since its signature was checked
             raise AuthError("The security token included in the request is invalid.",
@@ -74,7 +81,7 @@ class Gate:
             conditional = any(p.has_conditions for p in who.policies)
             context = self._context(who, source_ip) if conditional else {}
             decision = evaluate(who.policies, required, context)
-            if not conditional:
+            if not conditional and generation == self._generation:
                 if len(self._decisions) > _CACHE_LIMIT:
                     self._decisions.clear()
                 self._decisions[cache_key] = decision
