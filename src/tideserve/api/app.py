@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -274,8 +275,8 @@ class TideserveApp:
                 call = ApiCall("sagemaker-runtime", operation,
                                self.access.identify(identity.access_key_id),
                                {"EndpointName": name}, None, "AccessDeniedException",
-                               exc.message, "", client[0], headers.get("user-agent", ""),
-                               identity.region)
+                               exc.message, str(uuid.uuid4()), client[0],
+                               headers.get("user-agent", ""), identity.region)
                 await asyncio.to_thread(self.audit.record, call)
             raise
 
