@@ -260,6 +260,11 @@ def test_lookup_events_pages_and_refuses_as_cloudtrail_does(server: RunningServe
     now = dt.datetime.now(dt.UTC)
     backwards = refused(lambda: ct.lookup_events(StartTime=now, EndTime=now - dt.timedelta(1)))
     assert backwards["Error"]["Code"] == "InvalidTimeRangeException"
+    too_many = refused(lambda: ct.lookup_events(MaxResults=51))  # botocore checks only min
+    assert too_many["Error"]["Code"] == "InvalidMaxResultsException"
+    bad_key = refused(lambda: ct.lookup_events(LookupAttributes=[
+        {"AttributeKey": "Colour", "AttributeValue": "blue"}]))
+    assert bad_key["Error"]["Code"] == "InvalidLookupAttributesException"
     token = refused(lambda: ct.lookup_events(LookupAttributes=attribute, NextToken="nonsense"))
     assert token["Error"]["Code"] == "InvalidNextTokenException"
 

@@ -160,7 +160,19 @@ def _class_code(service: str, cls: type[domain.TideserveError]) -> str | None:
     return None
 
 
+# CloudTrail names its own exception for a constraint on these members (LookupEvents).
+_CLOUDTRAIL_CONSTRAINTS = {
+    "maxResults": "InvalidMaxResultsException",
+    "lookupAttributes": "InvalidLookupAttributesException",
+    "eventCategory": "InvalidEventCategoryException",
+}
+
+
 def _shape_validation(service: str, exc: ShapeValidationError) -> WireError:
+    if service == "cloudtrail":
+        member = exc.violations[0].path.split(".")[0] if exc.violations else ""
+        if member in _CLOUDTRAIL_CONSTRAINTS:
+            return _modeled(service, _CLOUDTRAIL_CONSTRAINTS[member], exc.message)
     if service in _QUERY_ONLY:
         return _modeled(service, "ValidationError", exc.message)
     if service != "monitoring":
