@@ -39,13 +39,20 @@ dependency across packages needs its line changed here first).
                  -> api clock db errors metrics serving settings
     control      SageMaker control plane, controller (pure plans, executors), variant kinds
                  -> asyncinf clock cost db errors fleet objectstore scaling serving state_files
+    access       IAM: users, access keys, inline policies, the iam API, policy evaluation and
+                 the authorisation gate every request passes after SigV4; `tideserve keys`
+                 -> client clock control db errors
+    audit        the CloudTrail audit trail: event records, their store, LookupEvents
+                 -> api clock db errors
     serverless   the serverless variant kind: pools, workers, billing
                  -> clock control cost errors fleet metrics scaling serving
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors metrics scaling serverless
                     settings
     schema       creates every package's tables (wiring)
-                 -> asyncinf autoscaling control cost db metrics
+                 -> access asyncinf audit autoscaling control cost db metrics
+    trust        wiring for keys, permissions and the audit trail
+                 -> *
     server       wiring for `tideserve up`
                  -> *
     cli          the command line

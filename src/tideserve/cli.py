@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from tideserve.access.cli import add_keys_parser, run_keys
 from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
 from tideserve.client import URL_ENV, client, default_url
 from tideserve.cost.cli import add_costs_parser, run_costs
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     add_costs_parser(sub)
     add_scaling_parser(sub)
     add_simulate_parser(sub)
+    add_keys_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -261,7 +263,8 @@ def _summary(desc: dict[str, Any]) -> dict[str, Any]:
 
 
 _COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
-             "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate}
+             "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate,
+             "keys": run_keys}
 
 if __name__ == "__main__":
     sys.exit(main())

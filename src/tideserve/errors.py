@@ -9,6 +9,7 @@ HTTP statuses from it; the core never names an HTTP status.
      ├── LimitExceededError        a quota or size limit
      ├── ThrottledError            too many requests right now (serverless MaxConcurrency)
      ├── AuthError                 SigV4: missing, unknown key, bad or expired signature
+     ├── AccessDeniedError         authenticated, but no policy allows the call (IAM)
      ├── ModelInvocationError      the model container answered non-2xx, broke, or timed out
      └── UnavailableError          nothing can serve the request now (no instance in service)
 
@@ -57,6 +58,10 @@ class ThrottledError(TideserveError):
 class AuthError(TideserveError):
     """`code` is one of MissingAuthenticationTokenException, UnrecognizedClientException,
     InvalidSignatureException, IncompleteSignatureException."""
+
+
+class AccessDeniedError(TideserveError):
+    """The message is IAM's sentence naming the caller, the action and the resource."""
 
 
 class ModelInvocationError(TideserveError):

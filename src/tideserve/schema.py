@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+import tideserve.access.tables
 import tideserve.asyncinf.tables
+import tideserve.audit.tables
 import tideserve.autoscaling.tables
 import tideserve.control.tables
 import tideserve.cost.tables
@@ -14,6 +16,8 @@ import tideserve.metrics.tables
 from tideserve.db import metadata
 
 TABLE_MODULES = (
+    tideserve.access.tables,
+    tideserve.audit.tables,
     tideserve.asyncinf.tables,
     tideserve.autoscaling.tables,
     tideserve.control.tables,

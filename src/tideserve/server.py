@@ -21,9 +21,7 @@ from tideserve.api.http_guard import (
     guarded_protocol,
     raise_open_file_limit,
 )
-from tideserve.api.iam import IdentityAndAccess
 from tideserve.api.rpc import OperationRegistry
-from tideserve.api.sts import SecurityTokenService
 from tideserve.asyncinf.service import AsyncInference
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
@@ -69,6 +67,7 @@ from tideserve.serving.router import Router
 from tideserve.serving.routes import RouteTable, VariantRoute, requests_per_instance
 from tideserve.settings import Settings
 from tideserve.state_files import PRIVATE_UMASK, make_private_dir
+from tideserve.trust import build_trust
 
 log = logging.getLogger("tideserve")
 
@@ -261,6 +260,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
                                  kinds=kinds)
     cloudwatch = CloudWatchMetrics(metric_store, metrics, clock)
     registry = OperationRegistry()
+    # Keys, permissions and the audit trail: iam/sts/cloudtrail APIs here, attached below.
+    trust = build_trust(engine, keys, settings, clock, registry)
     for op, fn in sagemaker.operations().items():
         registry.register("sagemaker", op, fn)
     for op, fn in EndpointContexts(store, arns).operations().items():
@@ -273,21 +274,17 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("application-autoscaling", op, fn)
     for op, fn in CloudWatchAlarms(scaling_store, clock, settings).operations().items():
         registry.register("monitoring", op, fn)
-    scaling = ScalingDriver(scaling_store, metric_store, capacity, clock, settings,
+    scaling = ScalingDriver(scaling_store, metric_store, trust.audited(capacity), clock, settings,
                             flush=cloudwatch.flush, startups=startups)
     for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
         registry.register("ce", op, fn)
-    sts = SecurityTokenService(settings.account, keys.user_of)
-    for op, caller_fn in sts.operations().items():
-        registry.register_with_caller("sts", op, caller_fn)
-    for op, fn in IdentityAndAccess(settings.account, keys.first_issued).operations().items():
-        registry.register("iam", op, fn)
     sampler = InstanceSampler(metrics, catalog)
-    app = TideserveApp(router, registry, keys.secret_for, clock, lambda: render(metrics))
+    app = TideserveApp(router, registry, trust.secret_for, clock, lambda: render(metrics))
     app.regions = settings.signing_regions
     app.readiness = lambda: Readiness(sorted_names(controller.recovering),
                                       sorted_names(controller.endpoints_not_serving()))
     app.s3 = S3App(state / "s3", app.secret_for, clock, regions=settings.signing_regions)
+    trust.attach(app)
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
                     sampler, ledger, arns, scaling, app, serverless)
     server.asyncinf = AsyncInference.build(

@@ -4,6 +4,7 @@ InvocationsPerInstance targets count requests per 2-s period)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -199,3 +200,10 @@ def test_a_scheduled_action_raises_the_minimum_and_scales_out(server: RunningSer
     target = aas.describe_scalable_targets(ServiceNamespace="sagemaker",
                                            ResourceIds=[resource])["ScalableTargets"][0]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 3)
+    # In the audit trail the capacity change is Application Auto Scaling's, not the user's.
+    events = server.client("cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "ResourceName", "AttributeValue": "scheduled"}])["Events"]
+    update = next(json.loads(e["CloudTrailEvent"]) for e in events
+                  if e["EventName"] == "UpdateEndpointWeightsAndCapacities")
+    assert update["userIdentity"]["type"] == "AssumedRole"
+    assert update["userIdentity"]["invokedBy"] == "sagemaker.application-autoscaling.amazonaws.com"

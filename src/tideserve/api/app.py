@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -23,12 +24,12 @@ from tideserve.api.limits import (
     has_body,
     refuse_oversized_control,
 )
-from tideserve.api.ports import AsyncFrontPort, MountedApp
-from tideserve.api.rpc import OperationRegistry, auth_error_response, handle_rpc
+from tideserve.api.ports import AccessPort, ApiCall, AsyncFrontPort, AuditPort, MountedApp
+from tideserve.api.rpc import CallGuard, OperationRegistry, auth_error_response, handle_rpc
 from tideserve.api.runtime_wire import endpoint_name_in, runtime_error_response
 from tideserve.api.scope import signing_name
 from tideserve.clock import Clock
-from tideserve.errors import TideserveError, ValidationError
+from tideserve.errors import AccessDeniedError, TideserveError, ValidationError
 from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
 from tideserve.settings import DEFAULT_REGION
 
@@ -97,6 +98,10 @@ class KeyCache:
         self._lookup = lookup
         self._known: dict[str, str] = {}
 
+    def forget(self) -> None:
+        """Drop every cached secret (a key was disabled or deleted)."""
+        self._known.clear()
+
     def __call__(self, key_id: str) -> str | None:
         secret = self._known.get(key_id)
         if secret is None:
@@ -130,6 +135,9 @@ class TideserveApp:
         self.s3: MountedApp | None = None
         # The regions a credential scope may name (api/scope.py); server.py sets them.
         self.regions: Collection[str] = frozenset({DEFAULT_REGION})
+        # Authorisation after SigV4 and the audit trail (access/, audit/); server.py sets them.
+        self.access: AccessPort | None = None
+        self.audit: AuditPort | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -198,8 +206,10 @@ class TideserveApp:
             digest = sigv4.PayloadHash()
             body = await read_body(receive, MAX_PAYLOAD_BYTES, digest)
             body_read = True
-            sigv4.verify_payload(signed, digest=digest.hexdigest())
+            identity = sigv4.verify_payload(signed, digest=digest.hexdigest())
             name = endpoint_name_in(scope["path"], "/endpoints/", "/invocations")
+            if self.access is not None:
+                await self._authorize_invoke(scope, identity, "InvokeEndpoint", name, lowered)
             if self.async_front is not None:
                 self.async_front.refuse_sync(name)
             result = await self.router.invoke(Invocation(name, body, lowered, received))
@@ -237,8 +247,11 @@ class TideserveApp:
             digest = sigv4.PayloadHash()
             body = await read_body(receive, front.max_inline_bytes, digest)
             body_read = True
-            sigv4.verify_payload(signed, digest=digest.hexdigest())
+            identity = sigv4.verify_payload(signed, digest=digest.hexdigest())
             name = endpoint_name_in(scope["path"], "/endpoints/", "/async-invocations")
+            if self.access is not None:
+                await self._authorize_invoke(scope, identity, "InvokeEndpointAsync", name,
+                                             lowered)
             accepted = await asyncio.to_thread(front.accept, name, lowered, body)
         except TideserveError as exc:
             response = runtime_error_response(exc)
@@ -247,6 +260,25 @@ class TideserveApp:
             await response(scope, receive, send)
             return
         await send_bytes(send, 202, accepted.body(), accepted.headers())
+
+    async def _authorize_invoke(self, scope: Scope, identity: sigv4.Identity, operation: str,
+                                name: str, headers: dict[str, str]) -> None:
+        """sagemaker:InvokeEndpoint[Async] on the endpoint (a cached decision on the hot path);
+        a refusal is recorded in the audit trail (as a data event) before it is answered."""
+        assert self.access is not None
+        client = scope.get("client") or ("", 0)
+        try:
+            self.access.authorize(identity.access_key_id, "sagemaker-runtime", operation,
+                                  {"EndpointName": name}, client[0])
+        except AccessDeniedError as exc:
+            if self.audit is not None:
+                call = ApiCall("sagemaker-runtime", operation,
+                               self.access.identify(identity.access_key_id),
+                               {"EndpointName": name}, None, "AccessDeniedException",
+                               exc.message, str(uuid.uuid4()), client[0],
+                               headers.get("user-agent", ""), identity.region)
+                await asyncio.to_thread(self.audit.record, call)
+            raise
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -266,7 +298,9 @@ class TideserveApp:
                 closing(response)
             await response(scope, receive, send)
             return
-        response = await handle_rpc(request, body, identity.service, self.registry, identity)
+        guard = CallGuard(self.access, self.audit)
+        response = await handle_rpc(request, body, identity.service, self.registry, identity,
+                                    guard)
         await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -82,6 +82,13 @@ _BY_CLASS: dict[str, dict[type[domain.TideserveError], str]] = {
         domain.ConflictError: "ConcurrentModificationException",
         domain.LimitExceededError: "LimitExceededException",
     },
+    "cloudtrail": {
+        domain.ValidationError: "InvalidParameterException",
+        domain.NotFoundError: "ResourceNotFoundException",
+        domain.AlreadyExistsError: "InvalidParameterException",
+        domain.ConflictError: "ConflictException",
+        domain.LimitExceededError: "MaxConcurrentQueriesException",
+    },
     "sts": {
         domain.ValidationError: "ValidationError",
         domain.NotFoundError: "ValidationError",
@@ -122,6 +129,11 @@ def wire_error(service: str, exc: BaseException) -> WireError:
     if isinstance(exc, domain.AuthError):
         code = exc.code or "MissingAuthenticationTokenException"
         return _finish(service, code, 403, exc.message, _AUTH_QUERY_CODES.get(code, code))
+    if isinstance(exc, domain.AccessDeniedError):
+        # IAM's refusal: AccessDeniedException (400) in json, AccessDenied in Query (403 there;
+        # rpc.error_response sets it), the same sentence in both.
+        return _finish(service, "AccessDeniedException", 403 if service in _QUERY_ONLY else 400,
+                       exc.message, "AccessDenied")
     if isinstance(exc, ShapeValidationError):
         return _shape_validation(service, exc)
     if isinstance(exc, SerializationError) and service == "monitoring":
@@ -148,7 +160,19 @@ def _class_code(service: str, cls: type[domain.TideserveError]) -> str | None:
     return None
 
 
+# CloudTrail names its own exception for a constraint on these members (LookupEvents).
+_CLOUDTRAIL_CONSTRAINTS = {
+    "maxResults": "InvalidMaxResultsException",
+    "lookupAttributes": "InvalidLookupAttributesException",
+    "eventCategory": "InvalidEventCategoryException",
+}
+
+
 def _shape_validation(service: str, exc: ShapeValidationError) -> WireError:
+    if service == "cloudtrail":
+        member = exc.violations[0].path.split(".")[0] if exc.violations else ""
+        if member in _CLOUDTRAIL_CONSTRAINTS:
+            return _modeled(service, _CLOUDTRAIL_CONSTRAINTS[member], exc.message)
     if service in _QUERY_ONLY:
         return _modeled(service, "ValidationError", exc.message)
     if service != "monitoring":

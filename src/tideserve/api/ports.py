@@ -3,7 +3,9 @@ endpoint kind: the wiring (server.py) hands it the real objects."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
@@ -28,3 +30,37 @@ class AsyncFrontPort(Protocol):
     def max_inline_bytes(self) -> int: ...
     def accept(self, name: str, headers: dict[str, str], body: bytes) -> AcceptedAsync: ...
     def refuse_sync(self, name: str) -> None: ...
+
+
+class AccessPort(Protocol):
+    """Authorisation after SigV4 (access.gate.Gate is one). `service` is the SigV4 signing
+    name, "sagemaker-runtime" for the data plane, or "s3"."""
+
+    def authorize(self, key_id: str, service: str, operation: str,
+                  params: Mapping[str, Any], source_ip: str = "") -> None: ...
+    def identify(self, key_id: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One authenticated AWS call as the audit trail records it, after it was answered and
+    before the answer is sent. `params`/`result` are the handler's plain Python values."""
+
+    service: str  # SigV4 signing name ("sagemaker-runtime" for the data plane, "s3")
+    operation: str
+    user_identity: Mapping[str, Any] | None  # CloudTrail userIdentity, from AccessPort.identify
+    params: Mapping[str, Any]
+    result: Mapping[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    request_id: str
+    source_ip: str
+    user_agent: str
+    region: str
+
+
+class AuditPort(Protocol):
+    """The audit trail (audit.trail.Trail is one): `record` returns once the event is stored."""
+
+    def records(self, service: str, operation: str) -> bool: ...
+    def record(self, call: ApiCall) -> None: ...

@@ -9,7 +9,9 @@ the botocore shape, call the registered handler, encode the result or the error.
 A protocol the service's model does not declare is answered as an unknown operation. Handlers
 receive the decoded, validated input as plain Python and return the output the same way; they
 raise `tideserve.errors` exceptions and never see HTTP. Authentication happens before this
-(the caller verifies SigV4 over the bytes as received, compressed or not).
+(the caller verifies SigV4 over the bytes as received, compressed or not); authorisation
+(a CallGuard's AccessPort) after validation and before the handler, and the audit record
+(its AuditPort) after the handler and before the response leaves.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from starlette.responses import Response
 
 from tideserve import errors as domain
 from tideserve.api import validation, wire_cbor, wire_json, wire_query
-from tideserve.api.errors import wire_error
+from tideserve.api.errors import WireError, wire_error
+from tideserve.api.ports import AccessPort, ApiCall, AuditPort
 from tideserve.api.shapes import RPC_MODELS, SerializationError, find_operation, rpc_model
 from tideserve.api.sigv4 import Identity, scope_service
 
@@ -55,6 +58,17 @@ class _Registration:
     handler: Handler
     is_async: bool
     with_caller: bool = False
+
+
+@dataclass(frozen=True)
+class CallGuard:
+    """The layers around every RPC call: who may make it, and the record that it was made."""
+
+    access: AccessPort | None = None
+    audit: AuditPort | None = None
+
+
+_UNGUARDED = CallGuard()
 
 
 class OperationRegistry:
@@ -88,7 +102,7 @@ class OperationRegistry:
 
 async def handle_rpc(
     request: Request, body: bytes, service: str, registry: OperationRegistry,
-    caller: Identity | None = None,
+    caller: Identity | None = None, guard: CallGuard = _UNGUARDED,
 ) -> Response:
     """Serve one authenticated RPC request for `service` (a SigV4 signing name), signed by
     `caller`."""
@@ -98,6 +112,8 @@ async def handle_rpc(
         unknown = _unknown_operation(f"tideserve serves no RPC API signed as '{service}'")
         return error_response(protocol, "sagemaker", unknown, request_id)
     operation: OperationModel | None = None
+    params: dict[str, Any] = {}
+    who: dict[str, Any] | None = None
     try:
         model = rpc_model(service)
         body = inflate(request.headers, body)
@@ -105,14 +121,52 @@ async def handle_rpc(
         registration = registry.lookup(service, operation.name)
         if registration is None:
             raise _unknown_operation(f"{operation.name} is not implemented by tideserve")
+        if guard.access is not None and caller is not None:
+            # Before the handler: a DeleteAccessKey of the signing key must still name its user.
+            who = await run_in_threadpool(guard.access.identify, caller.access_key_id)
         validation.check(operation.input_shape, params)
+        if guard.access is not None and caller is not None:
+            await run_in_threadpool(guard.access.authorize, caller.access_key_id, service,
+                                    operation.name, params, _client_ip(request))
         result = await _call(registration, params, caller)
-        return _success(protocol, operation, result, request_id)
+        response = _success(protocol, operation, result, request_id)
+        await _audit(guard, request, service, operation.name, caller, who, params, result,
+                     None, request_id)
+        return response
     except Exception as exc:  # every failure becomes an AWS-shaped error response
         if not isinstance(exc, domain.TideserveError):
             op_name = operation.name if operation else "?"
             log.exception("unexpected failure in %s.%s (request %s)", service, op_name, request_id)
-        return error_response(protocol, service, exc, request_id)
+        response = error_response(protocol, service, exc, request_id)
+        if operation is not None and guard.audit is not None:
+            try:
+                await _audit(guard, request, service, operation.name, caller, who, params,
+                             None, (protocol, wire_error(service, exc)), request_id)
+            except Exception:
+                log.exception("audit record of a failed %s.%s not stored", service,
+                              operation.name)
+        return response
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
+async def _audit(
+    guard: CallGuard, request: Request, service: str, operation: str,
+    caller: Identity | None, who: dict[str, Any] | None, params: dict[str, Any],
+    result: dict[str, Any] | None, failed: tuple[Protocol, WireError] | None, request_id: str,
+) -> None:
+    if guard.audit is None or caller is None or not guard.audit.records(service, operation):
+        return
+    code = message = None
+    if failed is not None:
+        protocol, error = failed
+        code = (error.query_code or error.code) if protocol is Protocol.QUERY else error.code
+        message = error.message
+    call = ApiCall(service, operation, who, params, result, code, message, request_id,
+                   _client_ip(request), request.headers.get("user-agent", ""), caller.region)
+    await run_in_threadpool(guard.audit.record, call)
 
 
 def detect_protocol(headers: Mapping[str, str], path: str) -> Protocol:
@@ -249,7 +303,9 @@ def error_response(
         namespace = rpc_model(service).metadata.get("xmlNamespace", "")
         code = error.query_code or error.code
         body = wire_query.error_body(code, error.message, error.fault, request_id, namespace)
-        return Response(body, error.status, headers, media_type=wire_query.CONTENT_TYPE)
+        # Query services answer AccessDenied with 403, json ones AccessDeniedException with 400.
+        status = 403 if isinstance(exc, domain.AccessDeniedError) else error.status
+        return Response(body, status, headers, media_type=wire_query.CONTENT_TYPE)
     if error.query_code is not None:
         headers["x-amzn-query-error"] = f"{error.query_code};{error.fault}"
     if protocol is Protocol.CBOR:

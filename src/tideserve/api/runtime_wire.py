@@ -59,6 +59,8 @@ def runtime_error_response(exc: BaseException) -> Response:
         return _model_error(exc)
     if isinstance(exc, domain.AuthError):
         return _error(exc.code or "MissingAuthenticationTokenException", 403, exc.message)
+    if isinstance(exc, domain.AccessDeniedError):  # rest-json: 403 with x-amzn-ErrorType
+        return _error("AccessDeniedException", 403, exc.message)
     if isinstance(exc, domain.TideserveError):
         code = exc.code or _class_code(type(exc))
         if code is not None:

@@ -34,9 +34,10 @@ RPC_MODELS = {
     "application-autoscaling": "application-autoscaling",
     "monitoring": "cloudwatch",
     "ce": "ce",
-    # Query-protocol globals that SDKs call before anything else (api/sts.py, api/iam.py).
+    # Query-protocol globals that SDKs call before anything else (api/sts.py, access/iam_api.py).
     "sts": "sts",
     "iam": "iam",
+    "cloudtrail": "cloudtrail",  # LookupEvents (audit/)
 }
 _ALL_MODELS = (*RPC_MODELS.values(), "sagemaker-runtime")
 

@@ -7,7 +7,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 
 from tideserve.control import tables as t
 from tideserve.control.secret_box import SecretBox, is_sealed
@@ -59,6 +59,21 @@ class AccessKeys:
                 )
             )
         return key_id, secret
+
+    def delete(self, access_key_id: str) -> bool:
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                delete(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id))
+        return bool(done.rowcount)
+
+    def issued(self) -> list[tuple[str, str, float]]:
+        """(key id, user, creation time) of every key, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.access_keys.c.access_key_id, t.access_keys.c.user,
+                       t.access_keys.c.creation_time).order_by(t.access_keys.c.creation_time)
+            ).all()
+        return [(str(k), str(u), float(c)) for k, u, c in rows]
 
     def usable(self, access_key_id: str) -> bool:
         return self.secret_for(access_key_id) is not None

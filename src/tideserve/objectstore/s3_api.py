@@ -10,11 +10,14 @@ multipart ones in s3_multipart.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
+from tideserve.api.ports import AccessPort, ApiCall, AuditPort
 from tideserve.clock import Clock
 from tideserve.errors import NotFoundError, TideserveError, ValidationError
 from tideserve.objectstore import conditions, s3_auth
@@ -137,6 +140,9 @@ class S3App(MultipartHandlers):
         self.secret_for = secret_for
         self.clock = clock
         self.endpoint_hosts = endpoint_hosts
+        # Authorisation and the audit trail (access/, audit/); the wiring sets them.
+        self.access: AccessPort | None = None
+        self.audit: AuditPort | None = None
 
     def handles(self, scope: Scope) -> bool:
         """Whether the top-level app should hand this request here (see is_s3_request)."""
@@ -148,6 +154,7 @@ class S3App(MultipartHandlers):
         request_id = new_request_id()
         exchange = Exchange(receive, send)
         request: S3Request | None = None
+        audited: _Audited | None = None
         try:
             request = parse_request(scope, self.endpoint_hosts)
             identity = s3_auth.verify(
@@ -159,12 +166,20 @@ class S3App(MultipartHandlers):
                 self.clock.now(),
                 self.regions,
             )
-            handler = self._handler(select_operation(request))
+            operation = select_operation(request)
+            if self.access is not None:
+                audited = _Audited.start(self, scope, request, identity, operation, request_id)
+                self.access.authorize(identity.access_key_id, "s3", operation,
+                                      audited.params, audited.source_ip)
+            handler = self._handler(operation)
             base = [("x-amz-request-id", request_id), ("x-amz-id-2", request_id)]
-            await handler(request, identity, exchange.receive, exchange.send, base)
+            send_ = exchange.send if audited is None else audited.wrap(exchange.send)
+            await handler(request, identity, exchange.receive, send_, base)
         except ClientDisconnected:
             return
         except TideserveError as exc:
+            if audited is not None and not exchange.started:
+                await audited.failed(error_code(exc), exc.message)
             await exchange.fail(request, error_code(exc), exc.message, request_id)
         except Exception:
             log.exception("S3 request %s failed", request_id)
@@ -415,6 +430,49 @@ _RESPONSE_OVERRIDES = {
     "response-content-disposition": "content-disposition",
     "response-content-encoding": "content-encoding",
 }
+
+
+class _Audited:
+    """One authenticated S3 call as the audit trail sees it: a write is recorded when its
+    success status is about to be sent (wrap) or before its error is (failed)."""
+
+    def __init__(self, app: S3App, call: ApiCall) -> None:
+        self.app, self.call = app, call
+        self.params = call.params
+        self.source_ip = call.source_ip
+
+    @classmethod
+    def start(cls, app: S3App, scope: Scope, request: S3Request, identity: S3Identity,
+              operation: str, request_id: str) -> _Audited:
+        assert app.access is not None
+        params = {"Bucket": request.bucket, **({"Key": request.key} if request.key else {})}
+        client = scope.get("client") or ("", 0)
+        call = ApiCall("s3", operation, app.access.identify(identity.access_key_id), params,
+                       None, None, None, request_id, client[0],
+                       request.headers.get("user-agent", ""), identity.region)
+        return cls(app, call)
+
+    def _wanted(self) -> bool:
+        return self.app.audit is not None and self.app.audit.records("s3", self.call.operation)
+
+    def wrap(self, send: Send) -> Send:
+        if not self._wanted():
+            return send
+
+        async def audited_send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 300:
+                await self._store(self.call)
+            await send(message)
+        return audited_send
+
+    async def failed(self, code: str, message: str) -> None:
+        if self._wanted():
+            await self._store(dataclasses.replace(self.call, error_code=code,
+                                                  error_message=message))
+
+    async def _store(self, call: ApiCall) -> None:
+        assert self.app.audit is not None
+        await asyncio.to_thread(self.app.audit.record, call)
 
 
 def _object_headers(info: ObjectInfo, query: Mapping[str, str]) -> list[tuple[str, str]]:

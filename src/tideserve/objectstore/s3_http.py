@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote
 
 from tideserve.errors import (
+    AccessDeniedError,
     AlreadyExistsError,
     AuthError,
     ConflictError,
@@ -86,6 +87,7 @@ STATUS = {
 }
 _CLASS_CODES: list[tuple[type[TideserveError], str]] = [
     (AuthError, "AccessDenied"),
+    (AccessDeniedError, "AccessDenied"),
     (NotFoundError, "NoSuchKey"),
     (AlreadyExistsError, "BucketAlreadyOwnedByYou"),
     (ConflictError, "OperationAborted"),
