@@ -42,7 +42,8 @@ dependency across packages needs its line changed here first).
     serverless   the serverless variant kind: pools, workers, billing
                  -> clock control cost errors fleet metrics scaling serving
     transform    batch transform jobs: inputs, mini-batches, filters, instances, progress
-                 -> api asyncinf clock control cost db errors fleet objectstore serving settings
+                 -> api asyncinf client clock control cost db errors fleet objectstore serving
+                    settings
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors metrics scaling serverless
                     settings
