@@ -6,6 +6,8 @@ output twice."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import signal
 import time
@@ -112,6 +114,39 @@ def test_twenty_objects_on_two_instances_every_row_in_order(server: RunningServe
     costs = ce.get_cost_and_usage(TimePeriod={"Start": day, "End": tomorrow},
                                   Granularity="DAILY", Metrics=["UnblendedCost"])
     assert float(costs["ResultsByTime"][0]["Total"]["UnblendedCost"]["Amount"]) > 0
+
+
+def test_manifest_gzip_single_record_filters_and_join(server: RunningServer, trained):
+    model, X, archive, _ = trained
+    sm, s3 = server.client("sagemaker"), server.client("s3")
+    ensure_bucket(s3, "batch-dp")
+    rows = [f"id{i}," + ",".join(repr(float(v)) for v in X[i]) for i in range(40)]
+    s3.put_object(Bucket="batch-dp", Key="in/a.csv.gz",
+                  Body=gzip.compress(("\n".join(rows[:25]) + "\n").encode()))
+    s3.put_object(Bucket="batch-dp", Key="in/b.csv.gz",
+                  Body=gzip.compress(("\n".join(rows[25:]) + "\n").encode()))
+    s3.put_object(Bucket="batch-dp", Key="in/unlisted.csv.gz", Body=b"not in the manifest")
+    manifest = [{"prefix": "s3://batch-dp/in/"}, "b.csv.gz", "a.csv.gz"]
+    s3.put_object(Bucket="batch-dp", Key="manifest.json", Body=json.dumps(manifest).encode())
+    create_model(sm, "tx-dp", archive)
+    sm.create_transform_job(
+        TransformJobName="tx-dp", ModelName="tx-dp", BatchStrategy="SingleRecord",
+        TransformInput={"DataSource": {"S3DataSource": {
+            "S3DataType": "ManifestFile", "S3Uri": "s3://batch-dp/manifest.json"}},
+            "ContentType": "text/csv", "SplitType": "Line", "CompressionType": "Gzip"},
+        TransformOutput={"S3OutputPath": "s3://transformed/tx-dp", "Accept": "text/csv",
+                         "AssembleWith": "Line"},
+        DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input",
+                        "OutputFilter": "$[0,-1]"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+    desc = wait_done(sm, "tx-dp")
+    assert desc["TransformJobStatus"] == "Completed", desc.get("FailureReason")
+    assert desc["DataProcessing"]["OutputFilter"] == "$[0,-1]"
+    expected = model.predict(X[:40]).tolist()
+    got = output(s3, "tx-dp", "a.csv.gz") + output(s3, "tx-dp", "b.csv.gz")
+    assert got.decode().splitlines() == [f"id{i},{expected[i]}" for i in range(40)]
+    with pytest.raises(ClientError):
+        output(s3, "tx-dp", "unlisted.csv.gz")
 
 
 def test_bad_inputs_fail_their_jobs_with_the_cause(server: RunningServer, trained, tmp_path):
