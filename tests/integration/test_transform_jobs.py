@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import time
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 
 from tests.support import RunningServer, csv_rows, pack_skops, start_server, stop_server
+from tideserve.cli import main
 from tideserve.transform.cli import fetch_progress
 
 pytestmark = pytest.mark.integration
@@ -79,7 +81,8 @@ def predictions(body: bytes) -> list[int]:
     return [int(float(v)) for v in body.decode().split()]
 
 
-def test_twenty_objects_on_two_instances_every_row_in_order(server: RunningServer, trained):
+def test_twenty_objects_on_two_instances_every_row_in_order(server: RunningServer, trained,
+                                                            capsys):
     model, X, archive, _ = trained
     sm, s3 = server.client("sagemaker"), server.client("s3")
     ensure_bucket(s3, "batch-in")
@@ -107,6 +110,12 @@ def test_twenty_objects_on_two_instances_every_row_in_order(server: RunningServe
     assert progress["ObjectsDone"] == 20 and progress["BytesDone"] == progress["BytesTotal"]
     listed = sm.list_transform_jobs(NameContains="twenty", StatusEquals="Completed")
     assert [j["TransformJobName"] for j in listed["TransformJobSummaries"]] == ["tx-twenty"]
+    cli = ["--url", server.url, "--state-dir", str(server.state_dir)]
+    assert main(["jobs", *cli]) == 0
+    assert re.search(r"tx-twenty\s+Transform\s+Completed", capsys.readouterr().out)
+    assert main(["jobs", "tx-twenty", "--once", *cli]) == 0
+    bar = capsys.readouterr().out
+    assert "100.0%" in bar and f"records {progress['RecordsDone']:,}" in bar
     # Billed: two instances, each from its start request until it stopped.
     ce = server.client("ce")
     day = time.strftime("%Y-%m-%d", time.gmtime())
