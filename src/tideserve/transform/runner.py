@@ -128,7 +128,11 @@ class JobRun:
         p.records_done = sum(r.records for r in finished)
 
     async def _publish_staged(self, rows: list[ObjectRow]) -> list[ObjectRow]:
+        """Publish outputs a stopped server had completed; drop the partial ones it left."""
         for r in rows:
+            if r.state == "pending" and r.staged_path:
+                Path(r.staged_path).unlink(missing_ok=True)  # begun, never complete
+                self.store.mark(self.spec.name, r.seq, "pending", staged_path=None)
             if r.state != "staged":
                 continue
             staged = Path(r.staged_path or "")
@@ -180,6 +184,8 @@ class JobRun:
     async def _object(self, inst: JobInstance, r: ObjectRow, resolved: Resolved) -> None:
         target = output_uri(self.spec.output_path, self.base, r.uri)
         out = Assembler(self.objects.new_output(), self.spec.assemble_line)
+        # Recorded so that a server killed meanwhile removes the partial file when it resumes.
+        self.store.mark(self.spec.name, r.seq, "pending", staged_path=str(out.temp.path))
         counted = _Counting(self.progress)
         try:
             await self._transform(inst, r, resolved, out, counted)
@@ -192,11 +198,12 @@ class JobRun:
             self.progress.objects_done += 1
         except Stopped:
             out.discard()
+            self.store.mark(self.spec.name, r.seq, "pending", staged_path=None)
             return
         except ObjectFailed as exc:
             out.discard()
             self.store.mark(self.spec.name, r.seq, "failed", reason=str(exc),
-                            records=out.records)
+                            records=out.records, staged_path=None)
             self.progress.objects_failed += 1
             log.warning("transform job %s: %s", self.spec.name, exc)
         self.progress.bytes_done += r.size - counted.count  # the whole object, read or not
