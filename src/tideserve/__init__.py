@@ -46,11 +46,14 @@ dependency across packages needs its line changed here first).
                  -> api clock db errors
     serverless   the serverless variant kind: pools, workers, billing
                  -> clock control cost errors fleet metrics scaling serving
+    transform    batch transform jobs: inputs, mini-batches, filters, instances, progress
+                 -> api asyncinf client clock control cost db errors fleet objectstore serving
+                    settings
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors metrics scaling serverless
                     settings
     schema       creates every package's tables (wiring)
-                 -> access asyncinf audit autoscaling control cost db metrics
+                 -> access asyncinf audit autoscaling control cost db metrics transform
     trust        wiring for keys, permissions and the audit trail
                  -> *
     server       wiring for `tideserve up`

@@ -20,6 +20,7 @@ from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
 from tideserve.settings import DEFAULT_REGION, Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
+from tideserve.transform.cli import add_jobs_parser, run_jobs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     add_scaling_parser(sub)
     add_simulate_parser(sub)
     add_keys_parser(sub)
+    add_jobs_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -264,7 +266,7 @@ def _summary(desc: dict[str, Any]) -> dict[str, Any]:
 
 _COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
              "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate,
-             "keys": run_keys}
+             "keys": run_keys, "jobs": run_jobs}
 
 if __name__ == "__main__":
     sys.exit(main())

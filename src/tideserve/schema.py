@@ -13,6 +13,7 @@ import tideserve.autoscaling.tables
 import tideserve.control.tables
 import tideserve.cost.tables
 import tideserve.metrics.tables
+import tideserve.transform.tables
 from tideserve.db import metadata
 
 TABLE_MODULES = (
@@ -23,6 +24,7 @@ TABLE_MODULES = (
     tideserve.control.tables,
     tideserve.cost.tables,
     tideserve.metrics.tables,
+    tideserve.transform.tables,
 )
 
 

@@ -67,6 +67,7 @@ from tideserve.serving.router import Router
 from tideserve.serving.routes import RouteTable, VariantRoute, requests_per_instance
 from tideserve.settings import Settings
 from tideserve.state_files import PRIVATE_UMASK, make_private_dir
+from tideserve.transform.service import TransformService, build_transform
 from tideserve.trust import build_trust
 
 log = logging.getLogger("tideserve")
@@ -127,6 +128,7 @@ class Server:
     app: TideserveApp
     serverless: ServerlessManager
     asyncinf: AsyncInference | None = None
+    transform: TransformService | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -141,12 +143,16 @@ class Server:
         tasks.append(asyncio.create_task(self.serverless.run_forever()))
         if self.asyncinf is not None:
             tasks.append(asyncio.create_task(self.asyncinf.dispatcher.run_forever()))
+        if self.transform is not None:
+            await self.transform.start()  # resumes the jobs a previous run left InProgress
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.transform is not None:
+                await self.transform.shutdown()
             await self.controller.shutdown()
             await self.serverless.close()
             await self.router.close()
@@ -292,6 +298,12 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         lambda name: getattr(store.get_endpoint(name), "status", None), external)
     sagemaker.async_endpoints = server.asyncinf.endpoints
     app.async_front = server.asyncinf.front
+    # Batch transform: jobs on the same fleet provider, object store and ledger as endpoints.
+    server.transform = build_transform(engine, settings, store, models, provider, catalog,
+                                       ledger, arns, clock, external)
+    for op, fn in server.transform.operations().items():
+        registry.register("sagemaker", op, fn)
+    app.mounts.append(server.transform.route(app.secret_for, lambda: app.regions))
     app.lifespan = server.lifespan
     return server
 

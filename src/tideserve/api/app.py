@@ -133,6 +133,8 @@ class TideserveApp:
         self.async_front: AsyncFrontPort | None = None  # InvokeEndpointAsync; server.py sets it
         # The S3 API (tideserve.objectstore), served on the same port; server.py sets it.
         self.s3: MountedApp | None = None
+        # Further signed routes of tideserve's own (transform progress); server.py adds them.
+        self.mounts: list[MountedApp] = []
         # The regions a credential scope may name (api/scope.py); server.py sets them.
         self.regions: Collection[str] = frozenset({DEFAULT_REGION})
         # Authorisation after SigV4 and the audit trail (access/, audit/); server.py sets them.
@@ -153,6 +155,10 @@ class TideserveApp:
         if self.s3 is not None and self.s3.handles(scope):
             await self.s3(scope, receive, send)
             return
+        for mount in self.mounts:
+            if mount.handles(scope):
+                await mount(scope, receive, send)
+                return
         method: str = scope["method"]
         if method == "GET" and path == "/healthz":
             status, report = health(self.ready, self.readiness())
