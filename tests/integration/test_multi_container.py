@@ -313,3 +313,14 @@ def test_combinations_aws_refuses_are_validation_errors(server: RunningServer, p
                         Containers=[pre_container(pre), xgb_container(model)],
                         ExecutionRoleArn=ROLE)
     assert "Exactly one of PrimaryContainer or Containers" in str(both.value)
+
+    # Serverless endpoints take no inference pipelines (AWS's exclusions): the endpoint fails.
+    sm.create_model(ModelName="pipe-sl", Containers=[pre_container(pre), xgb_container(model)],
+                    ExecutionRoleArn=ROLE)
+    sm.create_endpoint_config(EndpointConfigName="pipe-sl", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "pipe-sl",
+        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}}])
+    sm.create_endpoint(EndpointName="pipe-sl", EndpointConfigName="pipe-sl")
+    desc = wait_until_created(sm, "pipe-sl")
+    assert desc["EndpointStatus"] == "Failed"
+    assert "serverless endpoints do not support multi-container models" in desc["FailureReason"]
