@@ -282,7 +282,8 @@ def test_a_container_that_cannot_start_fails_the_endpoint_naming_it(
     deploy(sm, "broken-pipe", [pre_container(pre), xgb_container(empty, "scorer")])
     desc = wait_until_created(sm, "broken-pipe", timeout=90)
     assert desc["EndpointStatus"] == "Failed"
-    assert "container scorer" in desc["FailureReason"]
+    assert "container scorer exited with status 1 before it was ready" in desc["FailureReason"]
+    assert "found no model file" in desc["FailureReason"]  # the container's own words
     sm.delete_endpoint(EndpointName="broken-pipe")
 
 

@@ -43,6 +43,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import shlex
 import signal
 import socket
@@ -60,6 +61,7 @@ STOP_GRACE_SECONDS = 20.0
 FAILED_PEERS_SECONDS = 1.0  # after one container failed to start, how long others may too
 HOP_TIMEOUT_SECONDS = 3600.0  # the caller's deadline (X-Tideserve-Model-Timeout) is the limit
 _PR_SET_PDEATHSIG = 1
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+ ")
 
 
 class StartFailed(Exception):
@@ -126,8 +128,8 @@ class Container:
             sys.stdout.buffer.write(prefix + line)
             sys.stdout.buffer.flush()
             text = line.decode(errors="replace").strip()
-            if "error" in text.lower():
-                self.last_error = text[:400]
+            if "error" in text.lower():  # for the FailureReason, less the log's timestamp
+                self.last_error = _TIMESTAMP.sub("", text)[:400]
 
     async def wait_ready(self, http: Any, deadline: float) -> None:
         import aiohttp
