@@ -282,7 +282,8 @@ def test_a_container_that_cannot_start_fails_the_endpoint_naming_it(
     deploy(sm, "broken-pipe", [pre_container(pre), xgb_container(empty, "scorer")])
     desc = wait_until_created(sm, "broken-pipe", timeout=90)
     assert desc["EndpointStatus"] == "Failed"
-    assert "container scorer" in desc["FailureReason"]
+    assert "container scorer exited with status 1 before it was ready" in desc["FailureReason"]
+    assert "found no model file" in desc["FailureReason"]  # the container's own words
     sm.delete_endpoint(EndpointName="broken-pipe")
 
 
@@ -313,3 +314,14 @@ def test_combinations_aws_refuses_are_validation_errors(server: RunningServer, p
                         Containers=[pre_container(pre), xgb_container(model)],
                         ExecutionRoleArn=ROLE)
     assert "Exactly one of PrimaryContainer or Containers" in str(both.value)
+
+    # Serverless endpoints take no inference pipelines (AWS's exclusions): the endpoint fails.
+    sm.create_model(ModelName="pipe-sl", Containers=[pre_container(pre), xgb_container(model)],
+                    ExecutionRoleArn=ROLE)
+    sm.create_endpoint_config(EndpointConfigName="pipe-sl", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "pipe-sl",
+        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}}])
+    sm.create_endpoint(EndpointName="pipe-sl", EndpointConfigName="pipe-sl")
+    desc = wait_until_created(sm, "pipe-sl")
+    assert desc["EndpointStatus"] == "Failed"
+    assert "serverless endpoints do not support multi-container models" in desc["FailureReason"]

@@ -23,6 +23,7 @@ import aiohttp
 from tideserve.asyncinf.objects import Objects
 from tideserve.asyncinf.queue import QueuedRequest
 from tideserve.errors import TideserveError
+from tideserve.serving.containers.report import REPORT_HEADER, ContainerReport
 from tideserve.serving.instance import INVOCATION_KIND_HEADER
 from tideserve.serving.instance_client import InstanceClient, Undelivered, failure_message
 from tideserve.serving.routes import Backend
@@ -104,6 +105,10 @@ async def attempt(client: InstanceClient, objects: Objects, req: QueuedRequest,
                 if resp.status >= 300:
                     body = await resp.content.read(ERROR_BODY_BYTES)
                     model_us = (time.perf_counter() - started) * 1e6
+                    # A multi-container instance names the container that failed.
+                    report = ContainerReport.decode(resp.headers.get(REPORT_HEADER))
+                    if report is not None and report.failed is not None:
+                        return Failed(report.message, report.status, "model", model_us)
                     return Failed(model_failure_reason(resp.status, body), resp.status, "model",
                                   model_us)
                 return await _save(resp, objects, req, started)

@@ -18,6 +18,7 @@ from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.serverless.config import MAX_PAYLOAD_BYTES
 from tideserve.serverless.pool import Lease, ServerlessPool
+from tideserve.serving.containers.report import TARGET_HEADER_LOWER, check_single_target
 from tideserve.serving.instance_client import (
     InstanceClient,
     Reply,
@@ -45,6 +46,7 @@ async def invoke_serverless(
         raise ValidationError(
             f"Invalid target variant: {target} is not a variant of endpoint {pool.endpoint}."
         )
+    check_single_target(inv.headers.get(TARGET_HEADER_LOWER), pool.endpoint)
     if len(inv.body) > MAX_PAYLOAD_BYTES:
         raise ValidationError(
             f"Received payload size ({len(inv.body)} bytes) exceeds the maximum allowed payload "

@@ -43,6 +43,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import shlex
 import signal
 import socket
@@ -57,8 +58,10 @@ log = logging.getLogger("tideserve.front")
 
 STARTUP_TIMEOUT_SECONDS = 240.0  # as the controller's health-check window
 STOP_GRACE_SECONDS = 20.0
+FAILED_PEERS_SECONDS = 1.0  # after one container failed to start, how long others may too
 HOP_TIMEOUT_SECONDS = 3600.0  # the caller's deadline (X-Tideserve-Model-Timeout) is the limit
 _PR_SET_PDEATHSIG = 1
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+ ")
 
 
 class StartFailed(Exception):
@@ -125,8 +128,8 @@ class Container:
             sys.stdout.buffer.write(prefix + line)
             sys.stdout.buffer.flush()
             text = line.decode(errors="replace").strip()
-            if "error" in text.lower():
-                self.last_error = text[:400]
+            if "error" in text.lower():  # for the FailureReason, less the log's timestamp
+                self.last_error = _TIMESTAMP.sub("", text)[:400]
 
     async def wait_ready(self, http: Any, deadline: float) -> None:
         import aiohttp
@@ -178,9 +181,16 @@ async def start_all(containers: list[Container], args: argparse.Namespace) -> No
         await c.start(args)
     deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT_SECONDS
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as http:
-        results = await asyncio.gather(*(c.wait_ready(http, deadline) for c in containers),
-                                       return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
+        tasks = [asyncio.ensure_future(c.wait_ready(http, deadline)) for c in containers]
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        if pending:  # one failed: the instance will not serve, so stop waiting for the rest,
+            # after a moment in which another that is failing too can say so
+            more, pending = await asyncio.wait(pending, timeout=FAILED_PEERS_SECONDS)
+            done |= more
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+    failures = [exc for exc in (t.exception() for t in done) if exc is not None]
     for failure in failures:
         if not isinstance(failure, StartFailed):
             raise failure
