@@ -41,11 +41,14 @@ dependency across packages needs its line changed here first).
                  -> asyncinf clock cost db errors fleet objectstore scaling serving state_files
     serverless   the serverless variant kind: pools, workers, billing
                  -> clock control cost errors fleet metrics scaling serving
+    training     SageMaker training jobs: specs, the toolkit's environment, runs on on-demand
+                 or spot instances, checkpoints, their storage
+                 -> clock control cost db errors fleet objectstore serving settings
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors metrics scaling serverless
                     settings
     schema       creates every package's tables (wiring)
-                 -> asyncinf autoscaling control cost db metrics
+                 -> asyncinf autoscaling control cost db metrics training
     server       wiring for `tideserve up`
                  -> *
     cli          the command line

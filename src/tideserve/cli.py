@@ -19,6 +19,7 @@ from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
 from tideserve.settings import DEFAULT_REGION, Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
+from tideserve.training.cli import add_spot_parser, run_spot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     add_costs_parser(sub)
     add_scaling_parser(sub)
     add_simulate_parser(sub)
+    add_spot_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -261,7 +263,8 @@ def _summary(desc: dict[str, Any]) -> dict[str, Any]:
 
 
 _COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
-             "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate}
+             "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate,
+             "spot": run_spot}
 
 if __name__ == "__main__":
     sys.exit(main())

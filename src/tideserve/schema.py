@@ -11,6 +11,7 @@ import tideserve.autoscaling.tables
 import tideserve.control.tables
 import tideserve.cost.tables
 import tideserve.metrics.tables
+import tideserve.training.tables
 from tideserve.db import metadata
 
 TABLE_MODULES = (
@@ -19,6 +20,7 @@ TABLE_MODULES = (
     tideserve.control.tables,
     tideserve.cost.tables,
     tideserve.metrics.tables,
+    tideserve.training.tables,
 )
 
 
