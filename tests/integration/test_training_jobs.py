@@ -162,7 +162,7 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
     sm, s3 = server.client("sagemaker"), server.client("s3")
     name = "iris-spot"
     request = _request(s3, name, TRAIN, iris_channel,
-                       HyperParameters={"epochs": "40", "epoch-seconds": "0.2"},
+                       HyperParameters={"epochs": "120", "epoch-seconds": "0.1"},
                        EnableManagedSpotTraining=True,
                        StoppingCondition={"MaxRuntimeInSeconds": 3600,
                                           "MaxWaitTimeInSeconds": 7200},
@@ -202,7 +202,7 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
     archive = s3.get_object(Bucket=BUCKET, Key=f"output/{name}/output/model.tar.gz")
     with tarfile.open(fileobj=io.BytesIO(archive["Body"].read())) as tar:
         history = json.load(tar.extractfile("history.json"))  # type: ignore[arg-type]
-    assert len(history) == 3 and history[0] == 0 and 0 < history[1] < history[2] < 40
+    assert len(history) == 3 and history[0] == 0 and 0 < history[1] < history[2] < 120
 
     # The archive deploys as it is, on the same framework image, and answers.
     served = f"{name}-model"
