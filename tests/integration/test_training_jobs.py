@@ -44,7 +44,8 @@ assert json.loads(os.environ["SM_CHANNELS"]) == ["train"]
 assert json.loads(os.environ["SM_HPS"])["epochs"] == args.epochs
 
 checkpoints = os.environ.get("SM_CHECKPOINT_DIR", "/opt/ml/checkpoints")
-state, history_file = os.path.join(checkpoints, "state.pkl"), os.path.join(checkpoints, "history.json")
+state = os.path.join(checkpoints, "state.pkl")
+history_file = os.path.join(checkpoints, "history.json")
 data = np.loadtxt(os.path.join(args.train, "iris.csv"), delimiter=",")
 y, X = data[:, 0], data[:, 1:]
 start, model, history = 0, SGDClassifier(random_state=0), []
