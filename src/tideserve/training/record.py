@@ -122,8 +122,8 @@ class JobRecord:
         if self.training_end_time is not None:
             out["TrainingEndTime"] = _ts(self.training_end_time)
         if self.terminal and self.training_start_time is not None:
-            out["TrainingTimeInSeconds"] = math.ceil(self.training_seconds(now))
-            out["BillableTimeInSeconds"] = math.ceil(self.billable_seconds_done)
+            out["TrainingTimeInSeconds"] = _whole_seconds(self.training_seconds(now))
+            out["BillableTimeInSeconds"] = _whole_seconds(self.billable_seconds_done)
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -136,6 +136,12 @@ class JobRecord:
         if self.training_end_time is not None:
             out["TrainingEndTime"] = _ts(self.training_end_time)
         return out
+
+
+def _whole_seconds(seconds: float) -> int:
+    """Seconds rounded up, as billing rounds a started second up; float noise (500 s x 0.3 =
+    150.00000000000003) is not a started second."""
+    return math.ceil(round(seconds, 6))
 
 
 def _ts(epoch: float) -> datetime:
