@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import tarfile
 import time
 from pathlib import Path
@@ -17,7 +18,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.test_realtime_endpoints import wait_in_service
-from tests.support import RunningServer
+from tests.support import RunningServer, start_server, stop_server
+from tideserve.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -91,14 +93,9 @@ def _sourcedir(s3, name: str, script: str) -> str:
 
 @pytest.fixture(scope="module")
 def iris_channel(server: RunningServer) -> str:
-    from sklearn.datasets import load_iris
-
-    X, y = load_iris(return_X_y=True)
-    rows = "\n".join(",".join(str(v) for v in [label, *features])
-                     for label, features in zip(y, X, strict=True))
     s3 = server.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key="iris/train/iris.csv", Body=rows.encode())
+    s3.put_object(Bucket=BUCKET, Key="iris/train/iris.csv", Body=_iris_csv())
     return f"s3://{BUCKET}/iris/train/"
 
 
@@ -182,7 +179,8 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
                                       for t in j["SecondaryStatusTransitions"]) == 2)
     first_resume = pickle_epoch(s3, checkpoint)
     _wait_for(sm, name, _checkpointed_past(s3, checkpoint, first_resume))
-    _interrupt(server, name)
+    assert main(["spot", "interrupt", name, "--url", server.url,
+                 "--state-dir", str(server.state_dir)]) == 0  # the CLI, this time
 
     started = time.monotonic()
     sm.get_waiter("training_job_completed_or_stopped").wait(
@@ -309,3 +307,89 @@ def test_stop_list_and_duplicate(server: RunningServer, iris_channel: str):
         StatusEquals="Stopped", PaginationConfig={"PageSize": 1}) for s in page[
         "TrainingJobSummaries"]]
     assert "to-stop" in names and "iris-spot" not in names
+
+
+def test_no_spot_capacity_until_max_wait_stops_the_job(server: RunningServer,
+                                                        iris_channel: str):
+    sm, s3 = server.client("sagemaker"), server.client("s3")
+    name = "waits-for-spot"
+    request = _request(s3, name, TRAIN, iris_channel,
+                       HyperParameters={"epochs": "200", "epoch-seconds": "0.1"},
+                       ResourceConfig={"InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
+                       EnableManagedSpotTraining=True,  # 300 s scaled by 1/30: 10 s
+                       StoppingCondition={"MaxRuntimeInSeconds": 300,
+                                          "MaxWaitTimeInSeconds": 300})
+    sm.create_training_job(**request)
+    _wait_for(sm, name, lambda j: j["SecondaryStatus"] == "Training")
+    from tideserve.client import tideserve_client
+
+    tideserve_client(server.url, server.state_dir).interrupt_spot_instance(
+        InstanceOrJob=name, CapacityUnavailableSeconds=3600)
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+    job = sm.describe_training_job(TrainingJobName=name)
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == (
+        "Stopped", "MaxWaitTimeExceeded")
+    transitions = job["SecondaryStatusTransitions"]
+    assert [t["Status"] for t in transitions][-4:] == [
+        "Interrupted", "Starting", "Stopping", "MaxWaitTimeExceeded"]
+    assert transitions[-3]["StatusMessage"] == (
+        "Insufficient capacity error from EC2 while launching instances, retrying!")
+
+
+def test_max_runtime_stops_the_job(server: RunningServer, iris_channel: str):
+    sm, s3 = server.client("sagemaker"), server.client("s3")
+    request = _request(s3, "too-long", TRAIN, iris_channel,
+                       HyperParameters={"epochs": "200", "epoch-seconds": "0.1"},
+                       StoppingCondition={"MaxRuntimeInSeconds": 60})  # 2 s at period 2
+    sm.create_training_job(**request)
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName="too-long", WaiterConfig={"Delay": 0.3, "MaxAttempts": 100})
+    job = sm.describe_training_job(TrainingJobName="too-long")
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == (
+        "Stopped", "MaxRuntimeExceeded")
+    assert job["TrainingTimeInSeconds"] == job["BillableTimeInSeconds"]  # on demand
+    assert job["TrainingTimeInSeconds"] < 10
+
+
+def test_a_job_survives_a_server_crash_and_resumes_from_its_checkpoint(
+        tmp_path: Path, iris_channel: str):
+    first = start_server(tmp_path / "state", period=2.0)
+    try:
+        sm, s3 = first.client("sagemaker"), first.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="iris/train/iris.csv",
+                      Body=_iris_csv())
+        name = "survives"
+        request = _request(s3, name, TRAIN, iris_channel,
+                           HyperParameters={"epochs": "60", "epoch-seconds": "0.1"},
+                           CheckpointConfig={"S3Uri": f"s3://{BUCKET}/checkpoints/{name}"})
+        sm.create_training_job(**request)
+        _wait_for(sm, name, _checkpointed_past(s3, f"checkpoints/{name}/state.pkl", 5))
+    finally:
+        stop_server(first, signal.SIGKILL)  # a crash: no chance to settle anything
+    second = start_server(first.state_dir, period=2.0)
+    try:
+        sm, s3 = second.client("sagemaker"), second.client("s3")
+        sm.get_waiter("training_job_completed_or_stopped").wait(
+            TrainingJobName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+        job = sm.describe_training_job(TrainingJobName=name)
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
+        assert statuses[:3] == ["Starting", "Downloading", "Training"]
+        assert statuses[3:] == ["Restarting", "Starting", "Downloading", "Training",
+                                "Uploading", "Completed"]
+        archive = s3.get_object(Bucket=BUCKET, Key=f"output/{name}/output/model.tar.gz")
+        with tarfile.open(fileobj=io.BytesIO(archive["Body"].read())) as tar:
+            history = json.load(tar.extractfile("history.json"))  # type: ignore[arg-type]
+        assert len(history) == 2 and history[1] > 5
+    finally:
+        stop_server(second)
+
+
+def _iris_csv() -> bytes:
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    return "\n".join(",".join(str(v) for v in [label, *features])
+                     for label, features in zip(y, X, strict=True)).encode()

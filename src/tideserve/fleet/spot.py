@@ -64,6 +64,7 @@ class SpotCapacity:
         self.time_scale = time_scale
         self.rng = rng or random.Random()
         self._instances: dict[str, SpotInstance] = {}
+        self._withheld: dict[str, float] = {}  # instance type -> no spot capacity until then
 
     @classmethod
     def from_state_dir(cls, state_dir: Path, time_scale: float) -> SpotCapacity:
@@ -89,19 +90,34 @@ class SpotCapacity:
         self._instances[instance.instance_id] = instance
         return instance
 
+    def available(self, instance_type: str, now: float) -> bool:
+        """Whether spot capacity of this type can be had now (EC2 may have none for a while
+        after reclaiming it: the holder then waits, and MaxWaitTimeInSeconds runs)."""
+        return self._withheld.get(instance_type, 0.0) <= now
+
+    def withhold(self, instance_type: str, until: float) -> None:
+        self._withheld[instance_type] = max(until, self._withheld.get(instance_type, 0.0))
+
     def release(self, instance_id: str) -> None:
         self._instances.pop(instance_id, None)
 
-    def interrupt(self, instance_or_holder: str, now: float) -> SpotInstance | None:
+    def interrupt(self, instance_or_holder: str, now: float,
+                  unavailable_seconds: float = 0.0) -> SpotInstance | None:
         """Give the notice now to the instance with this id, or held by this holder; None if
-        there is none. An instance already noticed keeps its earlier notice."""
+        there is none. An instance already noticed keeps its earlier notice. With
+        `unavailable_seconds` (AWS seconds), no spot capacity of its type is to be had for
+        that long after the reclaim."""
         instance = self.find(instance_or_holder)
         if instance is None:
             return None
         if not instance.noticed(now):
             instance = replace(instance, notice_at=now)
             self._instances[instance.instance_id] = instance
-        return self.get(instance.instance_id)
+        noticed = self.get(instance.instance_id)
+        if noticed is not None and noticed.reclaim_at is not None and unavailable_seconds > 0:
+            self.withhold(noticed.instance_type,
+                          noticed.reclaim_at + unavailable_seconds * self.time_scale)
+        return noticed
 
     def find(self, instance_or_holder: str) -> SpotInstance | None:
         found = self._instances.get(instance_or_holder)

@@ -152,11 +152,28 @@ class JobRun:
         first = self.record.attempts == 0
         self.move("Starting", "Starting the training job" if first else
                   "Launching requested ML instances")
+        waited = await self._wait_for_capacity()
+        if waited is not None:
+            return waited
         instance_id = self._acquire()
         try:
             return await self._on_instance(instance_id)
         finally:
             self._release(instance_id)
+
+    async def _wait_for_capacity(self) -> Outcome | None:
+        """Until spot capacity of the type is to be had; a stop or MaxWait ends the wait."""
+        if not self.spec.spot:
+            return None
+        while not self.ctx.spot.available(self.spec.instance_type, self.ctx.clock.now()):
+            if self.record.secondary_status == "Starting":
+                self.move("Starting", "Insufficient capacity error from EC2 while launching "
+                          "instances, retrying!")
+            early = self._should_stop(self.ctx.clock.now())
+            if early is not None:
+                return early
+            await asyncio.sleep(TICK_SECONDS)
+        return None
 
     def _acquire(self) -> str:
         now = self.ctx.clock.now()

@@ -96,7 +96,8 @@ class TrainingJobs:
 
     def interrupt_spot(self, p: dict[str, Any]) -> dict[str, Any]:
         target = p["InstanceOrJob"]
-        instance = self.ctx.spot.interrupt(target, self.ctx.clock.now())
+        instance = self.ctx.spot.interrupt(target, self.ctx.clock.now(),
+                                           float(p.get("CapacityUnavailableSeconds", 0)))
         if instance is None:
             raise NotFoundError(f"No spot instance is held by or named '{target}'.")
         assert instance.reclaim_at is not None
