@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.test_realtime_endpoints import wait_in_service
+from tests.integration.test_sagemaker_sdk import sdk_session  # noqa: F401 - a fixture
 from tests.support import RunningServer, start_server, stop_server
 from tideserve.cli import main
 
@@ -417,3 +418,25 @@ def _iris_csv() -> bytes:
     X, y = load_iris(return_X_y=True)
     return "\n".join(",".join(str(v) for v in [label, *features])
                      for label, features in zip(y, X, strict=True)).encode()
+
+
+def test_sagemaker_python_sdk_estimator_fits_on_spot(server: RunningServer, iris_channel: str,
+                                                     sdk_session, tmp_path: Path):  # noqa: F811
+    """The SDK's own SKLearn estimator: it uploads sourcedir.tar.gz, JSON-encodes the
+    hyperparameters, adds its debugger and profiler configs, and waits on Describe."""
+    from sagemaker.sklearn import SKLearn
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text(COUNTER)
+    estimator = SKLearn(
+        entry_point="train.py", source_dir=str(source), framework_version="1.2-1",
+        py_version="py3", instance_type="ml.m5.large", instance_count=1, role=ROLE,
+        sagemaker_session=sdk_session, hyperparameters={"epochs": 3, "epoch-seconds": 0.1},
+        output_path=f"s3://{BUCKET}/sdk-output", use_spot_instances=True, max_run=600,
+        max_wait=1200, checkpoint_s3_uri=f"s3://{BUCKET}/sdk-checkpoints")
+    estimator.fit({"train": iris_channel}, logs="None")
+    job = estimator.latest_training_job.describe()
+    assert job["TrainingJobStatus"] == "Completed"
+    assert estimator.model_data == (
+        f"s3://{BUCKET}/sdk-output/{job['TrainingJobName']}/output/model.tar.gz")
