@@ -21,6 +21,7 @@ from tests.integration.test_realtime_endpoints import wait_in_service
 from tests.integration.test_sagemaker_sdk import sdk_session  # noqa: F401 - a fixture
 from tests.support import RunningServer, start_server, stop_server
 from tideserve.cli import main
+from tideserve.training.rows import training_job_rows
 
 pytestmark = pytest.mark.integration
 
@@ -227,6 +228,8 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
     assert 0 < job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"]
     savings = (1 - job["BillableTimeInSeconds"] / job["TrainingTimeInSeconds"]) * 100
     assert 60 < savings < 80  # the catalog's 70 % spot discount, give or take rounding
+    row = next(r for r in training_job_rows(sm) if r[1] == name)
+    assert row[-1] == f"{savings:.1f}%"  # as the console shows it
 
     artifacts = job["ModelArtifacts"]["S3ModelArtifacts"]
     assert artifacts == f"s3://{BUCKET}/output/{name}/output/model.tar.gz"
@@ -326,6 +329,8 @@ def test_stop_list_and_duplicate(server: RunningServer, iris_channel: str):
         TrainingJobName="to-stop", WaiterConfig={"Delay": 0.3, "MaxAttempts": 200})
     job = sm.describe_training_job(TrainingJobName="to-stop")
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "Stopped")
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]][-2:] == [
+        "Stopping", "Stopped"]
     with pytest.raises(ClientError, match="in status Stopped"):
         sm.stop_training_job(TrainingJobName="to-stop")
 
@@ -333,6 +338,8 @@ def test_stop_list_and_duplicate(server: RunningServer, iris_channel: str):
         StatusEquals="Stopped", PaginationConfig={"PageSize": 1}) for s in page[
         "TrainingJobSummaries"]]
     assert "to-stop" in names and "iris-spot" not in names
+    rows = {row[1]: row for row in training_job_rows(sm)}  # what `tideserve jobs` will list
+    assert rows["to-stop"][:4] == ("training", "to-stop", "Stopped", "Stopped")
 
 
 def test_no_spot_capacity_until_max_wait_stops_the_job(server: RunningServer,
@@ -374,6 +381,8 @@ def test_max_runtime_stops_the_job(server: RunningServer, iris_channel: str):
     job = sm.describe_training_job(TrainingJobName="too-long")
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == (
         "Stopped", "MaxRuntimeExceeded")
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Stopping", "MaxRuntimeExceeded"]
     assert job["TrainingTimeInSeconds"] == job["BillableTimeInSeconds"]  # on demand
     assert job["TrainingTimeInSeconds"] < 10
 

@@ -60,6 +60,7 @@ class Outcome(enum.Enum):
     INTERRUPTED = "Interrupted"
 
 
+# AWS's wording for these is UNCONFIRMED (spec §4.2); these are the spec's recommendations.
 _STOP_MESSAGES = {
     Outcome.STOPPED: "Training job stopped",
     Outcome.MAX_RUNTIME: "Training job stopped because it exceeded MaxRuntimeInSeconds",
@@ -215,7 +216,8 @@ class JobRun:
         outcome = await self._train(layout, instance_id, sync)
         if outcome in (Outcome.INTERRUPTED, Outcome.FAILED):
             return outcome
-        self.move("Uploading", "Uploading generated training model")
+        if outcome is Outcome.COMPLETED:  # a stopped job uploads what it has while Stopping
+            self.move("Uploading", "Uploading generated training model")
         uri = await asyncio.to_thread(upload_artifacts, self.spec, layout, self.ctx.objects)
         self.set(model_artifacts=uri)
         return outcome
@@ -249,6 +251,8 @@ class JobRun:
             now = self.ctx.clock.now()
             reason = self._should_stop(now, instance_id, layout)
             if reason is not None:
+                if reason in _STOP_MESSAGES and self.record.secondary_status != "Stopping":
+                    self.move("Stopping", "Stopping the training job")
                 await asyncio.to_thread(_end, proc, self.ctx.scaled(STOP_GRACE_SECONDS))
                 return reason
             if sync is not None and now - last_sync >= self.ctx.scaled(CHECKPOINT_SYNC_SECONDS):
