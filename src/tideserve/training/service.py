@@ -28,9 +28,12 @@ Operation = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class TrainingJobs:
-    def __init__(self, ctx: JobContext, account: str) -> None:
+    def __init__(self, ctx: JobContext, account: str,
+                 put_tags: Callable[[str, list[dict[str, str]]], None] | None = None) -> None:
         self.ctx = ctx
         self.account = account
+        # The control store's tags, where Cost Explorer reads cost-allocation tags from.
+        self.put_tags = put_tags
         self._runs: dict[str, JobRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -64,6 +67,8 @@ class TrainingJobs:
             raise AlreadyExistsError(
                 "Training job names must be unique within an AWS account and region, and a "
                 f"training job with this name already exists ({arn})", code="ResourceInUse")
+        if spec.tags and self.put_tags is not None:
+            self.put_tags(arn, list(spec.tags))
         self._launch_soon(record.name)
         return {"TrainingJobArn": arn}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from tideserve.clock import Clock
+from tideserve.control.store import ControlStore
 from tideserve.cost.catalog import Catalog
 from tideserve.cost.ledger import Ledger
 from tideserve.fleet.spot import SpotCapacity
@@ -24,4 +25,4 @@ def build_training_jobs(engine: Engine, settings: Settings, ledger: Ledger, cata
     ctx = JobContext(store=JobStore(engine), objects=objects, spot=spot, ledger=ledger,
                      catalog=catalog, clock=clock, root=settings.state_dir / "training",
                      time_scale=settings.time_scale, region=settings.region)
-    return TrainingJobs(ctx, settings.account)
+    return TrainingJobs(ctx, settings.account, ControlStore(engine).put_tags)
