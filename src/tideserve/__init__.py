@@ -49,11 +49,15 @@ dependency across packages needs its line changed here first).
     transform    batch transform jobs: inputs, mini-batches, filters, instances, progress
                  -> api asyncinf client clock control cost db errors fleet objectstore serving
                     settings
+    training     SageMaker training jobs: specs, the toolkit's environment, runs on on-demand
+                 or spot instances, checkpoints, their storage
+                 -> client clock control cost db errors fleet objectstore serving settings
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors metrics scaling serverless
                     settings
     schema       creates every package's tables (wiring)
-                 -> access asyncinf audit autoscaling control cost db metrics transform
+                 -> access asyncinf audit autoscaling control cost db metrics training
+                    transform
     trust        wiring for keys, permissions and the audit trail
                  -> *
     server       wiring for `tideserve up`

@@ -20,6 +20,7 @@ from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
 from tideserve.settings import DEFAULT_REGION, Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
+from tideserve.training.cli import add_spot_parser, run_spot
 from tideserve.transform.cli import add_jobs_parser, run_jobs
 
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     add_simulate_parser(sub)
     add_keys_parser(sub)
     add_jobs_parser(sub)
+    add_spot_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -266,7 +268,7 @@ def _summary(desc: dict[str, Any]) -> dict[str, Any]:
 
 _COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
              "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate,
-             "keys": run_keys, "jobs": run_jobs}
+             "keys": run_keys, "jobs": run_jobs, "spot": run_spot}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,3 +31,17 @@ def client(service: str, url: str = DEFAULT_URL, state_dir: Path | str = ".tides
     cfg = Config(retries={"max_attempts": 3, "mode": "standard"},
                  read_timeout=config.pop("read_timeout", 70), **config)
     return session(state_dir).client(service, endpoint_url=url, config=cfg)
+
+
+# tideserve's own API (spot interruption on demand): a botocore model shipped in the package,
+# in botocore's data layout, so boto3 makes a client of it as of any AWS service.
+MODELS_DIR = Path(__file__).parent / "api" / "models"
+
+
+def tideserve_client(url: str = DEFAULT_URL, state_dir: Path | str = ".tideserve") -> Any:
+    sess = session(state_dir)
+    loader = sess._session.get_component("data_loader")
+    if str(MODELS_DIR) not in loader.search_paths:
+        loader.search_paths.append(str(MODELS_DIR))
+    cfg = Config(retries={"max_attempts": 3, "mode": "standard"})
+    return sess.client("tideserve", endpoint_url=url, config=cfg)

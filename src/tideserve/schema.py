@@ -13,6 +13,7 @@ import tideserve.autoscaling.tables
 import tideserve.control.tables
 import tideserve.cost.tables
 import tideserve.metrics.tables
+import tideserve.training.tables
 import tideserve.transform.tables
 from tideserve.db import metadata
 
@@ -25,6 +26,7 @@ TABLE_MODULES = (
     tideserve.cost.tables,
     tideserve.metrics.tables,
     tideserve.transform.tables,
+    tideserve.training.tables,
 )
 
 

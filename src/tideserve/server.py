@@ -67,6 +67,8 @@ from tideserve.serving.router import Router
 from tideserve.serving.routes import RouteTable, VariantRoute, requests_per_instance
 from tideserve.settings import Settings
 from tideserve.state_files import PRIVATE_UMASK, make_private_dir
+from tideserve.training.service import TrainingJobs
+from tideserve.training.wiring import build_training_jobs
 from tideserve.transform.service import TransformService, build_transform
 from tideserve.trust import build_trust
 
@@ -129,6 +131,7 @@ class Server:
     serverless: ServerlessManager
     asyncinf: AsyncInference | None = None
     transform: TransformService | None = None
+    training: TrainingJobs | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -137,6 +140,8 @@ class Server:
             self.store.forget_instance(row.instance_id)
         self.ledger.recover()  # bill a crashed run's instances until its last sign of life
         await self.controller.start()
+        if self.training is not None:  # after ledger.recover: it reads the last heartbeat
+            await self.training.start()
         tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health()),
                  asyncio.create_task(self.scaling.run_forever()),
                  asyncio.create_task(self._sample_concurrency())]
@@ -153,6 +158,8 @@ class Server:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self.transform is not None:
                 await self.transform.shutdown()
+            if self.training is not None:
+                await self.training.shutdown()
             await self.controller.shutdown()
             await self.serverless.close()
             await self.router.close()
@@ -304,6 +311,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     for op, fn in server.transform.operations().items():
         registry.register("sagemaker", op, fn)
     app.mounts.append(server.transform.route(app.secret_for, lambda: app.regions))
+    server.training = build_training_jobs(engine, settings, ledger, catalog, clock, external)
+    for op, fn in server.training.operations().items():
+        registry.register("sagemaker", op, fn)
+    for op, fn in server.training.tideserve_operations().items():
+        registry.register("tideserve", op, fn)
     app.lifespan = server.lifespan
     return server
 

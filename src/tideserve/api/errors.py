@@ -74,6 +74,10 @@ _BY_CLASS: dict[str, dict[type[domain.TideserveError], str]] = {
         domain.ConflictError: "ValidationException",
         domain.LimitExceededError: "LimitExceededException",
     },
+    "tideserve": {
+        domain.ValidationError: "ValidationException",
+        domain.NotFoundError: "ResourceNotFoundException",
+    },
     # IAM and STS speak only Query: their codes are the Query-era ones (NoSuchEntity, ...).
     "iam": {
         domain.ValidationError: "ValidationError",

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -38,7 +39,12 @@ RPC_MODELS = {
     "sts": "sts",
     "iam": "iam",
     "cloudtrail": "cloudtrail",  # LookupEvents (audit/)
+    # tideserve's own operations (spot interruption on demand), in botocore's model format
+    # under api/models/; client.py hands the same directory to boto3.
+    "tideserve": "tideserve",
 }
+# Where tideserve's own service models live, in botocore's data layout.
+MODELS_DIR = Path(__file__).parent / "models"
 _ALL_MODELS = (*RPC_MODELS.values(), "sagemaker-runtime")
 
 
@@ -50,7 +56,9 @@ class SerializationError(ValidationError):
 
 @cache
 def _session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths.append(str(MODELS_DIR))
+    return session
 
 
 @cache

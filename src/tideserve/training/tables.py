@@ -1,0 +1,36 @@
+"""The training jobs' table: the request as accepted, and what the runner observed, so a job
+is described from here alone and resumes after a restart from here alone."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, Float, Integer, String, Table, Text
+
+from tideserve.db import metadata
+
+training_jobs = Table(
+    "training_jobs",
+    metadata,
+    Column("name_lower", String(63), primary_key=True),
+    Column("name", String(63), nullable=False),
+    Column("arn", String(256), nullable=False),
+    Column("spec", JSON, nullable=False),  # CreateTrainingJob's input, verbatim
+    Column("status", String(16), nullable=False),  # TrainingJobStatus
+    Column("secondary_status", String(32), nullable=False),
+    # [{Status, StartTime, EndTime?, StatusMessage}], times as epoch seconds
+    Column("transitions", JSON, nullable=False),
+    Column("failure_reason", Text),
+    Column("creation_time", Float, nullable=False),  # epoch seconds, as every time here
+    Column("last_modified_time", Float, nullable=False),
+    Column("training_start_time", Float),  # the first instance started (billing starts)
+    Column("training_end_time", Float),
+    # Seconds on instances in attempts that ended; the running attempt's since its start.
+    Column("training_seconds_done", Float, nullable=False, default=0.0),
+    Column("attempt_started_at", Float),  # NULL between attempts
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("interruptions", Integer, nullable=False, default=0),
+    Column("instance_id", String(64)),  # the instance of the running attempt
+    Column("stop_requested", Boolean, nullable=False, default=False),
+    Column("model_artifacts", String(1024)),
+    # Billable seconds of attempts that ended (spot: at the discounted share).
+    Column("billable_seconds_done", Float, nullable=False, default=0.0),
+)
