@@ -44,8 +44,11 @@ dependency across packages needs its line changed here first).
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors metrics scaling serverless
                     settings
+    logs         CloudWatch Logs: log groups, ingestion of instance output, the logs API,
+                 filter patterns, Logs Insights
+                 -> clock db errors
     schema       creates every package's tables (wiring)
-                 -> asyncinf autoscaling control cost db metrics
+                 -> asyncinf autoscaling control cost db logs metrics
     server       wiring for `tideserve up`
                  -> *
     cli          the command line

@@ -10,6 +10,7 @@ import tideserve.asyncinf.tables
 import tideserve.autoscaling.tables
 import tideserve.control.tables
 import tideserve.cost.tables
+import tideserve.logs.tables
 import tideserve.metrics.tables
 from tideserve.db import metadata
 
@@ -18,6 +19,7 @@ TABLE_MODULES = (
     tideserve.autoscaling.tables,
     tideserve.control.tables,
     tideserve.cost.tables,
+    tideserve.logs.tables,
     tideserve.metrics.tables,
 )
 

@@ -51,6 +51,7 @@ from tideserve.cost.publish import publish_cost_metrics
 from tideserve.cost.sources import invocations_from_metrics, tags_from_store
 from tideserve.db import create_sqlite_files, make_engine, sqlite_url
 from tideserve.fleet.local import LocalProcessProvider, kill_orphan
+from tideserve.logs.service import Logs
 from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.cloudwatch import CloudWatchMetrics
@@ -127,6 +128,7 @@ class Server:
     app: TideserveApp
     serverless: ServerlessManager
     asyncinf: AsyncInference | None = None
+    logs: Logs | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -141,6 +143,8 @@ class Server:
         tasks.append(asyncio.create_task(self.serverless.run_forever()))
         if self.asyncinf is not None:
             tasks.append(asyncio.create_task(self.asyncinf.dispatcher.run_forever()))
+        if self.logs is not None:  # instance output into CloudWatch Logs; retention
+            tasks.append(asyncio.create_task(self.logs.run_forever(self.settings.period)))
         try:
             yield
         finally:
@@ -280,6 +284,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register_with_caller("sts", op, caller_fn)
     for op, fn in IdentityAndAccess(settings.account, keys.first_issued).operations().items():
         registry.register("iam", op, fn)
+    # CloudWatch Logs: what instances print goes to /aws/sagemaker/Endpoints/<name>.
+    logs = Logs(engine, clock, settings.region, settings.account)
+    provider.log_observer = logs.instance_logs
+    for log_op, log_fn in logs.operations().items():
+        registry.register("logs", log_op, log_fn)
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, keys.secret_for, clock, lambda: render(metrics))
     app.regions = settings.signing_regions
@@ -292,6 +301,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         engine, settings, routes, metrics, clock,
         lambda name: getattr(store.get_endpoint(name), "status", None), external)
     sagemaker.async_endpoints = server.asyncinf.endpoints
+    server.logs = logs
     app.async_front = server.asyncinf.front
     app.lifespan = server.lifespan
     return server

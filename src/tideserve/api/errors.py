@@ -74,6 +74,13 @@ _BY_CLASS: dict[str, dict[type[domain.TideserveError], str]] = {
         domain.ConflictError: "ValidationException",
         domain.LimitExceededError: "LimitExceededException",
     },
+    "logs": {
+        domain.ValidationError: "InvalidParameterException",
+        domain.NotFoundError: "ResourceNotFoundException",
+        domain.AlreadyExistsError: "ResourceAlreadyExistsException",
+        domain.ConflictError: "OperationAbortedException",
+        domain.LimitExceededError: "LimitExceededException",
+    },
     # IAM and STS speak only Query: their codes are the Query-era ones (NoSuchEntity, ...).
     "iam": {
         domain.ValidationError: "ValidationError",
@@ -151,6 +158,8 @@ def _class_code(service: str, cls: type[domain.TideserveError]) -> str | None:
 def _shape_validation(service: str, exc: ShapeValidationError) -> WireError:
     if service in _QUERY_ONLY:
         return _modeled(service, "ValidationError", exc.message)
+    if service == "logs":  # CloudWatch Logs reports constraint failures this way
+        return _modeled(service, "InvalidParameterException", exc.message)
     if service != "monitoring":
         return _modeled(service, "ValidationException", exc.message)
     missing = next((v for v in exc.violations if v.missing_member), None)

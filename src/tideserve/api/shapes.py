@@ -34,6 +34,7 @@ RPC_MODELS = {
     "application-autoscaling": "application-autoscaling",
     "monitoring": "cloudwatch",
     "ce": "ce",
+    "logs": "logs",  # CloudWatch Logs (tideserve.logs)
     # Query-protocol globals that SDKs call before anything else (api/sts.py, api/iam.py).
     "sts": "sts",
     "iam": "iam",
