@@ -146,8 +146,7 @@ _TOKEN = re.compile(r"""
 
 
 def tokenize(query: str) -> list[Token]:
-    text = "\n".join("" if line.lstrip().startswith("#") else line
-                     for line in query.split("\n"))
+    text = _without_comments(query)
     tokens: list[Token] = []
     pos = 0
     while pos < len(text):
@@ -164,6 +163,12 @@ def tokenize(query: str) -> list[Token]:
             tokens.append(Token(kind, m.group(), pos))
         pos = m.end()
     return tokens
+
+
+def _without_comments(query: str) -> str:
+    """Comment lines blanked, keeping every offset (column names quote the query's text)."""
+    return "\n".join(" " * len(line) if line.lstrip().startswith("#") else line
+                     for line in query.split("\n"))
 
 
 def _regex_allowed(tokens: list[Token]) -> bool:
@@ -199,14 +204,15 @@ def parse_query(query: str) -> list[Command]:
         if i == len(tokens) or tokens[i].kind == "pipe":
             if i == start:
                 raise MalformedQueryError("an empty command between pipes")
-            commands.append(_Parser(tokens[start:i]).command())
+            commands.append(_Parser(tokens[start:i], query).command())
             start = i + 1
     return commands
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[Token], text: str) -> None:
         self.tokens = tokens
+        self.text = text
         self.i = 0
 
     # --- token helpers --------------------------------------------------------------------
@@ -347,10 +353,9 @@ class _Parser:
 
     def _source_text(self, start: Token | None, end: Token) -> str:
         """How AWS names an unaliased expression: its own text (`count(*)`, `bin(5m)`)."""
-        first = self.tokens.index(start) if start is not None else 0
-        last = self.tokens.index(end)
-        return "".join(t.text if t.kind != "regex" else f"/{t.text}/"
-                       for t in self.tokens[first:last + 1])
+        begin = start.at if start is not None else end.at
+        finish = end.at + len(end.text) + (2 if end.kind == "regex" else 0)
+        return self.text[begin:finish]
 
     # --- expressions ----------------------------------------------------------------------
 

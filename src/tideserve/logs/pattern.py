@@ -51,7 +51,8 @@ def parse(text: str | None) -> FilterPattern:
     source = (text or "").strip()
     if len(source) > MAX_PATTERN:
         raise invalid(f"longer than {MAX_PATTERN} characters")
-    if not source or source == '""':
+    if not source or (source.startswith('"') and source.endswith('"')
+                      and not source[1:-1].strip()):
         return FilterPattern(text or "", lambda message: True)
     if source.startswith("{"):
         if not source.endswith("}"):
