@@ -69,4 +69,5 @@ def test_malformed_patterns_are_invalid_parameters(pattern: str) -> None:
 
 def test_plain_terms_become_the_store_prefilter() -> None:
     assert parse('ERROR "bad input" ?maybe -not').required == ("ERROR", "bad input")
-    assert parse('{ $.level = "ERROR" }').required == ()
+    assert parse('{ $.level = "ERROR" }').required == ("{",)
+    assert parse("[a, b = 1]").required == ()

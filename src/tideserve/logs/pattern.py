@@ -58,7 +58,8 @@ def parse(text: str | None) -> FilterPattern:
         if not source.endswith("}"):
             raise invalid("If a filter pattern starts with '{' it must end with '}'")
         test = _JsonParser(source[1:-1]).parse()
-        return FilterPattern(text or "", lambda message: _json_matches(test, message))
+        # Only a JSON object's members can be selected, so its brace prefilters the scan.
+        return FilterPattern(text or "", lambda message: _json_matches(test, message), ("{",))
     if source.startswith("["):
         if not source.endswith("]"):
             raise invalid("If a filter pattern starts with '[' it must end with ']'")
@@ -272,7 +273,7 @@ def _glob(value: str, pattern: str) -> bool:
 
 
 def _json_matches(test: JsonTest, message: str) -> bool:
-    if not message.lstrip().startswith(("{", "[")):
+    if not message.lstrip().startswith("{"):
         return False
     try:
         doc = json.loads(message)
