@@ -188,3 +188,21 @@ def test_a_closed_file_is_drained_with_its_last_partial_line(logs: Logs,
     logs.close(path)
     assert logs.ingester.poll() == 2
     assert logs.ingester.followed() == []
+
+
+def test_a_jobs_writer_and_the_sdks_stream_lookup(logs: Logs) -> None:
+    """The SageMaker SDK finds a job's streams by prefix, ordered by name (spec §5.1)."""
+    for host in (2, 1):
+        logs.writer(names.training_job_host("job", host, 1_796_000_000)).write(
+            [f"algo-{host} epoch 1", ""])
+    logs.writer(names.training_job_host("job-b", 1, 1_796_000_000)).write(["other job"])
+    found = logs.api.describe_log_streams({
+        "logGroupName": names.TRAINING_JOBS, "logStreamNamePrefix": "job/",
+        "orderBy": "LogStreamName", "limit": 2})["logStreams"]
+    assert [s["logStreamName"] for s in found] == ["job/algo-1-1796000000",
+                                                   "job/algo-2-1796000000"]
+    assert logs.api.describe_log_streams({"logGroupName": names.TRAINING_JOBS,
+                                          "logStreamNamePrefix": "JOB/"})["logStreams"] == []
+    group = logs.api.describe_log_groups({"logGroupNamePrefix": "/aws/sagemaker/"})
+    assert [g["logGroupName"] for g in group["logGroups"]] == [names.TRAINING_JOBS]
+    assert group["logGroups"][0]["arn"].endswith(":log-group:/aws/sagemaker/TrainingJobs:*")

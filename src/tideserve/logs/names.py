@@ -7,9 +7,12 @@ the endpoint, serverless, transform and training code ask here rather than spell
                                      stream <job>/<instance-id>-<epoch seconds>
     training                         /aws/sagemaker/TrainingJobs
                                      stream <job>/algo-<n>-<epoch seconds>
+    processing                       /aws/sagemaker/ProcessingJobs
+                                     stream <job>/<hostname>-<epoch seconds>
 
-AWS documents the stream prefixes (`<job>/`) that the SageMaker SDK relies on; the suffixes of
-job streams are its examples' form.
+(SageMaker developer guide, "Log groups and streams that Amazon SageMaker AI sends to Amazon
+CloudWatch Logs"; pipelines add /<container>, async endpoints a /data-log stream.) The
+SageMaker SDK finds job streams by their `<job>/` prefix.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from tideserve.errors import ValidationError
 ENDPOINTS_PREFIX = "/aws/sagemaker/Endpoints/"
 TRANSFORM_JOBS = "/aws/sagemaker/TransformJobs"
 TRAINING_JOBS = "/aws/sagemaker/TrainingJobs"
+PROCESSING_JOBS = "/aws/sagemaker/ProcessingJobs"
 
 _GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]+")
 MAX_NAME = 512
@@ -40,6 +44,17 @@ def endpoint_instance(endpoint: str, variant: str, instance_id: str) -> LogTarge
     return LogTarget(ENDPOINTS_PREFIX + endpoint, f"{variant}/{instance_id}")
 
 
+def endpoint_container(endpoint: str, variant: str, instance_id: str,
+                       container: str) -> LogTarget:
+    """One container of an inference pipeline (`container-1`, ... or its ContainerHostname)."""
+    return LogTarget(ENDPOINTS_PREFIX + endpoint, f"{variant}/{instance_id}/{container}")
+
+
+def async_data_log(endpoint: str, variant: str, instance_id: str) -> LogTarget:
+    """An async endpoint's platform log (one line per request, carrying its inference id)."""
+    return LogTarget(ENDPOINTS_PREFIX + endpoint, f"{variant}/{instance_id}/data-log")
+
+
 def transform_job_instance(job: str, instance_id: str, started_epoch_s: int) -> LogTarget:
     return LogTarget(TRANSFORM_JOBS, f"{job}/{instance_id}-{started_epoch_s}")
 
@@ -47,6 +62,10 @@ def transform_job_instance(job: str, instance_id: str, started_epoch_s: int) -> 
 def training_job_host(job: str, instance_number: int, started_epoch_s: int) -> LogTarget:
     """`instance_number` counts from 1 (algo-1 is the first host, as SageMaker names them)."""
     return LogTarget(TRAINING_JOBS, f"{job}/algo-{instance_number}-{started_epoch_s}")
+
+
+def processing_job_host(job: str, host: str, started_epoch_s: int) -> LogTarget:
+    return LogTarget(PROCESSING_JOBS, f"{job}/{host}-{started_epoch_s}")
 
 
 def check_group_name(name: str) -> str:

@@ -189,28 +189,25 @@ class LogStore:
         """Groups in name order (ASCII), the first `limit` after the name `after`."""
         query = select(log_groups).order_by(log_groups.c.name).limit(limit)
         if prefix:
-            query = query.where(log_groups.c.name.startswith(prefix, autoescape=True))
+            query = query.where(_starts_with(log_groups.c.name, prefix))
         if contains:
             query = query.where(log_groups.c.name.contains(contains, autoescape=True))
         if after is not None:
             query = query.where(log_groups.c.name > after)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        # LIKE is case-insensitive in SQLite: the pattern filter is AWS's case-sensitive one.
+        # LIKE ignores ASCII case on SQLite; AWS's pattern match does not.
         return [LogGroup(r.id, r.name, r.creation_time, r.retention_days, r.stored_bytes)
-                for r in rows
-                if (not prefix or r.name.startswith(prefix)) and (not contains or contains
-                                                                   in r.name)]
+                for r in rows if not contains or contains in r.name]
 
     def streams(self, group_id: int, prefix: str | None = None) -> list[LogStream]:
         query = select(log_streams).where(log_streams.c.group_id == group_id)
         if prefix:
-            query = query.where(log_streams.c.name.startswith(prefix, autoescape=True))
+            query = query.where(_starts_with(log_streams.c.name, prefix))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [LogStream(r.id, r.name, r.creation_time, r.first_event, r.last_event,
-                          r.last_ingestion)
-                for r in rows if not prefix or r.name.startswith(prefix)]
+                          r.last_ingestion) for r in rows]
 
     def stream_names(self, group_id: int) -> dict[int, str]:
         with self.engine.connect() as conn:
@@ -328,6 +325,11 @@ class LogStore:
                   .scalar_subquery())
         conn.execute(update(log_streams).where(
             log_streams.c.group_id == group_id).values(first_event=oldest))
+
+
+def _starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """Case-sensitive on SQLite too (its LIKE ignores ASCII case; AWS's prefixes do not)."""
+    return func.substr(column, 1, len(prefix)) == prefix
 
 
 def _after(pos: Position) -> ColumnElement[bool]:
