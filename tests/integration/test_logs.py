@@ -157,6 +157,8 @@ def test_user_streams_page_both_ways_and_retention_prunes(server: RunningServer)
     group = logs.describe_log_groups(logGroupNamePrefix="/tideserve/test/")["logGroups"][0]
     assert "retentionInDays" not in group
     logs.delete_log_group(logGroupName="/tideserve/test/paging")
+    with pytest.raises(logs.exceptions.ResourceNotFoundException):
+        logs.get_log_events(logGroupName="/tideserve/test/paging", logStreamName="app/1")
 
 
 def _messages(logs, pattern: str) -> list[str]:

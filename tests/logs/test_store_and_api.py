@@ -206,3 +206,31 @@ def test_a_jobs_writer_and_the_sdks_stream_lookup(logs: Logs) -> None:
     group = logs.api.describe_log_groups({"logGroupNamePrefix": "/aws/sagemaker/"})
     assert [g["logGroupName"] for g in group["logGroups"]] == [names.TRAINING_JOBS]
     assert group["logGroups"][0]["arn"].endswith(":log-group:/aws/sagemaker/TrainingJobs:*")
+
+
+def test_a_follow_poll_from_the_newest_timestamp_repeats_only_known_event_ids(
+        logs: Logs) -> None:
+    """`aws logs tail --follow` polls again from the newest timestamp it printed and drops
+    the eventIds it has seen (spec §5.10): startTime is inclusive, eventIds are stable."""
+    a_stream(logs, [(NOW_MS - 5, "a"), (NOW_MS, "b"), (NOW_MS, "c")])
+    first = logs.api.filter_log_events({"logGroupName": "/app", "startTime": NOW_MS - 60_000,
+                                        "interleaved": True})
+    assert "nextToken" not in first
+    seen = {e["eventId"] for e in first["events"]}
+    logs.api.put_log_events({"logGroupName": "/app", "logStreamName": "s",
+                             "logEvents": [{"timestamp": NOW_MS + 1, "message": "d"}]})
+    again = logs.api.filter_log_events({"logGroupName": "/app", "startTime": NOW_MS,
+                                        "interleaved": True})
+    assert [e["message"] for e in again["events"]] == ["b", "c", "d"]
+    assert [e["message"] for e in again["events"] if e["eventId"] not in seen] == ["d"]
+
+
+def test_unknown_groups_and_streams_are_not_found(logs: Logs) -> None:
+    with pytest.raises(TideserveError) as group:
+        logs.api.filter_log_events({"logGroupName": "/nope"})
+    assert (group.value.code, group.value.message) == (
+        "ResourceNotFoundException", "The specified log group does not exist.")
+    a_stream(logs, [])
+    with pytest.raises(TideserveError) as stream:
+        logs.api.get_log_events({"logGroupName": "/app", "logStreamName": "nope"})
+    assert stream.value.message == "The specified log stream does not exist."
