@@ -40,6 +40,21 @@ def main() -> None:
             logs.follow(path, names.endpoint_instance("bench", "AllTraffic", f"ep-{n}"))
         ingest(logs, paths, args.lines, args.burst)
         read_back(logs, args.files * args.lines)
+        idle_poll(logs, state)
+
+
+def idle_poll(logs: Logs, state: Path, files: int = 100) -> None:
+    """The server's standing cost: a poll that finds nothing new (a stat per file)."""
+    for n in range(files):
+        path = state / f"idle-{n}.log"
+        path.touch()
+        logs.follow(path, names.endpoint_instance("idle", "AllTraffic", f"idle-{n}"))
+    began = time.perf_counter()
+    for _ in range(20):
+        logs.ingester.poll()
+    each = (time.perf_counter() - began) / 20
+    print(f"an idle poll of {len(logs.ingester.followed())} followed files: "
+          f"{each * 1000:.2f} ms ({each * 4 * 100:.2f}% of a core at 4 polls/s)")
 
 
 def ingest(logs: Logs, paths: list[Path], lines: int, burst: int) -> None:
