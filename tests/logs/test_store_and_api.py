@@ -234,3 +234,24 @@ def test_unknown_groups_and_streams_are_not_found(logs: Logs) -> None:
     with pytest.raises(TideserveError) as stream:
         logs.api.get_log_events({"logGroupName": "/app", "logStreamName": "nope"})
     assert stream.value.message == "The specified log stream does not exist."
+
+
+def test_a_job_instance_from_the_fleet_logs_to_its_own_stream(logs: Logs,
+                                                              tmp_path: Path) -> None:
+    from dataclasses import astuple
+
+    from tideserve.cost.catalog import Catalog
+    from tideserve.fleet.base import InstanceSpec
+
+    target = names.transform_job_instance("tx", "tx-t0-ab12", 1_796_000_000)
+    spec = InstanceSpec("tx-t0-ab12", "tx", "AllTraffic", Catalog.default().get("ml.m5.large"),
+                        tmp_path, "sklearn", log_stream=astuple(target))
+    path = tmp_path / "tx.log"
+    path.write_bytes(b"record 1 done\n")
+    logs.instance_logs.opened(spec, path)
+    logs.instance_logs.closed(path)
+    logs.ingester.poll()
+    page = logs.api.get_log_events({"logGroupName": names.TRANSFORM_JOBS,
+                                    "logStreamName": "tx/tx-t0-ab12-1796000000",
+                                    "startFromHead": True})
+    assert [e["message"] for e in page["events"]] == ["record 1 done"]

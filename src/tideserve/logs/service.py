@@ -5,8 +5,10 @@ Producers get their log stream from names.py and then either hand over a file th
 writes (`follow`, as instances do through `instance_logs`) or write lines themselves
 (`writer`). Transform and training jobs plug in the same way:
 
-    target = names.training_job_host(job, 1, started)   # or transform_job_instance(...)
-    logs.follow(path_of_the_process_output, target)     # ... and logs.close(path) at its end
+    # a job instance started through the fleet provider: say where its output goes
+    InstanceSpec(..., log_stream=astuple(names.transform_job_instance(job, iid, started)))
+    # a process of one's own: follow its output file, close it when the process ends
+    logs.follow(path, names.training_job_host(job, 1, started)); ...; logs.close(path)
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class InstanceLike(Protocol):
     @property
     def variant_name(self) -> str: ...
 
+    @property
+    def log_stream(self) -> tuple[str, str] | None: ...
+
 
 class LogWriter:
     """Lines written straight into a stream by in-process producers, stamped as written."""
@@ -70,8 +75,11 @@ class InstanceLogs:
         self.ingester = ingester
 
     def opened(self, spec: InstanceLike, path: Path) -> None:
-        target = names.endpoint_instance(spec.endpoint_name, spec.variant_name,
-                                         spec.instance_id)
+        if spec.log_stream is not None:  # a job's instance, borrowed from the fleet
+            target = LogTarget(*spec.log_stream)
+        else:
+            target = names.endpoint_instance(spec.endpoint_name, spec.variant_name,
+                                             spec.instance_id)
         self.ingester.follow(path, target)
 
     def closed(self, path: Path) -> None:
