@@ -267,6 +267,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("sagemaker", op, fn)
     for op, fn in EndpointContexts(store, arns).operations().items():
         registry.register("sagemaker", op, fn)
+    # CloudWatch Logs: what instances print goes to /aws/sagemaker/Endpoints/<name>.
+    logs = Logs(engine, clock, settings.region, settings.account)
+    provider.log_observer = logs.instance_logs
+    for log_op, log_fn in logs.operations().items():
+        registry.register("logs", log_op, log_fn)
     for op, fn in cloudwatch.operations().items():
         registry.register("monitoring", op, fn)
     scaling_store = ScalingStore(engine)
@@ -284,11 +289,6 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register_with_caller("sts", op, caller_fn)
     for op, fn in IdentityAndAccess(settings.account, keys.first_issued).operations().items():
         registry.register("iam", op, fn)
-    # CloudWatch Logs: what instances print goes to /aws/sagemaker/Endpoints/<name>.
-    logs = Logs(engine, clock, settings.region, settings.account)
-    provider.log_observer = logs.instance_logs
-    for log_op, log_fn in logs.operations().items():
-        registry.register("logs", log_op, log_fn)
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, keys.secret_for, clock, lambda: render(metrics))
     app.regions = settings.signing_regions

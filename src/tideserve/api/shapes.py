@@ -33,8 +33,8 @@ RPC_MODELS = {
     "sagemaker": "sagemaker",
     "application-autoscaling": "application-autoscaling",
     "monitoring": "cloudwatch",
-    "ce": "ce",
     "logs": "logs",  # CloudWatch Logs (tideserve.logs)
+    "ce": "ce",
     # Query-protocol globals that SDKs call before anything else (api/sts.py, api/iam.py).
     "sts": "sts",
     "iam": "iam",
