@@ -80,3 +80,15 @@ def test_filter_not_like_in_and_comments() -> None:
 def test_malformed_queries(query: str) -> None:
     with pytest.raises(MalformedQueryError):
         parse_query(query)
+
+
+def test_the_default_sort_streams_and_stops_at_the_limit() -> None:
+    scanned = []
+
+    def newest_first():
+        for record in records([f"m{i}" for i in range(1000)]):
+            scanned.append(record)
+            yield record
+    outcome = run(parse_query("fields @message | sort @timestamp desc | limit 3"), newest_first())
+    assert [dict(r)["@message"] for r in outcome.rows] == ["m999", "m998", "m997"]
+    assert len(scanned) <= 4

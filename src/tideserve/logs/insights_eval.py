@@ -106,7 +106,9 @@ def run(commands: list[Command], records: Iterable[Record], limit: int | None = 
             projection = [n.name for n in (*command.by, *command.aggregates)]
             aggregated = True
         elif isinstance(command, Sort):
-            rows = sorted(rows, key=_sort_key(command))
+            if not (not aggregated and command.keys == ((Field("@timestamp"), True),)):
+                rows = sorted(rows, key=_sort_key(command))
+            # else: the scan is newest first already, so `| limit` stops it early
         elif isinstance(command, Limit):
             rows = _first(rows, command.count)
     if not aggregated:
