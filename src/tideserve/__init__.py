@@ -55,9 +55,12 @@ dependency across packages needs its line changed here first).
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors metrics scaling serverless
                     settings
+    logs         CloudWatch Logs: log groups, ingestion of instance output, the logs API,
+                 filter patterns, Logs Insights
+                 -> clock db errors
     schema       creates every package's tables (wiring)
-                 -> access asyncinf audit autoscaling control cost db metrics training
-                    transform
+                 -> access asyncinf audit autoscaling control cost db logs metrics
+                    training transform
     trust        wiring for keys, permissions and the audit trail
                  -> *
     server       wiring for `tideserve up`

@@ -12,6 +12,7 @@ import tideserve.audit.tables
 import tideserve.autoscaling.tables
 import tideserve.control.tables
 import tideserve.cost.tables
+import tideserve.logs.tables
 import tideserve.metrics.tables
 import tideserve.training.tables
 import tideserve.transform.tables
@@ -24,6 +25,7 @@ TABLE_MODULES = (
     tideserve.autoscaling.tables,
     tideserve.control.tables,
     tideserve.cost.tables,
+    tideserve.logs.tables,
     tideserve.metrics.tables,
     tideserve.transform.tables,
     tideserve.training.tables,

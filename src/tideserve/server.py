@@ -49,6 +49,7 @@ from tideserve.cost.publish import publish_cost_metrics
 from tideserve.cost.sources import invocations_from_metrics, tags_from_store
 from tideserve.db import create_sqlite_files, make_engine, sqlite_url
 from tideserve.fleet.local import LocalProcessProvider, kill_orphan
+from tideserve.logs.service import Logs
 from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.cloudwatch import CloudWatchMetrics
@@ -132,6 +133,7 @@ class Server:
     asyncinf: AsyncInference | None = None
     transform: TransformService | None = None
     training: TrainingJobs | None = None
+    logs: Logs | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -150,6 +152,8 @@ class Server:
             tasks.append(asyncio.create_task(self.asyncinf.dispatcher.run_forever()))
         if self.transform is not None:
             await self.transform.start()  # resumes the jobs a previous run left InProgress
+        if self.logs is not None:  # instance output into CloudWatch Logs; retention
+            tasks.append(asyncio.create_task(self.logs.run_forever(self.settings.period)))
         try:
             yield
         finally:
@@ -279,6 +283,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("sagemaker", op, fn)
     for op, fn in EndpointContexts(store, arns).operations().items():
         registry.register("sagemaker", op, fn)
+    # CloudWatch Logs: what instances print goes to /aws/sagemaker/Endpoints/<name>.
+    logs = Logs(engine, clock, settings.region, settings.account)
+    provider.log_observer = logs.instance_logs
+    for log_op, log_fn in logs.operations().items():
+        registry.register("logs", log_op, log_fn)
     for op, fn in cloudwatch.operations().items():
         registry.register("monitoring", op, fn)
     scaling_store = ScalingStore(engine)
@@ -304,6 +313,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         engine, settings, routes, metrics, clock,
         lambda name: getattr(store.get_endpoint(name), "status", None), external)
     sagemaker.async_endpoints = server.asyncinf.endpoints
+    server.logs = logs
     app.async_front = server.asyncinf.front
     # Batch transform: jobs on the same fleet provider, object store and ledger as endpoints.
     server.transform = build_transform(engine, settings, store, models, provider, catalog,

@@ -78,6 +78,13 @@ _BY_CLASS: dict[str, dict[type[domain.TideserveError], str]] = {
         domain.ValidationError: "ValidationException",
         domain.NotFoundError: "ResourceNotFoundException",
     },
+    "logs": {
+        domain.ValidationError: "InvalidParameterException",
+        domain.NotFoundError: "ResourceNotFoundException",
+        domain.AlreadyExistsError: "ResourceAlreadyExistsException",
+        domain.ConflictError: "OperationAbortedException",
+        domain.LimitExceededError: "LimitExceededException",
+    },
     # IAM and STS speak only Query: their codes are the Query-era ones (NoSuchEntity, ...).
     "iam": {
         domain.ValidationError: "ValidationError",
@@ -179,6 +186,8 @@ def _shape_validation(service: str, exc: ShapeValidationError) -> WireError:
             return _modeled(service, _CLOUDTRAIL_CONSTRAINTS[member], exc.message)
     if service in _QUERY_ONLY:
         return _modeled(service, "ValidationError", exc.message)
+    if service == "logs":  # CloudWatch Logs reports constraint failures this way
+        return _modeled(service, "InvalidParameterException", exc.message)
     if service != "monitoring":
         return _modeled(service, "ValidationException", exc.message)
     missing = next((v for v in exc.violations if v.missing_member), None)

@@ -34,6 +34,7 @@ RPC_MODELS = {
     "sagemaker": "sagemaker",
     "application-autoscaling": "application-autoscaling",
     "monitoring": "cloudwatch",
+    "logs": "logs",  # CloudWatch Logs (tideserve.logs)
     "ce": "ce",
     # Query-protocol globals that SDKs call before anything else (api/sts.py, access/iam_api.py).
     "sts": "sts",

@@ -21,6 +21,9 @@ class InstanceSpec:
     model_dir: Path
     runtime: str
     environment: dict[str, str] = field(default_factory=dict)
+    # (log group, log stream) for the instance's output; None: its endpoint's stream
+    # (tideserve.logs.names: a transform job's instance sets transform_job_instance's).
+    log_stream: tuple[str, str] | None = None
     trust_pickle: bool = False
     # A user's own contract-speaking server instead of ours (from the container's
     # TIDESERVE_SERVE_COMMAND); `{port}` and `{model_dir}` are substituted.

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tideserve.fleet.base import InstanceHandle, InstanceSpec
 from tideserve.serving.containers.plan import PLAN_ENV
@@ -72,6 +72,15 @@ def _child_setup(memory_bytes: int | None) -> None:  # runs in the child before 
             pass
 
 
+class LogObserver(Protocol):
+    """Told when an instance's output file opens and when its writer stops (tideserve.logs
+    ingests the file into the instance's log stream; the wiring sets it)."""
+
+    def opened(self, spec: InstanceSpec, path: Path) -> None: ...
+
+    def closed(self, path: Path) -> None: ...
+
+
 class LocalProcessProvider:
     def __init__(self, log_dir: Path, host: str = "127.0.0.1", limit_memory: bool = True,
                  warm_spares: bool = True) -> None:
@@ -79,6 +88,7 @@ class LocalProcessProvider:
         self.host = host
         self.limit_memory = limit_memory
         self.warm_spares = warm_spares
+        self.log_observer: LogObserver | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._spares: dict[SpareKind, subprocess.Popen[bytes]] = {}
 
@@ -132,6 +142,8 @@ class LocalProcessProvider:
         if kind is not None and self.warm_spares:
             self._start_spare(kind)  # for the next instance of this kind
         self._procs[spec.instance_id] = proc
+        if self.log_observer is not None:
+            self.log_observer.opened(spec, log_path)
         return InstanceHandle(
             spec=spec, url=f"http://{self.host}:{port}", pid=proc.pid, log_path=log_path,
             started_at=time.time(), token=token,
@@ -190,15 +202,16 @@ class LocalProcessProvider:
     async def stop(self, handle: InstanceHandle, grace_seconds: float) -> None:
         """SIGTERM, then SIGKILL after the grace period (SageMaker gives 30 s)."""
         proc = self._procs.pop(handle.spec.instance_id, None)
-        if proc is None or proc.poll() is not None:
-            return
-        _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + grace_seconds
-        while proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if proc.poll() is None:
-            _signal_group(proc, signal.SIGKILL)
-            await asyncio.to_thread(proc.wait)
+        if proc is not None and proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+            deadline = time.monotonic() + grace_seconds
+            while proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGKILL)
+                await asyncio.to_thread(proc.wait)
+        if proc is not None and self.log_observer is not None:
+            self.log_observer.closed(handle.log_path)
 
     def stop_all_now(self) -> None:
         """Synchronous last resort at shutdown."""
