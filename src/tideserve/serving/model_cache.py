@@ -153,7 +153,14 @@ class ModelCache:
             with self._lock:
                 model = self._use(key)  # another request loaded it while this one waited
             if model is None:
-                model = self._load(key, target, stats)
+                try:
+                    model = self._load(key, target, stats)
+                except CacheError:
+                    # A target that cannot be served keeps no lock: random names from a
+                    # client must not grow the table.
+                    with self._lock:
+                        self._load_locks.pop(key, None)
+                    raise
         stats.wait_us = (time.perf_counter() - t0) * 1e6
         stats.loaded = len(self._loaded)
         return model, stats
