@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support import RunningServer, csv_rows
+from tideserve.metrics import catalogue
 
 pytestmark = pytest.mark.integration
 
@@ -222,6 +223,14 @@ def _the_cache_is_seen_in_cloudwatch(cw, started: datetime) -> None:
         StartTime=started, EndTime=datetime.now(UTC) + timedelta(minutes=1))
     rates = data["MetricDataResults"][0]["Values"]
     assert rates and all(0 <= r < 1 for r in rates)
+
+    # Everything the variant published is in the catalogue, as real-time or multi-model.
+    listed = cw.list_metrics(Dimensions=[{"Name": "EndpointName", "Value": "clients"}])
+    published = {(m["Namespace"], m["MetricName"]) for m in listed["Metrics"]}
+    allowed = {m.key for kind in (catalogue.REAL_TIME, catalogue.MULTI_MODEL)
+               for m in catalogue.published_by(kind)}
+    assert published <= allowed
+    assert {m.key for m in catalogue.MULTI_MODEL_METRICS} <= published
 
 
 def test_target_model_rules_on_single_model_endpoints_and_in_create_model(
