@@ -93,3 +93,26 @@ def test_an_async_endpoint_reads_and_writes_the_external_store(ext_server: Runni
     np.testing.assert_array_equal(np.asarray(json.loads(body)).ravel(), model.predict(X[:6]))
     assert sorted(p.name for p in output.parent.iterdir()) == [output.name]  # no temp keys
     assert not (ext_server.state_dir / "s3" / "results").exists()
+
+
+def test_a_multi_model_endpoint_reads_its_archives_from_the_external_store(
+        ext_server: RunningServer, external, trained):
+    model, X, archive, _ = trained
+    (external / "models" / "mme").mkdir(parents=True, exist_ok=True)
+    shutil.copy(archive, external / "models" / "mme" / "a.tar.gz")
+    sm, rt = ext_server.client("sagemaker"), ext_server.client("sagemaker-runtime")
+    sm.create_model(ModelName="ext-mme", ExecutionRoleArn="arn:aws:iam::123456789012:role/test",
+                    PrimaryContainer={"Image": "tideserve/sklearn", "Mode": "MultiModel",
+                                      "ModelDataUrl": "s3://models/mme/"})
+    sm.create_endpoint_config(EndpointConfigName="ext-mme", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "ext-mme", "InstanceType": "ml.m5.large",
+         "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName="ext-mme", EndpointConfigName="ext-mme")
+    assert wait_in_service(sm, "ext-mme")["EndpointStatus"] == "InService"
+    shutil.copy(archive, external / "models" / "mme" / "b.tar.gz")  # added after the deploy
+    for target in ("a.tar.gz", "b.tar.gz"):
+        resp = rt.invoke_endpoint(EndpointName="ext-mme", TargetModel=target,
+                                  Body=csv_rows(X[:4]).encode(), ContentType="text/csv",
+                                  Accept="application/json")
+        np.testing.assert_array_equal(np.asarray(json.loads(resp["Body"].read())).ravel(),
+                                      model.predict(X[:4]))

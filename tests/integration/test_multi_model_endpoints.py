@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support import RunningServer, csv_rows
+from tideserve.metrics import catalogue
 
 pytestmark = pytest.mark.integration
 
@@ -119,6 +120,32 @@ def test_one_variant_serves_fifty_models_and_a_fifty_first(server: RunningServer
 
     _bad_requests_are_refused_and_the_others_keep_answering(rt, models, rows)
     _the_cache_is_seen_in_cloudwatch(cw, started)
+    _the_variant_scales_as_any_variant(server, sm, rt, models, rows)
+
+
+def _the_variant_scales_as_any_variant(server, sm, rt, models, rows) -> None:
+    aas = server.client("application-autoscaling")
+    resource = "endpoint/clients/variant/AllTraffic"
+    dimension = "sagemaker:variant:DesiredInstanceCount"
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource,
+                                 ScalableDimension=dimension, MinCapacity=1, MaxCapacity=3)
+    aas.put_scaling_policy(
+        PolicyName="per-instance", ServiceNamespace="sagemaker", ResourceId=resource,
+        ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={"TargetValue": 100.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})
+    sm.update_endpoint_weights_and_capacities(EndpointName="clients", DesiredWeightsAndCapacities=[
+        {"VariantName": "AllTraffic", "DesiredInstanceCount": 3}])
+    sm.get_waiter("endpoint_in_service").wait(
+        EndpointName="clients", WaiterConfig={"Delay": 0.5, "MaxAttempts": 240})
+    variant = sm.describe_endpoint(EndpointName="clients")["ProductionVariants"][0]
+    assert variant["CurrentInstanceCount"] == 3
+    for name in list(models)[:6]:  # some now hash to the new instance, which loads them
+        np.testing.assert_allclose(_invoke(rt, "clients", name, rows),
+                                   models[name].predict(rows), rtol=1e-6)
+    aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource,
+                                   ScalableDimension=dimension)
 
 
 def _unpacked_size(archive: bytes) -> int:
@@ -197,6 +224,14 @@ def _the_cache_is_seen_in_cloudwatch(cw, started: datetime) -> None:
     rates = data["MetricDataResults"][0]["Values"]
     assert rates and all(0 <= r < 1 for r in rates)
 
+    # Everything the variant published is in the catalogue, as real-time or multi-model.
+    listed = cw.list_metrics(Dimensions=[{"Name": "EndpointName", "Value": "clients"}])
+    published = {(m["Namespace"], m["MetricName"]) for m in listed["Metrics"]}
+    allowed = {m.key for kind in (catalogue.REAL_TIME, catalogue.MULTI_MODEL)
+               for m in catalogue.published_by(kind)}
+    assert published <= allowed
+    assert {m.key for m in catalogue.MULTI_MODEL_METRICS} <= published
+
 
 def test_target_model_rules_on_single_model_endpoints_and_in_create_model(
         server: RunningServer, trained):
@@ -208,6 +243,15 @@ def test_target_model_rules_on_single_model_endpoints_and_in_create_model(
             "MultiModelConfig": {"ModelCacheSetting": "Disabled"}},
         ExecutionRoleArn="arn:aws:iam::123456789012:role/test"))
     assert code == "ValidationException" and "Mode set to MultiModel" in message
+
+    sm.create_model(ModelName="mme-rules", PrimaryContainer={
+        "Image": "tideserve/sklearn", "Mode": "MultiModel", "ModelDataUrl": "s3://b/p/"},
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/test")
+    code, message, _ = _error(lambda: sm.create_endpoint_config(
+        EndpointConfigName="mme-serverless", ProductionVariants=[{
+            "VariantName": "v", "ModelName": "mme-rules",
+            "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}}]))
+    assert code == "ValidationException" and "serverless endpoints do not support" in message
 
     sm.create_model(ModelName="single", PrimaryContainer={
         "Image": "tideserve/sklearn", "ModelDataUrl": str(archive)},

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tarfile
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -135,3 +136,20 @@ def test_models_lists_what_is_loaded(tmp_path, monkeypatch) -> None:
     answer(app, "a.tar.gz", csv_rows(X[:1]))
     loaded = app.cache.loaded()
     assert [m.target for m in loaded] == ["a.tar.gz"] and loaded[0].size > 0
+
+
+def test_a_slow_load_answers_model_not_ready_and_the_retry_finds_it_loaded(
+        tmp_path, monkeypatch) -> None:
+    model, X = iris()
+    app = app_over(tmp_path, "sklearn", {"a.tar.gz": builders.sklearn_dir(tmp_path / "a")},
+                   monkeypatch)
+    app.load_wait_s = 0.05
+    load = app.cache.load
+    app.cache.load = lambda directory: (time.sleep(0.5), load(directory))[1]
+    status, headers, _ = invoke(app, "a.tar.gz", csv_rows(X[:1]))
+    assert (status, headers["x-tideserve-error"]) == (429, "ModelNotReadyException")
+    time.sleep(1.0)  # the load went on without the request
+    status, headers, body = invoke(app, "a.tar.gz", csv_rows(X[:2]))
+    assert status == 200 and headers["x-tideserve-multi-model"].startswith("hit=1")
+    assert json.loads(body) == model.predict(X[:2]).tolist()
+    assert [m.in_use for m in app.cache.loaded()] == [0]

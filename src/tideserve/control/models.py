@@ -113,7 +113,7 @@ class ModelCache:
         directory per instance, removed when it stops); it is told where the prefix is."""
         cache_dir = self.root / _MULTI_MODEL_DIR / holder
         cache_dir.mkdir(parents=True, exist_ok=True)
-        source, options, root = self._source(container["ModelDataUrl"])
+        source, options, root = self._prefix_source(container["ModelDataUrl"])
         env = {**env, **instance_environment(container, source, root, options,
                                              self.max_model_bytes)}
         return PreparedModel(model_dir=cache_dir, runtime=resolve_runtime(container["Image"]),
@@ -123,6 +123,14 @@ class ModelCache:
         if self.external is not None and url.startswith("s3://"):
             return self.external.url(url), dict(self.external.options), None
         return url, None, self.object_store_root
+
+    def _prefix_source(self, url: str) -> tuple[str, dict[str, Any] | None, Path | None]:
+        """_source for a key prefix, which may be a whole bucket (`s3://bucket/`): mapped as
+        a key under it would be, less the key."""
+        if self.external is None or not url.startswith("s3://"):
+            return self._source(url)
+        mapped, options, root = self._source(url.rstrip("/") + "/_")
+        return mapped[:-1] if url.endswith("/") else mapped[:-2], options, root
 
     def _fetch(self, url: str, dest: Path) -> Path:
         """A ModelDataUrl (or a submit directory) as the local directory `dest`."""

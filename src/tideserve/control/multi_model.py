@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tideserve.errors import ValidationError
 from tideserve.serving import multi_model as mm
+
+if TYPE_CHECKING:
+    from tideserve.control.specs import EndpointConfigSpec
 
 CACHE_SETTINGS = ("Enabled", "Disabled")  # MultiModelConfig.ModelCacheSetting [BC 1.44.8]
 
@@ -47,6 +50,34 @@ def check_multi_model_container(raw: Mapping[str, Any]) -> None:
 
 def is_multi_model(container: Mapping[str, Any]) -> bool:
     return container.get("Mode") == "MultiModel"
+
+
+def model_is_multi_model(model_spec: Mapping[str, Any]) -> bool:
+    containers = [model_spec["PrimaryContainer"]] if model_spec.get("PrimaryContainer") else (
+        model_spec.get("Containers") or [])
+    return any(is_multi_model(c) for c in containers)
+
+
+def check_multi_model_variants(config: EndpointConfigSpec,
+                               models: Mapping[str, Mapping[str, Any]]) -> None:
+    """CreateEndpointConfig: a multi-model model runs on instance-based real-time variants
+    only. Serverless excludes MME (spec base §3.4); InvokeEndpointAsync has no TargetModel
+    member, so an async endpoint could never name a model (AWS's wording for both is not
+    documented)."""
+    for variant in config.production_variants:
+        if not model_is_multi_model(models[variant.model_name]):
+            continue
+        if variant.serverless_config is not None:
+            raise ValidationError(
+                f"Variant '{variant.variant_name}': serverless endpoints do not support "
+                f"multi-model models (model {variant.model_name} has Mode=MultiModel)."
+            )
+        if config.async_inference_config is not None:
+            raise ValidationError(
+                "AsyncInferenceConfig is not supported with multi-model models "
+                f"(model {variant.model_name} has Mode=MultiModel): InvokeEndpointAsync "
+                "cannot name a TargetModel."
+            )
 
 
 def instance_environment(container: Mapping[str, Any], source: str, object_root: Path | None,

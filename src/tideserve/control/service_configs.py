@@ -6,6 +6,7 @@ from typing import Any
 
 from tideserve.control import tables as t
 from tideserve.control.listing import ListQuery, filter_and_sort
+from tideserve.control.multi_model import check_multi_model_variants
 from tideserve.control.plane import Plane, ts
 from tideserve.control.specs import EndpointConfigSpec, check_instance_variants
 from tideserve.errors import AlreadyExistsError
@@ -28,8 +29,8 @@ class EndpointConfigOps:
         name = spec.endpoint_config_name
         arn = self.plane.arns.endpoint_config(name)
         with self.plane.store.begin() as tx:
-            for model_name in spec.model_names:
-                self.plane.model(tx, model_name)
+            models = {name: self.plane.model(tx, name) for name in spec.model_names}
+            check_multi_model_variants(spec, {n: m.spec for n, m in models.items()})
             if not tx.insert_resource(t.endpoint_configs, name, arn, dict(spec.wire),
                                       self.plane.clock.now()):
                 raise AlreadyExistsError(

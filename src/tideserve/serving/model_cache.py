@@ -13,8 +13,9 @@ emulation, spec §1.3).
 What a model costs. The memory budget counts each loaded model's unpacked size on disk: a
 deterministic figure known before loading, and for the serialized formats tideserve serves
 (skops/joblib, XGBoost JSON/UBJ, ONNX, TorchScript) within a small factor of what the loaded
-model holds. Measuring RSS growth instead was tried and rejected: the allocator's arenas make
-a 10 KB model cost 0 or 300 KB depending on what ran before. A model larger than the whole
+model holds. RSS growth across a load was considered and rejected: with predictions and other
+loads running in the same process, and the allocator reusing freed arenas, the growth seen
+during one small model's load says little about that model. A model larger than the whole
 budget is refused (ModelTooLarge) before anything is loaded; a model that does not fit evicts
 others first. Models in use by a request are never evicted: with every loaded model busy a
 new one is loaded anyway, over budget by at most the number of prediction threads' models,
@@ -153,7 +154,14 @@ class ModelCache:
             with self._lock:
                 model = self._use(key)  # another request loaded it while this one waited
             if model is None:
-                model = self._load(key, target, stats)
+                try:
+                    model = self._load(key, target, stats)
+                except CacheError:
+                    # A target that cannot be served keeps no lock: random names from a
+                    # client must not grow the table.
+                    with self._lock:
+                        self._load_locks.pop(key, None)
+                    raise
         stats.wait_us = (time.perf_counter() - t0) * 1e6
         stats.loaded = len(self._loaded)
         return model, stats

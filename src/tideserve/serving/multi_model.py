@@ -40,6 +40,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -163,6 +164,7 @@ class MultiModelApp(InstanceApp):
         # Downloads and loads wait on disk and network: their own threads, so a cold model
         # never holds up predictions of loaded ones.
         self.loaders = ThreadPoolExecutor(max(2, threads), thread_name_prefix="load")
+        self.load_wait_s = LOAD_WAIT_SECONDS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["path"] == "/models"
@@ -198,11 +200,12 @@ class MultiModelApp(InstanceApp):
                            [(b"content-type", b"text/plain; charset=utf-8")])
             return
         loop = asyncio.get_running_loop()
-        lookup = loop.run_in_executor(self.loaders, self.cache.acquire, target)
+        handoff = _Handoff(self.cache)
+        lookup = loop.run_in_executor(self.loaders, handoff.acquire, target)
         try:
-            model, stats = await asyncio.wait_for(asyncio.shield(lookup), LOAD_WAIT_SECONDS)
+            model, stats = await asyncio.wait_for(asyncio.shield(lookup), self.load_wait_s)
         except TimeoutError:
-            lookup.add_done_callback(self._release_when_done)
+            handoff.abandon()
             await _refuse(send, 429, "ModelNotReadyException",
                           f"Model {target} is still loading; retry the request.")
             return
@@ -251,10 +254,34 @@ class MultiModelApp(InstanceApp):
         await _respond(send, status, message.encode("utf-8", "replace"),
                        [(b"content-type", b"text/plain; charset=utf-8"), *extra])
 
-    def _release_when_done(self, lookup: asyncio.Future[tuple[LoadedModel, LoadStats]]) -> None:
-        """A lookup that outlived its request: its model is loaded for the retry, not used."""
-        if not lookup.cancelled() and lookup.exception() is None:
-            self.cache.release(lookup.result()[0])
+
+
+class _Handoff:
+    """One request's model lookup, which may outlive the request (ModelNotReadyException):
+    then the model it loaded is released for the retry to find, whichever of the loading
+    thread and the request gets there last."""
+
+    def __init__(self, cache: ModelCache) -> None:
+        self.cache = cache
+        self.lock = threading.Lock()
+        self.abandoned = False
+        self.model: LoadedModel | None = None
+
+    def acquire(self, target: str) -> tuple[LoadedModel, LoadStats]:
+        model, stats = self.cache.acquire(target)
+        with self.lock:
+            if self.abandoned:
+                self.cache.release(model)
+            else:
+                self.model = model
+        return model, stats
+
+    def abandon(self) -> None:
+        with self.lock:
+            self.abandoned = True
+            model, self.model = self.model, None
+        if model is not None:  # loaded just as the wait ended
+            self.cache.release(model)
 
 
 class _Named:

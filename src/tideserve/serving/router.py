@@ -159,12 +159,12 @@ class Router:
         status = reply.status
         model_us = reply.model_us
         if target is not None:  # ModelLatency leaves out the wait on a download and load
-            model_us = max(0.0, model_us - multi_model_route.wait_us(reply))
-            multi_model_route.record(self.metrics, dims, target, backend, reply, model_us)
             refused = multi_model_route.refusal(reply) if status >= 300 else None
             if refused is not None:  # the request's fault, or not ready: not the model's
                 self._count(dims, instances, (int(status < 500), int(status >= 500), 0))
                 raise refused
+            model_us = max(0.0, model_us - multi_model_route.wait_us(reply))
+            multi_model_route.record(self.metrics, dims, target, backend, reply, model_us)
         self._record(dims, instances, status, model_us, total_us)
         if status >= 300:
             raise model_error(status, reply.body, self.region, route.name)
