@@ -92,3 +92,19 @@ def test_the_default_sort_streams_and_stops_at_the_limit() -> None:
     outcome = run(parse_query("fields @message | sort @timestamp desc | limit 3"), newest_first())
     assert [dict(r)["@message"] for r in outcome.rows] == ["m999", "m998", "m997"]
     assert len(scanned) <= 4
+
+
+@pytest.mark.parametrize(("query", "required"), [
+    ("fields @timestamp, @message | filter @message like /Traceback/ | stats count(*)",
+     ("Traceback",)),
+    ('filter @message like "a.b" and @message like /c d/ | limit 1', ("a.b", "c d")),
+    ("filter @message like /Trace.*back/", ()),
+    ("filter @message like /(?i)traceback/", ()),
+    ("filter @message not like /Traceback/", ()),
+    ("parse @message 'x=*' as x | filter @message like /x/", ()),
+    ("filter level like /ERROR/", ()),
+])
+def test_literal_likes_become_the_store_prefilter(query: str, required: tuple) -> None:
+    from tideserve.logs.insights_eval import required_substrings
+
+    assert required_substrings(parse_query(query)) == required

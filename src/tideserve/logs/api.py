@@ -255,18 +255,21 @@ class LogsApi:
         self.queries.stop(p["queryId"])
         return {"success": True}
 
-    def records(self, groups: list[str], start_ms: int, end_ms: int) -> Iterator[Record]:
-        """Insights' input: the groups' events in the window, newest first, merged."""
+    def records(self, groups: list[str], start_ms: int, end_ms: int,
+                contains: tuple[str, ...] = ()) -> Iterator[Record]:
+        """Insights' input: the groups' events in the window (holding `contains`, a
+        prefilter), newest first, merged."""
         streams = []
         for name in groups:
             group = self.store.group(name)
-            streams.append(self._group_records(group, start_ms, end_ms))
+            streams.append(self._group_records(group, start_ms, end_ms, contains))
         return heapq.merge(*streams, key=lambda r: (-r["@timestamp"], -r["@ptr"]))
 
-    def _group_records(self, group: LogGroup, start_ms: int, end_ms: int) -> Iterator[Record]:
+    def _group_records(self, group: LogGroup, start_ms: int, end_ms: int,
+                       contains: tuple[str, ...]) -> Iterator[Record]:
         names = self.store.stream_names(group.id)
         for e in self.store.scan(group_id=group.id, start=start_ms, end=end_ms,
-                                 descending=True):
+                                 descending=True, contains=contains):
             yield record_of(e.id, names.get(e.stream_id, ""), group.name, self.arns.account,
                             e.timestamp, e.ingestion_time, e.message)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -121,6 +122,54 @@ def run(commands: list[Command], records: Iterable[Record], limit: int | None = 
             cells.append(("@ptr", str(row["@ptr"])))
         outcome.rows.append(cells)
     return outcome
+
+
+def required_substrings(commands: list[Command]) -> tuple[str, ...]:
+    """Literal text every matching @message must contain, from `filter @message like ...`
+    commands at the head of the query (before anything that sets fields): the store uses it
+    as an SQL prefilter, as FilterLogEvents does with plain terms. Case-insensitive and real
+    regular expressions give nothing."""
+    found: list[str] = []
+    for command in commands:
+        if isinstance(command, Fields) and all(
+                i.name != "@message" or i.expr == Field("@message") for i in command.items):
+            continue
+        if isinstance(command, Display):
+            continue
+        if not isinstance(command, Filter):
+            break
+        found.extend(_literal_likes(command.expr))
+    return tuple(found)
+
+
+def _literal_likes(expr: Any) -> list[str]:
+    if isinstance(expr, Binary) and expr.op == "and":
+        return _literal_likes(expr.left) + _literal_likes(expr.right)
+    if not (isinstance(expr, Like) and not expr.negate and expr.operand == Field("@message")):
+        return []
+    if expr.pattern.flags & re.IGNORECASE:
+        return []
+    literal = _literal(expr.pattern.pattern)
+    return [literal] if literal else []
+
+
+def _literal(pattern: str) -> str | None:
+    """The text a regex matches when it is plain text (escapes allowed), else None."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            if i + 1 >= len(pattern) or pattern[i + 1].isalnum():
+                return None  # \d, \b, ...: a class or an anchor, not text
+            out.append(pattern[i + 1])
+            i += 2
+            continue
+        if char in ".^$*+?{}[]|()":
+            return None
+        out.append(char)
+        i += 1
+    return "".join(out) or None
 
 
 def _limit_of(commands: list[Command], limit: int | None) -> int:

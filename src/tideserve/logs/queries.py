@@ -26,8 +26,10 @@ MAX_KEPT = 1000
 RESULTS_KEPT_SECONDS = 7 * 86_400
 QUERY_WORKERS = 2
 
-# (group names, start ms inclusive, end ms exclusive) -> records newest first
-RecordSource = Callable[[list[str], int, int], Iterable[insights_eval.Record]]
+# (group names, start ms inclusive, end ms exclusive, substrings every @message holds: a
+# prefilter) -> records newest first
+RecordSource = Callable[[list[str], int, int, tuple[str, ...]],
+                        Iterable[insights_eval.Record]]
 
 
 @dataclass
@@ -77,7 +79,8 @@ class QueryRunner:
         query.status = "Running"
         try:
             records: Iterator[insights_eval.Record] = iter(
-                self.records(query.groups, query.start_ms, query.end_ms))
+                self.records(query.groups, query.start_ms, query.end_ms,
+                             insights_eval.required_substrings(query.commands)))
             outcome = insights_eval.run(query.commands, records, query.limit,
                                         cancelled=query.cancel.is_set)
         except Exception:

@@ -95,8 +95,9 @@ class Logs:
                            LogArns(region, account), clock)
         self.instance_logs = InstanceLogs(self.ingester)
 
-    def _records(self, groups: list[str], start_ms: int, end_ms: int) -> Any:
-        return self.api.records(groups, start_ms, end_ms)
+    def _records(self, groups: list[str], start_ms: int, end_ms: int,
+                 contains: tuple[str, ...]) -> Any:
+        return self.api.records(groups, start_ms, end_ms, contains)
 
     def operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]]:
         return self.api.operations()
