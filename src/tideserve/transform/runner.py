@@ -318,9 +318,12 @@ class JobRun:
     async def _locate(self, inst: JobInstance, batch: Batch, originals: list[bytes] | None,
                       failure: BatchFailed) -> str:
         """Which record the model failed on: a mini-batch of many records is halved until one
-        record fails alone (log2(n) more requests, only on the failure path)."""
+        record fails alone (log2(n) more requests, only on the failure path). A mini-batch that
+        got no answer at all (timeout, instance gone) is named by its range of records."""
         if batch.count == 1:
             return f"record {batch.first}"
+        if failure.status == 0:
+            return f"records {batch.first}-{batch.first + batch.count - 1}"
         records = originals if originals is not None and self.spec.input_filter is None \
             else batch.records()
         lo, hi = 0, len(records)
