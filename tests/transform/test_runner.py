@@ -154,7 +154,8 @@ def test_a_resumed_job_publishes_its_staged_output_and_redoes_only_unfinished_ob
     req = request("resume", TransformResources={"InstanceType": "ml.m5.large",
                                                 "InstanceCount": 1})
     store.create("resume", "arn:job", req, 0.0)
-    store.add_objects("resume", [(f"s3://inputs/p/{i}.csv", 2, 0) for i in range(3)])
+    store.add_objects("resume", "s3://inputs/p/",
+                      [(f"s3://inputs/p/{i}.csv", 2, 0) for i in range(3)])
     # As a killed server left it: 0 published, 1 complete in the temp area, 2 not begun.
     objects.store.create_bucket("outputs")
     objects.store.put_bytes("outputs", "resume/0.csv.out", b"done before\n")

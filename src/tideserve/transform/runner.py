@@ -96,19 +96,19 @@ class JobRun:
         if self.row.start_time is None:
             self.store.update(self.spec.name, self.clock.now(), start_time=self.clock.now())
         rows = self.store.objects(self.spec.name)
-        try:
-            inputs = await asyncio.to_thread(list_inputs, self.objects, self.spec)
-        except InputMissing as exc:
-            if not rows:
+        stored = self.store.get(self.spec.name)
+        if rows and stored is not None and stored.input_base:
+            self.base = stored.input_base  # resumed: the stored listing stands
+        else:
+            try:
+                inputs = await asyncio.to_thread(list_inputs, self.objects, self.spec)
+            except InputMissing as exc:
                 return "Failed", str(exc)
-            inputs = None  # resumed: the stored listing stands
-        if inputs is not None:
             self.base = inputs.base
-            if not rows:
-                count = self.spec.instance_count
-                self.store.add_objects(self.spec.name, [
-                    (uri, size, i % count) for i, (uri, size) in enumerate(inputs.objects)])
-                rows = self.store.objects(self.spec.name)
+            count = self.spec.instance_count
+            self.store.add_objects(self.spec.name, inputs.base, [
+                (uri, size, i % count) for i, (uri, size) in enumerate(inputs.objects)])
+            rows = self.store.objects(self.spec.name)
         rows = await self._publish_staged(rows)
         self._count(rows)
         pending = [r for r in rows if r.state == "pending"]
