@@ -189,6 +189,9 @@ def test_bad_inputs_fail_their_jobs_with_the_cause(server: RunningServer, traine
     assert predictions(output(s3, "tx-garbage", "good.csv")) == model.predict(X[:50]).tolist()
     with pytest.raises(ClientError):
         output(s3, "tx-garbage", "garbage.csv")  # a failed object leaves no output
+    data_log = (server.state_dir / "logs" / "transform" / "tx-garbage" / "data-log").read_text()
+    assert "[sagemaker logs]: MaxConcurrentTransforms=" in data_log
+    assert "[sagemaker logs]: batch-bad/mixed/garbage.csv: ClientError: " in data_log
     missing = wait_done(sm, "tx-missing")
     assert missing["TransformJobStatus"] == "Failed"
     assert "No objects were found under the input S3Uri s3://batch-bad/nothing-here/" in \

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, cast
 from tideserve.clock import Clock
 from tideserve.serving.instance_client import InstanceClient
 from tideserve.transform.batch import BatchFailed, Caller, split_outputs
+from tideserve.transform.datalog import DataLog, object_name
 from tideserve.transform.filters import FilterError, apply_filter, join
 from tideserve.transform.inputs import InputMissing, list_inputs
 from tideserve.transform.instances import InstanceFailed, JobFleet, JobInstance
@@ -61,7 +62,8 @@ class Resolved:
 
 class JobRun:
     def __init__(self, row: JobRow, spec: TransformJobSpec, store: JobStore,
-                 objects: JobObjects, fleet: JobFleet, clock: Clock) -> None:
+                 objects: JobObjects, fleet: JobFleet, clock: Clock,
+                 data_log: DataLog | None = None) -> None:
         self.row = row
         self.spec = spec
         self.store = store
@@ -74,6 +76,7 @@ class JobRun:
         self.caller = Caller(InstanceClient(spec.invocation_timeout), spec.content_type,
                              spec.accept, spec.invocation_retries)
         self.base = spec.input_uri
+        self.data_log = data_log or DataLog(None)
 
     def stop(self) -> None:
         self.stopping = True
@@ -161,9 +164,10 @@ class JobRun:
             strategy, payload, concurrent = effective_parameters(
                 self.spec, instances[0].execution_parameters)
             resolved = Resolved(strategy == "MultiRecord", payload, concurrent)
-            log.info("transform job %s: MaxConcurrentTransforms=%d, MaxPayloadInMB=%d, "
-                     "BatchStrategy=%s", self.spec.name, concurrent, payload,
-                     "MULTI_RECORD" if resolved.multi else "SINGLE_RECORD")
+            self.data_log.line(
+                f"MaxConcurrentTransforms={concurrent}, MaxPayloadInMB={payload}, "
+                f"BatchStrategy={'MULTI_RECORD' if resolved.multi else 'SINGLE_RECORD'}",
+                self.clock.now())
             await asyncio.gather(*(
                 self._instance_worker(inst, [r for r in pending if r.instance == i], resolved)
                 for i, inst in enumerate(instances)))
@@ -205,7 +209,7 @@ class JobRun:
             self.store.mark(self.spec.name, r.seq, "failed", reason=str(exc),
                             records=out.records, staged_path=None)
             self.progress.objects_failed += 1
-            log.warning("transform job %s: %s", self.spec.name, exc)
+            self.data_log.line(f"{object_name(r.uri)}: {exc}", self.clock.now())
         self.progress.bytes_done += r.size - counted.count  # the whole object, read or not
 
     async def _transform(self, inst: JobInstance, r: ObjectRow, resolved: Resolved,
