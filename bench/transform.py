@@ -4,7 +4,12 @@ in-process on the same mini-batches (same splitter, same CSV codec), and the pea
 memory of the server and of the instance while the job ran (sampled every 50 ms). Every output
 row is checked against the model's own predictions. Asserts nothing on time.
 
-    .venv/bin/python bench/transform.py [--mb 200] [--gb 1.2] [--instances 1]
+    .venv/bin/python bench/transform.py [--mb 200] [--gb 1.2] [--instances 1] [--concurrent N]
+
+The in-process baseline runs one mini-batch at a time on one thread; the job's instance
+predicts MaxConcurrentTransforms mini-batches at once (by default its thread count, from
+GET /execution-parameters), while the server reads and splits the next ones: with
+--concurrent 1 the ratio is the pipeline's own overhead.
 
 --gb sizes the input in GB instead (a >1 GB run needs ~3x its size in free disk: the input,
 the output's temp file, the output). The input is written where the embedded store keeps
@@ -76,16 +81,17 @@ def in_process(model, path: Path, out_path: Path) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
-def run_job(server, instances: int) -> dict[str, float]:
+def run_job(server, instances: int, concurrent: int | None) -> dict[str, float]:
     sm = server.client("sagemaker")
     sm.create_model(ModelName="bench", ExecutionRoleArn="arn:aws:iam::123456789012:role/bench",
                     PrimaryContainer={"Image": "tideserve/sklearn",
                                       "ModelDataUrl": str(server.archive)})
     peaks = Peaks(server.proc.pid)
     created = time.perf_counter()
+    extra = {"MaxConcurrentTransforms": concurrent} if concurrent else {}
     sm.create_transform_job(
         TransformJobName="bench", ModelName="bench", MaxPayloadInMB=PAYLOAD_MB,
-        BatchStrategy="MultiRecord",
+        BatchStrategy="MultiRecord", **extra,
         TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
                                                         "S3Uri": "s3://inputs/bench/"}},
                         "ContentType": "text/csv", "SplitType": "Line"},
@@ -115,6 +121,9 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=200.0, help="input size in MB")
     parser.add_argument("--gb", type=float, help="input size in GB (overrides --mb)")
     parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--concurrent", type=int, default=None,
+                        help="MaxConcurrentTransforms (default: the instance's "
+                        "execution-parameters, its thread count)")
     args = parser.parse_args()
     megabytes = args.gb * 1000 if args.gb else args.mb
     model, X = train_breast_cancer("logistic")
@@ -138,7 +147,7 @@ def main() -> None:
         server = start_server(state, period=5.0)
         server.archive = archive  # type: ignore[attr-defined]
         try:
-            got = run_job(server, args.instances)
+            got = run_job(server, args.instances, args.concurrent)
         finally:
             stop_server(server)
         out = state / "s3" / "outputs" / "bench" / "rows.csv.out"

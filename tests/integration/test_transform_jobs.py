@@ -189,6 +189,9 @@ def test_bad_inputs_fail_their_jobs_with_the_cause(server: RunningServer, traine
     assert predictions(output(s3, "tx-garbage", "good.csv")) == model.predict(X[:50]).tolist()
     with pytest.raises(ClientError):
         output(s3, "tx-garbage", "garbage.csv")  # a failed object leaves no output
+    data_log = (server.state_dir / "logs" / "transform" / "tx-garbage" / "data-log").read_text()
+    assert "[sagemaker logs]: MaxConcurrentTransforms=" in data_log
+    assert "[sagemaker logs]: batch-bad/mixed/garbage.csv: ClientError: " in data_log
     missing = wait_done(sm, "tx-missing")
     assert missing["TransformJobStatus"] == "Failed"
     assert "No objects were found under the input S3Uri s3://batch-bad/nothing-here/" in \
@@ -198,6 +201,12 @@ def test_bad_inputs_fail_their_jobs_with_the_cause(server: RunningServer, traine
     assert "s3://batch-bad/neg/a.csv: record 4:" in raised["FailureReason"]
     assert "negative radius is not a tumour" in raised["FailureReason"]
 
+    pages = sm.get_paginator("list_transform_jobs").paginate(
+        NameContains="tx-", StatusEquals="Failed", SortBy="Name", SortOrder="Ascending",
+        PaginationConfig={"PageSize": 2})
+    names = [j["TransformJobName"] for page in pages for j in page["TransformJobSummaries"]]
+    assert names == sorted(names) and {"tx-too-large", "tx-garbage", "tx-missing",
+                                       "tx-raises"} <= set(names)
     # The server serves on: the waiter raises on Failed and on an unknown job.
     with pytest.raises(WaiterError):
         sm.get_waiter("transform_job_completed_or_stopped").wait(

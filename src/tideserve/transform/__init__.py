@@ -10,6 +10,9 @@ object store and cost ledger as endpoints (spec aws-semantics-hosting-jobs.md §
     output.py    one object's `.out`: assembled in order in a temp file, published once
     instances.py the job's instance processes, started through the fleet provider, billed
     runner.py    one job: its objects dealt over its instances, mini-batches in flight
+    batch.py     one mini-batch to an instance: timeout, retries, outputs per record
+    inputs.py    the S3Prefix or ManifestFile listing
+    datalog.py   the job's data log (<state-dir>/logs/transform/<job>/data-log)
     service.py   the operations, the job supervisor, resume after a restart
     progress.py  the signed GET /tideserve/transform-jobs/<name>/progress route
     cli.py       `tideserve jobs` (a thin client of the API and the progress route)

@@ -21,10 +21,15 @@ from tideserve.transform.filters import FilterError
 class BatchFailed(Exception):
     """The model did not transform the batch; `message` words it as SageMaker does."""
 
-    def __init__(self, message: str, *, client: bool) -> None:
+    def __init__(self, message: str, *, status: int = 0) -> None:
         super().__init__(message)
         self.message = message
-        self.client = client  # a 4xx: the input's fault
+        self.status = status  # the container's answer; 0 when none came (timeout, broken)
+
+    @property
+    def client(self) -> bool:
+        """A 4xx: the input's fault."""
+        return 400 <= self.status < 500
 
 
 @dataclass(frozen=True)
@@ -51,16 +56,15 @@ class Caller:
             try:
                 reply = await self.client.invoke(backend, body, headers, track=False)
             except Undelivered as exc:
-                failure = BatchFailed(failure_message(0, str(exc)), client=False)
+                failure = BatchFailed(failure_message(0, str(exc)))
                 continue
             except ModelInvocationError as exc:
-                failure = BatchFailed(exc.message, client=False)
+                failure = BatchFailed(exc.message)
                 continue
             if 200 <= reply.status < 300:
                 return reply.body
             text = reply.body.decode("utf-8", "replace")[:512]
-            failure = BatchFailed(failure_message(reply.status, text),
-                                  client=400 <= reply.status < 500)
+            failure = BatchFailed(failure_message(reply.status, text), status=reply.status)
             if failure.client:
                 break
         assert failure is not None

@@ -30,6 +30,7 @@ class JobRow:
     start_time: float | None
     end_time: float | None
     last_modified_time: float
+    input_base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,16 @@ class JobStore:
         with self.engine.connect() as conn:
             return [_object(r) for r in conn.execute(query)]
 
-    def add_objects(self, name: str, items: Iterable[tuple[str, int, int]]) -> None:
-        """(uri, size, instance index) in listing order."""
+    def add_objects(self, name: str, base: str, items: Iterable[tuple[str, int, int]]) -> None:
+        """The job's listing, once: (uri, size, instance index) in listing order, and the
+        base their output names are relative to."""
         rows = [dict(job_lower=name.lower(), seq=i, uri=uri, size=size, instance=inst,
                      state="pending", records=0) for i, (uri, size, inst) in enumerate(items)]
-        if rows:
-            with self.engine.begin() as conn:
+        with self.engine.begin() as conn:
+            if rows:
                 conn.execute(insert(objects_t), rows)
+            conn.execute(update(jobs_t).where(jobs_t.c.name_lower == name.lower())
+                         .values(input_base=base))
 
     def mark(self, name: str, seq: int, state: str, **values: Any) -> None:
         with self.engine.begin() as conn:
@@ -112,7 +116,7 @@ def _job(row: Any) -> JobRow:
         name=r["name"], arn=r["arn"], request=dict(r["request"]), status=r["status"],
         failure_reason=r["failure_reason"], creation_time=float(r["creation_time"]),
         start_time=_float(r["start_time"]), end_time=_float(r["end_time"]),
-        last_modified_time=float(r["last_modified_time"]),
+        last_modified_time=float(r["last_modified_time"]), input_base=r["input_base"],
     )
 
 

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, cast
 from tideserve.clock import Clock
 from tideserve.serving.instance_client import InstanceClient
 from tideserve.transform.batch import BatchFailed, Caller, split_outputs
+from tideserve.transform.datalog import DataLog, object_name
 from tideserve.transform.filters import FilterError, apply_filter, join
 from tideserve.transform.inputs import InputMissing, list_inputs
 from tideserve.transform.instances import InstanceFailed, JobFleet, JobInstance
@@ -61,7 +62,8 @@ class Resolved:
 
 class JobRun:
     def __init__(self, row: JobRow, spec: TransformJobSpec, store: JobStore,
-                 objects: JobObjects, fleet: JobFleet, clock: Clock) -> None:
+                 objects: JobObjects, fleet: JobFleet, clock: Clock,
+                 data_log: DataLog | None = None) -> None:
         self.row = row
         self.spec = spec
         self.store = store
@@ -74,6 +76,7 @@ class JobRun:
         self.caller = Caller(InstanceClient(spec.invocation_timeout), spec.content_type,
                              spec.accept, spec.invocation_retries)
         self.base = spec.input_uri
+        self.data_log = data_log or DataLog(None)
 
     def stop(self) -> None:
         self.stopping = True
@@ -96,19 +99,19 @@ class JobRun:
         if self.row.start_time is None:
             self.store.update(self.spec.name, self.clock.now(), start_time=self.clock.now())
         rows = self.store.objects(self.spec.name)
-        try:
-            inputs = await asyncio.to_thread(list_inputs, self.objects, self.spec)
-        except InputMissing as exc:
-            if not rows:
+        stored = self.store.get(self.spec.name)
+        if rows and stored is not None and stored.input_base:
+            self.base = stored.input_base  # resumed: the stored listing stands
+        else:
+            try:
+                inputs = await asyncio.to_thread(list_inputs, self.objects, self.spec)
+            except InputMissing as exc:
                 return "Failed", str(exc)
-            inputs = None  # resumed: the stored listing stands
-        if inputs is not None:
             self.base = inputs.base
-            if not rows:
-                count = self.spec.instance_count
-                self.store.add_objects(self.spec.name, [
-                    (uri, size, i % count) for i, (uri, size) in enumerate(inputs.objects)])
-                rows = self.store.objects(self.spec.name)
+            count = self.spec.instance_count
+            self.store.add_objects(self.spec.name, inputs.base, [
+                (uri, size, i % count) for i, (uri, size) in enumerate(inputs.objects)])
+            rows = self.store.objects(self.spec.name)
         rows = await self._publish_staged(rows)
         self._count(rows)
         pending = [r for r in rows if r.state == "pending"]
@@ -161,9 +164,10 @@ class JobRun:
             strategy, payload, concurrent = effective_parameters(
                 self.spec, instances[0].execution_parameters)
             resolved = Resolved(strategy == "MultiRecord", payload, concurrent)
-            log.info("transform job %s: MaxConcurrentTransforms=%d, MaxPayloadInMB=%d, "
-                     "BatchStrategy=%s", self.spec.name, concurrent, payload,
-                     "MULTI_RECORD" if resolved.multi else "SINGLE_RECORD")
+            self.data_log.line(
+                f"MaxConcurrentTransforms={concurrent}, MaxPayloadInMB={payload}, "
+                f"BatchStrategy={'MULTI_RECORD' if resolved.multi else 'SINGLE_RECORD'}",
+                self.clock.now())
             await asyncio.gather(*(
                 self._instance_worker(inst, [r for r in pending if r.instance == i], resolved)
                 for i, inst in enumerate(instances)))
@@ -205,7 +209,7 @@ class JobRun:
             self.store.mark(self.spec.name, r.seq, "failed", reason=str(exc),
                             records=out.records, staged_path=None)
             self.progress.objects_failed += 1
-            log.warning("transform job %s: %s", self.spec.name, exc)
+            self.data_log.line(f"{object_name(r.uri)}: {exc}", self.clock.now())
         self.progress.bytes_done += r.size - counted.count  # the whole object, read or not
 
     async def _transform(self, inst: JobInstance, r: ObjectRow, resolved: Resolved,
@@ -318,9 +322,12 @@ class JobRun:
     async def _locate(self, inst: JobInstance, batch: Batch, originals: list[bytes] | None,
                       failure: BatchFailed) -> str:
         """Which record the model failed on: a mini-batch of many records is halved until one
-        record fails alone (log2(n) more requests, only on the failure path)."""
+        record fails alone (log2(n) more requests, only on the failure path). A mini-batch that
+        got no answer at all (timeout, instance gone) is named by its range of records."""
         if batch.count == 1:
             return f"record {batch.first}"
+        if failure.status == 0:
+            return f"records {batch.first}-{batch.first + batch.count - 1}"
         records = originals if originals is not None and self.spec.input_filter is None \
             else batch.records()
         lo, hi = 0, len(records)

@@ -34,6 +34,7 @@ from tideserve.errors import NotFoundError, ValidationError
 from tideserve.fleet.base import InstanceProvider
 from tideserve.objectstore.remote import FsspecObjects
 from tideserve.settings import Settings
+from tideserve.transform.datalog import DataLog
 from tideserve.transform.instances import JobFleet
 from tideserve.transform.jobs import (
     IN_PROGRESS,
@@ -56,7 +57,8 @@ MAX_LIST_RESULTS = 100
 
 class TransformService:
     def __init__(self, jobs: JobStore, control: ControlStore, objects: JobObjects,
-                 fleet: JobFleet, catalog: Catalog, arns: Arns, clock: Clock) -> None:
+                 fleet: JobFleet, catalog: Catalog, arns: Arns, clock: Clock,
+                 log_dir: Path | None = None) -> None:
         self.jobs = jobs
         self.control = control
         self.objects = objects
@@ -64,6 +66,7 @@ class TransformService:
         self.catalog = catalog
         self.arns = arns
         self.clock = clock
+        self.log_dir = log_dir  # data logs: <log_dir>/<job-name>/data-log (datalog.py)
         self.runs: dict[str, JobRun] = {}  # by lower-cased name, while a run is active
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -92,8 +95,10 @@ class TransformService:
 
     def _launch(self, row: JobRow) -> None:
         key = row.name.lower()
+        data_log = DataLog(None if self.log_dir is None
+                           else self.log_dir / row.name / "data-log")
         run = JobRun(row, TransformJobSpec.parse(row.request), self.jobs, self.objects,
-                     self.fleet, self.clock)
+                     self.fleet, self.clock, data_log)
         if row.status == STOPPING:
             run.stop()
         self.runs[key] = run
@@ -189,4 +194,5 @@ def build_transform(engine: Any, settings: Settings, control: ControlStore, mode
     objects: JobObjects = (EmbeddedObjects(state / "s3") if external is None
                            else ExternalObjects(external, state / "s3-tmp"))
     fleet = JobFleet(control, models, provider, catalog, ledger, clock, settings.trust_pickle)
-    return TransformService(JobStore(engine), control, objects, fleet, catalog, arns, clock)
+    return TransformService(JobStore(engine), control, objects, fleet, catalog, arns, clock,
+                            state / "logs" / "transform")

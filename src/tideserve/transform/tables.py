@@ -15,7 +15,10 @@ transform_jobs = Table(
     Column("name_lower", String(63), primary_key=True),
     Column("name", String(63), nullable=False),
     Column("arn", String(256), nullable=False),
-    Column("request", JSON, nullable=False),  # CreateTransformJob's input, defaults filled
+    Column("request", JSON, nullable=False),  # CreateTransformJob's input as given
+    # What output names are relative to (the S3Prefix, or the manifest's prefix); set with the
+    # listing, so a resumed job neither lists again nor depends on the manifest still existing.
+    Column("input_base", String(2048)),
     Column("status", String(16), nullable=False),  # InProgress Completed Failed Stopping Stopped
     Column("failure_reason", Text),
     Column("creation_time", Float, nullable=False),  # epoch seconds
