@@ -47,8 +47,8 @@ dependency across packages needs its line changed here first).
     serverless   the serverless variant kind: pools, workers, billing
                  -> clock control cost errors fleet metrics scaling serving
     transform    batch transform jobs: inputs, mini-batches, filters, instances, progress
-                 -> api asyncinf client clock control cost db errors fleet objectstore serving
-                    settings
+                 -> api asyncinf client clock control cost db errors fleet logs objectstore
+                    serving settings
     training     SageMaker training jobs: specs, the toolkit's environment, runs on on-demand
                  or spot instances, checkpoints, their storage
                  -> client clock control cost db errors fleet objectstore serving settings

@@ -321,6 +321,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     for op, fn in server.transform.operations().items():
         registry.register("sagemaker", op, fn)
     app.mounts.append(server.transform.route(app.secret_for, lambda: app.regions))
+    server.transform.logs = logs
     server.training = build_training_jobs(engine, settings, ledger, catalog, clock, external)
     for op, fn in server.training.operations().items():
         registry.register("sagemaker", op, fn)

@@ -115,6 +115,15 @@ def test_twenty_objects_on_two_instances_every_row_in_order(server: RunningServe
     assert main(["jobs", "tx-twenty", "--once", *cli]) == 0
     bar = capsys.readouterr().out
     assert "100.0%" in bar and f"records {progress['RecordsDone']:,}" in bar
+    # CloudWatch Logs: each instance's output and the data log, in the jobs' group.
+    logs = server.client("logs")
+    streams = [s["logStreamName"] for s in logs.describe_log_streams(
+        logGroupName="/aws/sagemaker/TransformJobs", logStreamNamePrefix="tx-twenty/",
+    )["logStreams"]]
+    assert "tx-twenty/data-log" in streams
+    assert len([s for s in streams if re.fullmatch(r"tx-twenty/tx-twenty-t\d-\w+-\d+", s)]) == 2
+    assert not any(g["logGroupName"].endswith("/tx-twenty") for g in logs.describe_log_groups(
+        logGroupNamePrefix="/aws/sagemaker/Endpoints/")["logGroups"])
     # Billed: two instances, each from its start request until it stopped.
     ce = server.client("ce")
     day = time.strftime("%Y-%m-%d", time.gmtime())

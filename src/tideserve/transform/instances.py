@@ -27,6 +27,7 @@ from tideserve.cost.ledger import Ledger
 from tideserve.errors import TideserveError
 from tideserve.fleet.base import InstanceHandle, InstanceProvider, InstanceSpec
 from tideserve.fleet.readiness import NotReady, wait_until_ready
+from tideserve.logs import names
 from tideserve.serving.instance_token import TOKEN_HEADER
 from tideserve.serving.routes import Backend
 from tideserve.transform.spec import TransformJobSpec
@@ -69,13 +70,15 @@ class JobFleet:
             raise InstanceFailed(f"ClientError: Failed to prepare the model: {exc.message}"
                                  ) from None
         env = {**prepared.environment, **spec.environment, **_batch_env(spec)}
+        requested = self.clock.now()
+        # Its output goes to /aws/sagemaker/TransformJobs, not to an endpoint's log group.
+        stream = names.transform_job_instance(spec.name, instance_id, int(requested))
         instance = InstanceSpec(
             instance_id=instance_id, endpoint_name=spec.name, variant_name=BILLING_VARIANT,
             instance_type=self.catalog.get(spec.instance_type), model_dir=prepared.model_dir,
             runtime=prepared.runtime, environment=env, trust_pickle=self.trust_pickle,
-            command=prepared.command,
+            command=prepared.command, log_stream=(stream.group, stream.stream),
         )
-        requested = self.clock.now()
         self.ledger.instance_started(instance_id, job_arn, spec.name, BILLING_VARIANT,
                                      spec.instance_type, at=requested)
         try:

@@ -32,6 +32,9 @@ from tideserve.cost.catalog import Catalog
 from tideserve.cost.ledger import Ledger
 from tideserve.errors import NotFoundError, ValidationError
 from tideserve.fleet.base import InstanceProvider
+from tideserve.logs import names
+from tideserve.logs.names import LogTarget
+from tideserve.logs.service import Logs
 from tideserve.objectstore.remote import FsspecObjects
 from tideserve.settings import Settings
 from tideserve.transform.datalog import DataLog
@@ -67,6 +70,9 @@ class TransformService:
         self.arns = arns
         self.clock = clock
         self.log_dir = log_dir  # data logs: <log_dir>/<job-name>/data-log (datalog.py)
+        # CloudWatch Logs, where the server has it: the data log is also the job's
+        # `<job>/data-log` stream in /aws/sagemaker/TransformJobs.
+        self.logs: Logs | None = None
         self.runs: dict[str, JobRun] = {}  # by lower-cased name, while a run is active
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -95,8 +101,10 @@ class TransformService:
 
     def _launch(self, row: JobRow) -> None:
         key = row.name.lower()
-        data_log = DataLog(None if self.log_dir is None
-                           else self.log_dir / row.name / "data-log")
+        log_path = None if self.log_dir is None else self.log_dir / row.name / "data-log"
+        data_log = DataLog(log_path)
+        if self.logs is not None and log_path is not None:
+            self.logs.follow(log_path, LogTarget(names.TRANSFORM_JOBS, f"{row.name}/data-log"))
         run = JobRun(row, TransformJobSpec.parse(row.request), self.jobs, self.objects,
                      self.fleet, self.clock, data_log)
         if row.status == STOPPING:
@@ -109,6 +117,8 @@ class TransformService:
             finally:
                 self.runs.pop(key, None)
                 self.tasks.pop(key, None)
+                if self.logs is not None and log_path is not None:
+                    self.logs.close(log_path)
 
         self.tasks[key] = asyncio.get_running_loop().create_task(supervised())
 
