@@ -249,7 +249,8 @@ class JobRun:
             if code is not None:
                 return Outcome.COMPLETED if code == 0 else Outcome.FAILED
             now = self.ctx.clock.now()
-            reason = self._should_stop(now, instance_id, layout)
+            self._deliver_notice(now, instance_id, layout)
+            reason = self._should_stop(now, instance_id)
             if reason is not None:
                 if reason in _STOP_MESSAGES and self.record.secondary_status != "Stopping":
                     self.move("Stopping", "Stopping the training job")
@@ -260,8 +261,7 @@ class JobRun:
                 last_sync = self.ctx.clock.now()
             await asyncio.sleep(TICK_SECONDS)
 
-    def _should_stop(self, now: float, instance_id: str | None = None,
-                     layout: Layout | None = None) -> Outcome | None:
+    def _should_stop(self, now: float, instance_id: str | None = None) -> Outcome | None:
         """Why this attempt must end now, if it must: a stop, a limit, or the reclaim."""
         if self.record.stop_requested:
             return Outcome.STOPPED
@@ -273,12 +273,19 @@ class JobRun:
         instance = self.ctx.spot.get(instance_id) if instance_id else None
         if instance is None or instance.reclaim_at is None or not instance.noticed(now):
             return None
-        if layout is not None and not layout.spot_notice.exists():
-            _write_notice(layout.spot_notice, instance.reclaim_at)
-            _log_line(log_path(self.ctx.root, self.record.name),
-                      f"spot interruption notice: instance {instance_id} is reclaimed at "
-                      f"{_iso(instance.reclaim_at)}")
         return Outcome.INTERRUPTED if now >= instance.reclaim_at else None
+
+    def _deliver_notice(self, now: float, instance_id: str, layout: Layout) -> None:
+        """Once the instance is noticed: EC2's instance-action document where the script
+        looks for it, and a line in the job's log."""
+        instance = self.ctx.spot.get(instance_id)
+        if (instance is None or instance.reclaim_at is None or not instance.noticed(now)
+                or layout.spot_notice.exists()):
+            return
+        _write_notice(layout.spot_notice, instance.reclaim_at)
+        _log_line(log_path(self.ctx.root, self.record.name),
+                  f"spot interruption notice: instance {instance_id} is reclaimed at "
+                  f"{_iso(instance.reclaim_at)}")
 
 
 def closed_attempt(record: JobRecord, spec: TrainingJobSpec, catalog: Catalog,

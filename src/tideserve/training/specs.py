@@ -77,6 +77,11 @@ class TrainingJobSpec:
                 "training images (scikit-learn, XGBoost, PyTorch) in script mode; "
                 "AlgorithmName (marketplace and built-in algorithms) is not supported.")
         framework = training_framework(image)
+        for member in ("ContainerEntrypoint", "ContainerArguments"):
+            if algorithm.get(member):
+                raise ValidationError(
+                    f"AlgorithmSpecification.{member} is not supported: tideserve runs the "
+                    "framework image's training toolkit entry point (script mode).")
         mode = algorithm.get("TrainingInputMode", "File")
         hps = {str(k): str(v) for k, v in (p.get("HyperParameters") or {}).items()}
         if PROGRAM_HP not in hps:
