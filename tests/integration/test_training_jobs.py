@@ -339,6 +339,9 @@ def test_stop_list_and_duplicate(server: RunningServer, iris_channel: str):
         StatusEquals="Stopped", PaginationConfig={"PageSize": 1}) for s in page[
         "TrainingJobSummaries"]]
     assert "to-stop" in names and "iris-spot" not in names
+    refused = main(["spot", "interrupt", "to-stop", "--url", server.url,
+                    "--state-dir", str(server.state_dir)])
+    assert refused == 1  # an on-demand job that ended holds no spot instance
     rows = {row[1]: row for row in training_job_rows(sm)}  # what `tideserve jobs` will list
     assert rows["to-stop"][:4] == ("training", "to-stop", "Stopped", "Stopped")
 
@@ -349,7 +352,8 @@ def test_no_spot_capacity_until_max_wait_stops_the_job(server: RunningServer,
     name = "waits-for-spot"
     request = _request(s3, name, COUNTER, iris_channel,
                        HyperParameters={"epochs": "200", "epoch-seconds": "0.1"},
-                       ResourceConfig={"InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
+                       # a type no other test runs on spot: its capacity stays withheld a while
+                       ResourceConfig={"InstanceType": "ml.r5.large", "InstanceCount": 1},
                        EnableManagedSpotTraining=True,  # 300 s scaled by 1/30: 10 s
                        StoppingCondition={"MaxRuntimeInSeconds": 300,
                                           "MaxWaitTimeInSeconds": 300})
