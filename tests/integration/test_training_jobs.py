@@ -72,7 +72,7 @@ for epoch in range(start, args.epochs):
     with open(progress + ".tmp", "w") as f:
         json.dump({"epoch": epoch + 1}, f)
     os.replace(progress + ".tmp", progress)
-    print(f"epoch {epoch + 1} done", flush=True)
+    print(f"epoch {epoch + 1} done; accuracy: {model.score(X, y):.4f}", flush=True)
 skops.io.dump(model, os.path.join(args.model_dir, "model.skops"))
 with open(os.path.join(args.model_dir, "history.json"), "w") as f:
     json.dump(history, f)
@@ -199,6 +199,8 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
                                           "MaxWaitTimeInSeconds": 7200},
                        CheckpointConfig={"S3Uri": f"s3://{BUCKET}/checkpoints/{name}"},
                        Tags=[{"Key": "team", "Value": "forecasting"}])
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "train:accuracy", "Regex": r"accuracy: ([0-9\.]+)"}]
     arn = sm.create_training_job(**request)["TrainingJobArn"]
     assert arn == f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
     checkpoint = f"checkpoints/{name}/progress.json"
@@ -227,6 +229,8 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
                         "Starting", "Downloading", "Training", "Interrupted",
                         "Starting", "Downloading", "Training", "Uploading", "Completed"]
     assert 0 < job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"]
+    (metric,) = job["FinalMetricDataList"]
+    assert metric["MetricName"] == "train:accuracy" and 0.3 < metric["Value"] <= 1.0
     savings = (1 - job["BillableTimeInSeconds"] / job["TrainingTimeInSeconds"]) * 100
     assert 60 < savings < 80  # the catalog's 70 % spot discount, give or take rounding
     row = next(r for r in training_job_rows(sm) if r[1] == name)

@@ -33,6 +33,7 @@ from tideserve.cost.ledger import Ledger
 from tideserve.errors import ValidationError
 from tideserve.fleet.job_process import JobProcess
 from tideserve.fleet.spot import SpotCapacity
+from tideserve.training.metrics import final_metrics
 from tideserve.training.paths import attempt_dir, log_path
 from tideserve.training.prepare import prepare, restore_checkpoints, upload_artifacts
 from tideserve.training.process import failure_reason
@@ -239,6 +240,12 @@ class JobRun:
             await asyncio.to_thread(sync.sync)  # the last pass, after the script has exited
         if outcome is Outcome.FAILED:
             self.failure = failure_reason(logs, offset, layout.failure, proc.poll(), argv)
+        definitions = self.spec.wire["AlgorithmSpecification"].get("MetricDefinitions")
+        if definitions:
+            found = final_metrics(logs.read_text(errors="replace"), definitions,
+                                  self.ctx.clock.now())
+            if found:
+                self.set(final_metrics=found)
         return outcome
 
     async def _watch(self, proc: JobProcess, layout: Layout, instance_id: str,

@@ -31,6 +31,8 @@ training_jobs = Table(
     Column("instance_id", String(64)),  # the instance of the running attempt
     Column("stop_requested", Boolean, nullable=False, default=False),
     Column("model_artifacts", String(1024)),
+    # [{MetricName, Value, Timestamp}] from AlgorithmSpecification.MetricDefinitions
+    Column("final_metrics", JSON),
     # Billable seconds of attempts that ended (spot: at the discounted share).
     Column("billable_seconds_done", Float, nullable=False, default=0.0),
 )
