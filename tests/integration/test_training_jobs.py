@@ -233,8 +233,9 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
     assert metric["MetricName"] == "train:accuracy" and 0.3 < metric["Value"] <= 1.0
     savings = (1 - job["BillableTimeInSeconds"] / job["TrainingTimeInSeconds"]) * 100
     assert 60 < savings < 80  # the catalog's 70 % spot discount, give or take rounding
-    row = next(r for r in training_job_rows(sm) if r[1] == name)
-    assert row[-1] == f"{savings:.1f}%"  # as the console shows it
+    row = next(r for r in training_job_rows(sm) if r[0] == name)  # `tideserve jobs`
+    assert row[1:3] == (f"Training (spot, {savings:.1f}% saved)", "Completed")  # as the console
+    assert row[4] == job["TrainingTimeInSeconds"]
 
     artifacts = job["ModelArtifacts"]["S3ModelArtifacts"]
     assert artifacts == f"s3://{BUCKET}/output/{name}/output/model.tar.gz"
@@ -346,8 +347,8 @@ def test_stop_list_and_duplicate(server: RunningServer, iris_channel: str):
     refused = main(["spot", "interrupt", "to-stop", "--url", server.url,
                     "--state-dir", str(server.state_dir)])
     assert refused == 1  # an on-demand job that ended holds no spot instance
-    rows = {row[1]: row for row in training_job_rows(sm)}  # what `tideserve jobs` will list
-    assert rows["to-stop"][:4] == ("training", "to-stop", "Stopped", "Stopped")
+    rows = {row[0]: row for row in training_job_rows(sm)}  # what `tideserve jobs` lists
+    assert rows["to-stop"][1:3] == ("Training", "Stopped")
 
 
 def test_no_spot_capacity_until_max_wait_stops_the_job(server: RunningServer,
