@@ -308,6 +308,7 @@ def test_bad_requests_are_validation_exceptions(server: RunningServer, iris_chan
             "MaxRuntimeInSeconds": 600, "MaxWaitTimeInSeconds": 60}},
         "unknown image": {**good, "AlgorithmSpecification": {
             "TrainingImage": "example.com/mine:1", "TrainingInputMode": "File"}},
+        "bad output bucket": {**good, "OutputDataConfig": {"S3OutputPath": "s3://No_Such/x"}},
         "bad input mode": {**good, "AlgorithmSpecification": {
             "TrainingImage": IMAGE, "TrainingInputMode": "Tape"}},
     }

@@ -30,7 +30,7 @@ from tideserve.clock import Clock
 from tideserve.cost.billing import ON_DEMAND, SPOT
 from tideserve.cost.catalog import Catalog
 from tideserve.cost.ledger import Ledger
-from tideserve.errors import ValidationError
+from tideserve.errors import TideserveError, ValidationError
 from tideserve.fleet.job_process import JobProcess
 from tideserve.fleet.spot import SpotCapacity
 from tideserve.training.metrics import final_metrics
@@ -219,7 +219,11 @@ class JobRun:
             return outcome
         if outcome is Outcome.COMPLETED:  # a stopped job uploads what it has while Stopping
             self.move("Uploading", "Uploading generated training model")
-        uri = await asyncio.to_thread(upload_artifacts, self.spec, layout, self.ctx.objects)
+        try:
+            uri = await asyncio.to_thread(upload_artifacts, self.spec, layout, self.ctx.objects)
+        except TideserveError as exc:  # the output location refused the artifacts
+            self.failure = f"ClientError: cannot upload the model artifacts: {exc.message}"
+            return Outcome.FAILED
         self.set(model_artifacts=uri)
         return outcome
 
