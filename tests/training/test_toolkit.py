@@ -23,15 +23,15 @@ def spec(**hps: str) -> TrainingJobSpec:
         "TrainingJobName": "job-1", "RoleArn": "arn:aws:iam::123456789012:role/r",
         "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
         "HyperParameters": {"sagemaker_program": '"train.py"',
-                            "sagemaker_submit_directory": '"s3://b/job-1/source/sourcedir.tar.gz"',
+                            "sagemaker_submit_directory": '"s3://bkt/job-1/source/sourcedir.tar.gz"',
                             "sagemaker_container_log_level": "20", **hps},
         "InputDataConfig": [
             {"ChannelName": name, "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": f"s3://b/{name}/"}}}
+                "S3DataType": "S3Prefix", "S3Uri": f"s3://bkt/{name}/"}}}
             for name in ("training", "testing")],
-        "OutputDataConfig": {"S3OutputPath": "s3://b/out"},
+        "OutputDataConfig": {"S3OutputPath": "s3://bkt/out"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
-        "CheckpointConfig": {"S3Uri": "s3://b/ckpt"},
+        "CheckpointConfig": {"S3Uri": "s3://bkt/ckpt"},
     }, Catalog.default())
 
 
