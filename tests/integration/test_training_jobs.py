@@ -72,7 +72,7 @@ for epoch in range(start, args.epochs):
     with open(progress + ".tmp", "w") as f:
         json.dump({"epoch": epoch + 1}, f)
     os.replace(progress + ".tmp", progress)
-    print(f"epoch {epoch + 1} done", flush=True)
+    print(f"epoch {epoch + 1} done; accuracy: {model.score(X, y):.4f}", flush=True)
 skops.io.dump(model, os.path.join(args.model_dir, "model.skops"))
 with open(os.path.join(args.model_dir, "history.json"), "w") as f:
     json.dump(history, f)
@@ -199,6 +199,8 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
                                           "MaxWaitTimeInSeconds": 7200},
                        CheckpointConfig={"S3Uri": f"s3://{BUCKET}/checkpoints/{name}"},
                        Tags=[{"Key": "team", "Value": "forecasting"}])
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "train:accuracy", "Regex": r"accuracy: ([0-9\.]+)"}]
     arn = sm.create_training_job(**request)["TrainingJobArn"]
     assert arn == f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}"
     checkpoint = f"checkpoints/{name}/progress.json"
@@ -227,10 +229,13 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
                         "Starting", "Downloading", "Training", "Interrupted",
                         "Starting", "Downloading", "Training", "Uploading", "Completed"]
     assert 0 < job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"]
+    (metric,) = job["FinalMetricDataList"]
+    assert metric["MetricName"] == "train:accuracy" and 0.3 < metric["Value"] <= 1.0
     savings = (1 - job["BillableTimeInSeconds"] / job["TrainingTimeInSeconds"]) * 100
     assert 60 < savings < 80  # the catalog's 70 % spot discount, give or take rounding
-    row = next(r for r in training_job_rows(sm) if r[1] == name)
-    assert row[-1] == f"{savings:.1f}%"  # as the console shows it
+    row = next(r for r in training_job_rows(sm) if r[0] == name)  # `tideserve jobs`
+    assert row[1:3] == (f"Training (spot, {savings:.1f}% saved)", "Completed")  # as the console
+    assert row[4] == job["TrainingTimeInSeconds"]
 
     artifacts = job["ModelArtifacts"]["S3ModelArtifacts"]
     assert artifacts == f"s3://{BUCKET}/output/{name}/output/model.tar.gz"
@@ -303,6 +308,7 @@ def test_bad_requests_are_validation_exceptions(server: RunningServer, iris_chan
             "MaxRuntimeInSeconds": 600, "MaxWaitTimeInSeconds": 60}},
         "unknown image": {**good, "AlgorithmSpecification": {
             "TrainingImage": "example.com/mine:1", "TrainingInputMode": "File"}},
+        "bad output bucket": {**good, "OutputDataConfig": {"S3OutputPath": "s3://No_Such/x"}},
         "bad input mode": {**good, "AlgorithmSpecification": {
             "TrainingImage": IMAGE, "TrainingInputMode": "Tape"}},
     }
@@ -339,8 +345,11 @@ def test_stop_list_and_duplicate(server: RunningServer, iris_channel: str):
         StatusEquals="Stopped", PaginationConfig={"PageSize": 1}) for s in page[
         "TrainingJobSummaries"]]
     assert "to-stop" in names and "iris-spot" not in names
-    rows = {row[1]: row for row in training_job_rows(sm)}  # what `tideserve jobs` will list
-    assert rows["to-stop"][:4] == ("training", "to-stop", "Stopped", "Stopped")
+    refused = main(["spot", "interrupt", "to-stop", "--url", server.url,
+                    "--state-dir", str(server.state_dir)])
+    assert refused == 1  # an on-demand job that ended holds no spot instance
+    rows = {row[0]: row for row in training_job_rows(sm)}  # what `tideserve jobs` lists
+    assert rows["to-stop"][1:3] == ("Training", "Stopped")
 
 
 def test_no_spot_capacity_until_max_wait_stops_the_job(server: RunningServer,
@@ -349,7 +358,8 @@ def test_no_spot_capacity_until_max_wait_stops_the_job(server: RunningServer,
     name = "waits-for-spot"
     request = _request(s3, name, COUNTER, iris_channel,
                        HyperParameters={"epochs": "200", "epoch-seconds": "0.1"},
-                       ResourceConfig={"InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
+                       # a type no other test runs on spot: its capacity stays withheld a while
+                       ResourceConfig={"InstanceType": "ml.r5.large", "InstanceCount": 1},
                        EnableManagedSpotTraining=True,  # 300 s scaled by 1/30: 10 s
                        StoppingCondition={"MaxRuntimeInSeconds": 300,
                                           "MaxWaitTimeInSeconds": 300})

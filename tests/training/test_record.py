@@ -49,3 +49,16 @@ def test_spot_attempts_bill_at_the_spot_share():
     job.move("Completed", "Training job completed", 700.0)
     described = job.describe(now=700.0)
     assert (described["TrainingTimeInSeconds"], described["BillableTimeInSeconds"]) == (500, 150)
+
+
+def test_an_older_training_table_gains_the_new_columns(tmp_path):
+    from sqlalchemy import create_engine, inspect, text
+
+    from tideserve.training.tables import add_missing_columns
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:  # the table as the first release of training jobs made it
+        conn.execute(text("CREATE TABLE training_jobs (name_lower VARCHAR(63) PRIMARY KEY)"))
+    add_missing_columns(engine)
+    assert "final_metrics" in {c["name"] for c in inspect(engine).get_columns("training_jobs")}
+    add_missing_columns(engine)  # idempotent

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from tideserve.cost.catalog import Catalog
+from tideserve.training.metrics import final_metrics
 from tideserve.training.process import error_line
 from tideserve.training.rows import savings
 from tideserve.training.specs import TrainingJobSpec
@@ -22,15 +23,15 @@ def spec(**hps: str) -> TrainingJobSpec:
         "TrainingJobName": "job-1", "RoleArn": "arn:aws:iam::123456789012:role/r",
         "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
         "HyperParameters": {"sagemaker_program": '"train.py"',
-                            "sagemaker_submit_directory": '"s3://b/job-1/source/sourcedir.tar.gz"',
+                            "sagemaker_submit_directory": '"s3://bkt/job-1/source/sourcedir.tar.gz"',
                             "sagemaker_container_log_level": "20", **hps},
         "InputDataConfig": [
             {"ChannelName": name, "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix", "S3Uri": f"s3://b/{name}/"}}}
+                "S3DataType": "S3Prefix", "S3Uri": f"s3://bkt/{name}/"}}}
             for name in ("training", "testing")],
-        "OutputDataConfig": {"S3OutputPath": "s3://b/out"},
+        "OutputDataConfig": {"S3OutputPath": "s3://bkt/out"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
-        "CheckpointConfig": {"S3Uri": "s3://b/ckpt"},
+        "CheckpointConfig": {"S3Uri": "s3://bkt/ckpt"},
     }, Catalog.default())
 
 
@@ -71,3 +72,13 @@ def test_channel_paths_and_failure_lines_and_savings():
                  '    raise ValueError("no rows")\nValueError: no rows\n')
     assert error_line(traceback) == "ValueError: no rows"
     assert savings(500, 150) == "70.0%" and savings(None, None) == ""
+
+
+def test_final_metrics_keep_the_last_match_of_each_definition():
+    log = "epoch 1 loss: 0.9 acc: 0.5\nepoch 2 loss: 0.4 acc: 0.75\nloss: nan-ish\n"
+    found = final_metrics(log, [{"Name": "loss", "Regex": r"loss: ([0-9\.]+)"},
+                                {"Name": "acc", "Regex": r"acc: ([0-9\.]+)"},
+                                {"Name": "never", "Regex": r"f1: ([0-9\.]+)"},
+                                {"Name": "bad", "Regex": r"(unclosed"}], at=10.0)
+    assert found == [{"MetricName": "loss", "Value": 0.4, "Timestamp": 10.0},
+                     {"MetricName": "acc", "Value": 0.75, "Timestamp": 10.0}]

@@ -16,6 +16,9 @@ from tideserve.fleet.local import _child_setup, _signal_group
 
 
 class JobProcess:
+    """Start it from the event loop's thread, not a worker thread: PR_SET_PDEATHSIG fires when
+    the thread that forked the child exits, so a pool thread's exit would kill the job."""
+
     def __init__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str],
                  log_path: Path, memory_bytes: int | None = None) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tideserve.errors import TideserveError, ValidationError
 from tideserve.serving.archive import extract_archive
+from tideserve.serving.sourcedir import check_requirements
 from tideserve.training.specs import SUBMIT_DIRECTORY_HP, TrainingJobSpec, decode_hp
 from tideserve.training.toolkit import Layout, write_config
 from tideserve.training.transfer import CheckpointSync, JobObjects, download_channel
@@ -67,6 +68,10 @@ def install_code(spec: TrainingJobSpec, layout: Layout, objects: JobObjects) -> 
     if not (layout.code / spec.program).is_file():
         raise ValidationError(
             f"ClientError: the code in {submit} has no {spec.program} (sagemaker_program).")
+    try:  # the toolkit pip-installs requirements.txt; we check them, as serving does
+        check_requirements(layout.code)
+    except ValidationError as exc:
+        raise ValidationError(f"ClientError: {exc.message}") from None
 
 
 def restore_checkpoints(spec: TrainingJobSpec, layout: Layout,

@@ -54,6 +54,7 @@ class JobRecord:
     instance_id: str | None = None
     stop_requested: bool = False
     model_artifacts: str | None = None
+    final_metrics: list[dict[str, Any]] | None = None
     changed: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def move(self, secondary: str, message: str, now: float) -> None:
@@ -117,6 +118,9 @@ class JobRecord:
                 out[key] = spec[key]
         if self.failure_reason:
             out["FailureReason"] = self.failure_reason
+        if self.final_metrics:
+            out["FinalMetricDataList"] = [{**m, "Timestamp": _ts(m["Timestamp"])}
+                                          for m in self.final_metrics]
         if self.training_start_time is not None:
             out["TrainingStartTime"] = _ts(self.training_start_time)
         if self.training_end_time is not None:
@@ -160,7 +164,7 @@ _COLUMNS = ("name", "arn", "spec", "status", "secondary_status", "transitions",
             "creation_time", "last_modified_time", "failure_reason", "training_start_time",
             "training_end_time", "training_seconds_done", "billable_seconds_done",
             "attempt_started_at", "attempts", "interruptions", "instance_id", "stop_requested",
-            "model_artifacts")
+            "model_artifacts", "final_metrics")
 
 
 def _record(row: Any) -> JobRecord:

@@ -1,19 +1,22 @@
-"""Training jobs as rows for a CLI table (`tideserve jobs` is wired by the coordinator): one
-per job, newest first, through the same ListTrainingJobs/DescribeTrainingJob a boto3 user
-calls."""
+"""Training jobs as rows for `tideserve jobs` (transform/cli.py lists them beside transform
+jobs), through the same ListTrainingJobs/DescribeTrainingJob a boto3 user calls.
+
+`training_job_rows` has the listing's row shape (transform/cli.py's JobRowsSource):
+(name, kind, status, creation time, seconds it ran or None while it runs). Its kind says
+when the job ran on spot and what that saved, as the console shows it:
+(1 - billable / training) x 100, e.g. 150 of 500 s -> "Training (spot, 70.0% saved)".
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-HEADER = ("KIND", "NAME", "STATUS", "SECONDARY", "TRAINING_S", "BILLABLE_S", "SAVINGS")
+KIND = "Training"
 
 
-def training_job_rows(sagemaker_client: Any) -> list[tuple[str, ...]]:
-    """(kind, name, status, secondary status, training s, billable s, spot savings) per job;
-    times and savings are blank until the job has ended. Savings as the console shows them:
-    (1 - billable / training) x 100, e.g. 150 of 500 s -> "70.0%"."""
-    rows: list[tuple[str, ...]] = []
+def training_job_rows(sagemaker_client: Any) -> list[tuple[str, str, str, datetime, float | None]]:
+    rows: list[tuple[str, str, str, datetime, float | None]] = []
     for page in sagemaker_client.get_paginator("list_training_jobs").paginate():
         for summary in page["TrainingJobSummaries"]:
             job = sagemaker_client.describe_training_job(
@@ -22,15 +25,18 @@ def training_job_rows(sagemaker_client: Any) -> list[tuple[str, ...]]:
     return rows
 
 
-def _row(job: dict[str, Any]) -> tuple[str, ...]:
+def _row(job: dict[str, Any]) -> tuple[str, str, str, datetime, float | None]:
     training = job.get("TrainingTimeInSeconds")
-    billable = job.get("BillableTimeInSeconds")
-    return ("training", job["TrainingJobName"], job["TrainingJobStatus"],
-            job["SecondaryStatus"], "" if training is None else str(training),
-            "" if billable is None else str(billable), savings(training, billable))
+    kind = KIND
+    if job.get("EnableManagedSpotTraining"):
+        saved = savings(training, job.get("BillableTimeInSeconds"))
+        kind = f"{KIND} (spot, {saved} saved)" if saved else f"{KIND} (spot)"
+    return (job["TrainingJobName"], kind, job["TrainingJobStatus"], job["CreationTime"],
+            None if training is None else float(training))
 
 
 def savings(training: int | None, billable: int | None) -> str:
+    """The console's "Managed spot training savings": '70.0%'; '' before the job ends."""
     if not training or billable is None:
         return ""
     return f"{(1 - billable / training) * 100:.1f}%"

@@ -30,9 +30,10 @@ from tideserve.clock import Clock
 from tideserve.cost.billing import ON_DEMAND, SPOT
 from tideserve.cost.catalog import Catalog
 from tideserve.cost.ledger import Ledger
-from tideserve.errors import ValidationError
+from tideserve.errors import TideserveError, ValidationError
 from tideserve.fleet.job_process import JobProcess
 from tideserve.fleet.spot import SpotCapacity
+from tideserve.training.metrics import final_metrics
 from tideserve.training.paths import attempt_dir, log_path
 from tideserve.training.prepare import prepare, restore_checkpoints, upload_artifacts
 from tideserve.training.process import failure_reason
@@ -218,7 +219,11 @@ class JobRun:
             return outcome
         if outcome is Outcome.COMPLETED:  # a stopped job uploads what it has while Stopping
             self.move("Uploading", "Uploading generated training model")
-        uri = await asyncio.to_thread(upload_artifacts, self.spec, layout, self.ctx.objects)
+        try:
+            uri = await asyncio.to_thread(upload_artifacts, self.spec, layout, self.ctx.objects)
+        except TideserveError as exc:  # the output location refused the artifacts
+            self.failure = f"ClientError: cannot upload the model artifacts: {exc.message}"
+            return Outcome.FAILED
         self.set(model_artifacts=uri)
         return outcome
 
@@ -239,6 +244,12 @@ class JobRun:
             await asyncio.to_thread(sync.sync)  # the last pass, after the script has exited
         if outcome is Outcome.FAILED:
             self.failure = failure_reason(logs, offset, layout.failure, proc.poll(), argv)
+        definitions = self.spec.wire["AlgorithmSpecification"].get("MetricDefinitions")
+        if definitions:
+            found = final_metrics(logs.read_text(errors="replace"), definitions,
+                                  self.ctx.clock.now())
+            if found:
+                self.set(final_metrics=found)
         return outcome
 
     async def _watch(self, proc: JobProcess, layout: Layout, instance_id: str,
@@ -249,7 +260,8 @@ class JobRun:
             if code is not None:
                 return Outcome.COMPLETED if code == 0 else Outcome.FAILED
             now = self.ctx.clock.now()
-            reason = self._should_stop(now, instance_id, layout)
+            self._deliver_notice(now, instance_id, layout)
+            reason = self._should_stop(now, instance_id)
             if reason is not None:
                 if reason in _STOP_MESSAGES and self.record.secondary_status != "Stopping":
                     self.move("Stopping", "Stopping the training job")
@@ -260,8 +272,7 @@ class JobRun:
                 last_sync = self.ctx.clock.now()
             await asyncio.sleep(TICK_SECONDS)
 
-    def _should_stop(self, now: float, instance_id: str | None = None,
-                     layout: Layout | None = None) -> Outcome | None:
+    def _should_stop(self, now: float, instance_id: str | None = None) -> Outcome | None:
         """Why this attempt must end now, if it must: a stop, a limit, or the reclaim."""
         if self.record.stop_requested:
             return Outcome.STOPPED
@@ -273,12 +284,19 @@ class JobRun:
         instance = self.ctx.spot.get(instance_id) if instance_id else None
         if instance is None or instance.reclaim_at is None or not instance.noticed(now):
             return None
-        if layout is not None and not layout.spot_notice.exists():
-            _write_notice(layout.spot_notice, instance.reclaim_at)
-            _log_line(log_path(self.ctx.root, self.record.name),
-                      f"spot interruption notice: instance {instance_id} is reclaimed at "
-                      f"{_iso(instance.reclaim_at)}")
         return Outcome.INTERRUPTED if now >= instance.reclaim_at else None
+
+    def _deliver_notice(self, now: float, instance_id: str, layout: Layout) -> None:
+        """Once the instance is noticed: EC2's instance-action document where the script
+        looks for it, and a line in the job's log."""
+        instance = self.ctx.spot.get(instance_id)
+        if (instance is None or instance.reclaim_at is None or not instance.noticed(now)
+                or layout.spot_notice.exists()):
+            return
+        _write_notice(layout.spot_notice, instance.reclaim_at)
+        _log_line(log_path(self.ctx.root, self.record.name),
+                  f"spot interruption notice: instance {instance_id} is reclaimed at "
+                  f"{_iso(instance.reclaim_at)}")
 
 
 def closed_attempt(record: JobRecord, spec: TrainingJobSpec, catalog: Catalog,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tideserve.control.listing import ListQuery, filter_and_sort
-from tideserve.errors import AlreadyExistsError, NotFoundError, ValidationError
+from tideserve.errors import AlreadyExistsError, NotFoundError, TideserveError, ValidationError
 from tideserve.training.record import JobRecord
 from tideserve.training.runner import JobContext, JobRun, closed_attempt
 from tideserve.training.specs import TrainingJobSpec
@@ -125,7 +125,11 @@ class TrainingJobs:
         for record in self.ctx.store.active():
             now = self.ctx.clock.now()
             end = alive if alive is not None and record.attempt_started_at is not None else now
-            spec = TrainingJobSpec.parse(record.spec, self.ctx.catalog)
+            try:
+                spec = TrainingJobSpec.parse(record.spec, self.ctx.catalog)
+            except TideserveError as exc:  # e.g. its instance type left the catalog
+                self._fail(record, f"ClientError: {exc.message}", now)
+                continue
             record.set(**closed_attempt(record, spec, self.ctx.catalog, max(end, 0.0)))
             if record.status == "Stopping":
                 record.move("Stopped", "Training job stopped", now)
@@ -156,11 +160,21 @@ class TrainingJobs:
         record = self.ctx.store.get(name)
         if record is None or record.terminal:
             return
-        run = JobRun(self.ctx, record)
+        try:
+            run = JobRun(self.ctx, record)
+        except TideserveError as exc:
+            self._fail(record, f"ClientError: {exc.message}", self.ctx.clock.now())
+            return
         self._runs[key] = run
         task = asyncio.create_task(run.run(), name=f"training-job-{key}")
         self._tasks[key] = task
         task.add_done_callback(lambda _t: self._done(key))
+
+    def _fail(self, record: JobRecord, reason: str, now: float) -> None:
+        """A job that can no longer be run as it was accepted."""
+        record.set(failure_reason=reason[:1024], training_end_time=now, attempt_started_at=None)
+        record.move("Failed", "Training job failed", now)
+        self.ctx.store.save(record)
 
     def _done(self, key: str) -> None:
         self._tasks.pop(key, None)

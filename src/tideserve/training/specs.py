@@ -15,7 +15,7 @@ from typing import Any
 
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import ValidationError
-from tideserve.objectstore.keys import parse_uri
+from tideserve.objectstore.keys import is_valid_bucket_name, parse_uri
 from tideserve.training.images import training_framework
 
 # StoppingCondition.MaxRuntimeInSeconds when absent: one day (API reference).
@@ -77,6 +77,11 @@ class TrainingJobSpec:
                 "training images (scikit-learn, XGBoost, PyTorch) in script mode; "
                 "AlgorithmName (marketplace and built-in algorithms) is not supported.")
         framework = training_framework(image)
+        for member in ("ContainerEntrypoint", "ContainerArguments"):
+            if algorithm.get(member):
+                raise ValidationError(
+                    f"AlgorithmSpecification.{member} is not supported: tideserve runs the "
+                    "framework image's training toolkit entry point (script mode).")
         mode = algorithm.get("TrainingInputMode", "File")
         hps = {str(k): str(v) for k, v in (p.get("HyperParameters") or {}).items()}
         if PROGRAM_HP not in hps:
@@ -94,14 +99,14 @@ class TrainingJobSpec:
                 f"ResourceConfig.InstanceCount {resources.get('InstanceCount')} is not "
                 "supported: tideserve runs a training job on one instance.")
         output = p["OutputDataConfig"]
-        parse_uri(output["S3OutputPath"])
+        _s3_uri(output["S3OutputPath"], "OutputDataConfig.S3OutputPath")
         spot = bool(p.get("EnableManagedSpotTraining", False))
         stopping = p.get("StoppingCondition") or {}
         max_runtime = int(stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_SECONDS))
         max_wait = _max_wait(stopping, spot, max_runtime)
         checkpoint = p.get("CheckpointConfig") or {}
         if checkpoint:
-            parse_uri(checkpoint["S3Uri"])
+            _s3_uri(checkpoint["S3Uri"], "CheckpointConfig.S3Uri")
         return cls(
             name=p["TrainingJobName"],
             image=image,
@@ -160,13 +165,21 @@ def _channels(items: list[Mapping[str, Any]], job_mode: str) -> tuple[Channel, .
             raise ValidationError(
                 f"Channel '{name}': S3DataType {source['S3DataType']} is not supported "
                 "(S3Prefix or ManifestFile).")
-        parse_uri(source["S3Uri"])
+        _s3_uri(source["S3Uri"], f"Channel '{name}' S3Uri")
         out.append(Channel(
             name=name, s3_uri=source["S3Uri"], s3_data_type=source["S3DataType"],
             distribution=source.get("S3DataDistributionType", "FullyReplicated"),
             content_type=item.get("ContentType"), input_mode=mode,
         ))
     return tuple(out)
+
+
+def _s3_uri(uri: str, field: str) -> None:
+    """An s3:// URI whose bucket the object store can hold (SageMaker's ValidationException,
+    not S3's InvalidBucketName: the error is in this request)."""
+    bucket, _ = parse_uri(uri)
+    if not is_valid_bucket_name(bucket):
+        raise ValidationError(f"{field} {uri!r} does not name a valid S3 bucket ('{bucket}').")
 
 
 def decode_hp(value: str) -> Any:

@@ -3,7 +3,8 @@ is described from here alone and resumes after a restart from here alone."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Float, Integer, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Engine, Float, Integer, String, Table, Text, inspect
+from sqlalchemy import text as sql
 
 from tideserve.db import metadata
 
@@ -31,6 +32,19 @@ training_jobs = Table(
     Column("instance_id", String(64)),  # the instance of the running attempt
     Column("stop_requested", Boolean, nullable=False, default=False),
     Column("model_artifacts", String(1024)),
+    # [{MetricName, Value, Timestamp}] from AlgorithmSpecification.MetricDefinitions
+    Column("final_metrics", JSON),
     # Billable seconds of attempts that ended (spot: at the discounted share).
     Column("billable_seconds_done", Float, nullable=False, default=0.0),
 )
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Columns added after a database was created (create_all makes missing tables only), so
+    a state directory from an older tideserve gains them: all nullable."""
+    if not inspect(engine).has_table(training_jobs.name):
+        return
+    have = {c["name"] for c in inspect(engine).get_columns(training_jobs.name)}
+    if "final_metrics" not in have:
+        with engine.begin() as conn:
+            conn.execute(sql("ALTER TABLE training_jobs ADD COLUMN final_metrics JSON"))

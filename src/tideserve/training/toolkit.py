@@ -170,11 +170,12 @@ def environment(spec: TrainingJobSpec, layout: Layout, arn: str, region: str,
         CURRENT_HOST=CURRENT_HOST, TRAINING_JOB_NAME=spec.name, TRAINING_JOB_ARN=arn,
         SAGEMAKER_JOB_NAME=spec.name, SAGEMAKER_REGION=region, PYTHONUNBUFFERED="1",
         SM_CHECKPOINT_DIR=str(layout.container(spec.checkpoint_local_path)),
-        SM_CHECKPOINT_CONFIG_FILE=str(layout.config / "checkpointconfig.json"),
         SM_INPUT_DATA_CONFIG_FILE=str(layout.config / "inputdataconfig.json"),
         SM_INPUT_TRAINING_CONFIG_FILE=str(layout.config / "hyperparameters.json"),
         TIDESERVE_SPOT_INSTANCE_ACTION=str(layout.spot_notice),
     )
+    if spec.checkpoint_s3_uri:  # the sklearn image presets it (spec §5.2)
+        env["SM_CHECKPOINT_CONFIG_FILE"] = str(layout.config / "checkpointconfig.json")
     code = str(layout.code)
     env["PYTHONPATH"] = code + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update({k: str(_rewrite(v, layout)) for k, v in spec.environment.items()})

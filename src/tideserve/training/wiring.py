@@ -14,11 +14,13 @@ from tideserve.settings import Settings
 from tideserve.training.record import JobStore
 from tideserve.training.runner import JobContext
 from tideserve.training.service import TrainingJobs
+from tideserve.training.tables import add_missing_columns
 from tideserve.training.transfer import EmbeddedObjects, ExternalObjects, JobObjects
 
 
 def build_training_jobs(engine: Engine, settings: Settings, ledger: Ledger, catalog: Catalog,
                         clock: Clock, external: FsspecObjects | None) -> TrainingJobs:
+    add_missing_columns(engine)  # schema.create_all has made the table; older ones gain columns
     objects: JobObjects = (ExternalObjects(external) if external is not None
                            else EmbeddedObjects(settings.state_dir / "s3"))
     spot = SpotCapacity.from_state_dir(settings.state_dir, settings.time_scale)
