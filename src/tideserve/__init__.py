@@ -51,7 +51,7 @@ dependency across packages needs its line changed here first).
                     serving settings
     training     SageMaker training jobs: specs, the toolkit's environment, runs on on-demand
                  or spot instances, checkpoints, their storage
-                 -> client clock control cost db errors fleet objectstore serving settings
+                 -> client clock control cost db errors fleet logs objectstore serving settings
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors metrics scaling serverless
                     settings

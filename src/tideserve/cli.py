@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
 from tideserve.settings import DEFAULT_REGION, Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
 from tideserve.training.cli import add_spot_parser, run_spot
-from tideserve.transform.cli import add_jobs_parser, run_jobs
+from tideserve.training.rows import print_training_job, training_job_rows
+from tideserve.transform.cli import add_jobs_parser, run_jobs, transform_job_rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,9 +269,14 @@ def _summary(desc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_COMMANDS = {"deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
-             "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate,
-             "keys": run_keys, "jobs": run_jobs, "spot": run_spot}
+# Every kind of job in one `tideserve jobs` list; NAME follows a transform or a training job.
+run_all_jobs = partial(run_jobs, sources=(transform_job_rows, training_job_rows),
+                       printers=(print_training_job,))
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
+    "deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
+    "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
+    "jobs": run_all_jobs, "spot": run_spot}
 
 if __name__ == "__main__":
     sys.exit(main())

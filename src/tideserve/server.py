@@ -322,7 +322,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("sagemaker", op, fn)
     app.mounts.append(server.transform.route(app.secret_for, lambda: app.regions))
     server.transform.logs = logs
-    server.training = build_training_jobs(engine, settings, ledger, catalog, clock, external)
+    server.training = build_training_jobs(engine, settings, ledger, catalog, clock, external,
+                                          logs)
     for op, fn in server.training.operations().items():
         registry.register("sagemaker", op, fn)
     for op, fn in server.training.tideserve_operations().items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import tarfile
 import time
@@ -285,6 +286,17 @@ def test_script_that_raises_fails_with_the_error(server: RunningServer, iris_cha
     assert 'ErrorMessage "ValueError: the label column has no values"' in job["FailureReason"]
     log = server.state_dir / "training" / "raises" / "algo-1.log"
     assert "Traceback" in log.read_text()
+    # The same lines in CloudWatch Logs, in the job's algo-1 stream, as the SDK looks for it.
+    logs = server.client("logs")
+    deadline = time.monotonic() + 15
+    while True:
+        found = logs.filter_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="raises/",
+            filterPattern='"the label column has no values"')["events"]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert found and all(re.fullmatch(r"raises/algo-1-\d+", e["logStreamName"]) for e in found)
 
 
 def test_missing_channel_prefix_fails_clearly(server: RunningServer, iris_channel: str):

@@ -10,7 +10,9 @@ when the job ran on spot and what that saved, as the console shows it:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
+
+from botocore.exceptions import ClientError
 
 KIND = "Training"
 
@@ -40,3 +42,26 @@ def savings(training: int | None, billable: int | None) -> str:
     if not training or billable is None:
         return ""
     return f"{(1 - billable / training) * 100:.1f}%"
+
+
+def print_training_job(sagemaker_client: Any, name: str, out: TextIO) -> bool:
+    """`tideserve jobs NAME` for a training job: its status, times and the console's savings,
+    then its SecondaryStatusTransitions as DescribeTrainingJob words them. False when `name`
+    is not a training job."""
+    try:
+        job = sagemaker_client.describe_training_job(TrainingJobName=name)
+    except ClientError:
+        return False
+    status = f"{job['TrainingJobStatus']} ({job['SecondaryStatus']})"
+    training, billable = job.get("TrainingTimeInSeconds"), job.get("BillableTimeInSeconds")
+    print(f"{name}  {_row(job)[1]}  {status}", file=out)
+    if training is not None:
+        saved = savings(training, billable) if job.get("EnableManagedSpotTraining") else ""
+        print(f"  training {training} s, billable {billable} s"
+              + (f", {saved} saved" if saved else ""), file=out)
+    for step in job.get("SecondaryStatusTransitions", []):
+        print(f"  {step['StartTime']:%H:%M:%S}  {step['Status']:<12} "
+              f"{step.get('StatusMessage', '')}".rstrip(), file=out)
+    if job.get("FailureReason"):
+        print(f"  Failed: {job['FailureReason']}", file=out)
+    return True

@@ -33,6 +33,8 @@ from tideserve.cost.ledger import Ledger
 from tideserve.errors import TideserveError, ValidationError
 from tideserve.fleet.job_process import JobProcess
 from tideserve.fleet.spot import SpotCapacity
+from tideserve.logs import names
+from tideserve.logs.service import Logs
 from tideserve.training.metrics import final_metrics
 from tideserve.training.paths import attempt_dir, log_path
 from tideserve.training.prepare import prepare, restore_checkpoints, upload_artifacts
@@ -82,6 +84,9 @@ class JobContext:
     root: Path  # <state-dir>/training
     time_scale: float
     region: str
+    # CloudWatch Logs, where the server has it: the job's log file is also its
+    # /aws/sagemaker/TrainingJobs stream `<job>/algo-1-<creation epoch>`.
+    logs: Logs | None = None
 
     def scaled(self, aws_seconds: float) -> float:
         return max(MIN_SCALED_SECONDS, aws_seconds * self.time_scale)
@@ -120,6 +125,17 @@ class JobRun:
     # -- the job -----------------------------------------------------------------------------
 
     async def run(self) -> None:
+        logs = log_path(self.ctx.root, self.record.name)
+        if self.ctx.logs is not None:
+            self.ctx.logs.follow(logs, names.training_job_host(
+                self.record.name, 1, int(self.record.creation_time)))
+        try:
+            await self._run()
+        finally:
+            if self.ctx.logs is not None and self.record.terminal:
+                self.ctx.logs.close(logs)  # else the job resumes, and its stream with it
+
+    async def _run(self) -> None:
         try:
             while not self.record.terminal:
                 outcome = await self._attempt()

@@ -6,8 +6,8 @@ route (progress.py).
     tideserve jobs NAME       [#########.......]  56.1%  records 1,204,331  bytes 2.1/3.8 GB
                               41.2 MB/s  ETA 0:00:41  objects 11/20   (until the job ends)
 
-Training jobs get rows here too: `training_job_rows` is the place for them (the training
-package provides its own rows; this module only lists and prints).
+Training jobs are listed here too: cli.py hands `run_jobs` the training package's rows and
+printer (training/rows.py); this module only lists and prints.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -57,20 +57,23 @@ def transform_job_rows(sm: Any) -> list[tuple[str, str, str, datetime, float | N
     return rows
 
 
-def training_job_rows(sm: Any) -> list[tuple[str, str, str, datetime, float | None]]:
-    """Training jobs' rows (kind "Training"): filled in by the training package."""
-    return []
+# `tideserve jobs NAME` for a job of another kind: prints it and says True, or says False
+# when `name` is not one of its jobs (training/rows.py has the training one).
+JobPrinter = Callable[[Any, str, TextIO], bool]
 
 
-JOB_ROW_SOURCES: list[JobRowsSource] = [transform_job_rows, training_job_rows]
-
-
-def run_jobs(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def run_jobs(args: argparse.Namespace, out: TextIO | None = None, *,
+             sources: Sequence[JobRowsSource] = (transform_job_rows,),
+             printers: Sequence[JobPrinter] = ()) -> int:
+    """List every kind's jobs (`sources`: the wiring in cli.py adds training's), or follow
+    one: a transform job with its progress bar, another kind's through its printer."""
     out = out or sys.stdout
     sm = client("sagemaker", args.url, args.state_dir)
     if args.name:
+        if any(show(sm, args.name, out) for show in printers):
+            return 0
         return follow(sm, args.name, out, once=args.once, interval=args.interval)
-    rows = [row for source in JOB_ROW_SOURCES for row in source(sm)]
+    rows = [row for source in sources for row in source(sm)]
     rows.sort(key=lambda r: r[3], reverse=True)
     table = [["NAME", "KIND", "STATUS", "CREATED", "DURATION"]]
     for name, kind, status, created, seconds in rows:
