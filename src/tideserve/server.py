@@ -24,6 +24,7 @@ from tideserve.api.http_guard import (
 from tideserve.api.iam import IdentityAndAccess
 from tideserve.api.rpc import OperationRegistry
 from tideserve.api.sts import SecurityTokenService
+from tideserve.api.traces import TracesFront
 from tideserve.asyncinf.service import AsyncInference
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
@@ -286,6 +287,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     app.readiness = lambda: Readiness(sorted_names(controller.recovering),
                                       sorted_names(controller.endpoints_not_serving()))
     app.s3 = S3App(state / "s3", app.secret_for, clock, regions=settings.signing_regions)
+    app.traces = TracesFront.build(settings, app.secret_for, clock)
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
                     sampler, ledger, arns, scaling, app, serverless)
     server.asyncinf = AsyncInference.build(

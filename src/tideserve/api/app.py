@@ -31,11 +31,16 @@ from tideserve.clock import Clock
 from tideserve.errors import TideserveError, ValidationError
 from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
 from tideserve.settings import DEFAULT_REGION
+from tideserve.tracing import failed, server_span, span
 
 log = logging.getLogger("tideserve.api")
 
 
 RUNTIME_SIGNING_NAME = signing_name("sagemaker-runtime")  # "sagemaker"
+# Span names and attributes of the runtime's requests (tracing/__init__.py, spec §6.6).
+INVOKE_SPAN = "SageMaker Runtime.InvokeEndpoint"
+INVOKE_ASYNC_SPAN = "SageMaker Runtime.InvokeEndpointAsync"
+ENDPOINT_ATTRIBUTE = "tideserve.endpoint"
 
 
 class PayloadTooLarge(ValidationError):
@@ -130,6 +135,10 @@ class TideserveApp:
         self.s3: MountedApp | None = None
         # The regions a credential scope may name (api/scope.py); server.py sets them.
         self.regions: Collection[str] = frozenset({DEFAULT_REGION})
+        # Tracing's routes (api/traces.py: GET /tideserve/traces, POST /v1/traces); server.py.
+        self.traces: MountedApp | None = None
+        self._span_attributes = {"rpc.system": "aws-api", "rpc.service": "SageMaker Runtime",
+                                 "cloud.region": router.region}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -144,6 +153,9 @@ class TideserveApp:
         # Before anything else: a bucket may be named "endpoints" or "healthz".
         if self.s3 is not None and self.s3.handles(scope):
             await self.s3(scope, receive, send)
+            return
+        if self.traces is not None and self.traces.handles(scope):
+            await self.traces(scope, receive, send)
             return
         method: str = scope["method"]
         if method == "GET" and path == "/healthz":
@@ -187,37 +199,41 @@ class TideserveApp:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         lowered = {k.lower(): v for k, v in headers}
         body_read = False
-        try:
-            signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
-            declared = declared_length(lowered)
-            if declared > MAX_PAYLOAD_BYTES:
-                raise PayloadTooLarge(
-                    f"Received payload size ({declared} bytes) exceeds the maximum allowed "
-                    f"payload size of {MAX_PAYLOAD_BYTES} bytes."
-                )
-            digest = sigv4.PayloadHash()
-            body = await read_body(receive, MAX_PAYLOAD_BYTES, digest)
-            body_read = True
-            sigv4.verify_payload(signed, digest=digest.hexdigest())
-            name = endpoint_name_in(scope["path"], "/endpoints/", "/invocations")
-            if self.async_front is not None:
-                self.async_front.refuse_sync(name)
-            result = await self.router.invoke(Invocation(name, body, lowered, received))
-        except TideserveError as exc:
-            response = runtime_error_response(exc)
-            if not body_read and has_body(lowered):
-                closing(response)
-            await response(scope, receive, send)
-            return
-        out = [
-            (b"content-type", result.content_type.encode("latin-1")),
-            (b"x-amzn-invoked-production-variant", result.variant.encode("latin-1")),
-        ]
-        if result.custom_attributes is not None:
-            out.append(
-                (b"x-amzn-sagemaker-custom-attributes", result.custom_attributes.encode("latin-1"))
-            )
-        await send_bytes(send, 200, result.body, out)
+        with server_span(INVOKE_SPAN, lowered, self._span_attributes) as root:
+            try:
+                with span("sigv4.verify"):
+                    signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
+                    declared = declared_length(lowered)
+                    if declared > MAX_PAYLOAD_BYTES:
+                        raise PayloadTooLarge(
+                            f"Received payload size ({declared} bytes) exceeds the maximum "
+                            f"allowed payload size of {MAX_PAYLOAD_BYTES} bytes."
+                        )
+                    digest = sigv4.PayloadHash()
+                    body = await read_body(receive, MAX_PAYLOAD_BYTES, digest)
+                    body_read = True
+                    sigv4.verify_payload(signed, digest=digest.hexdigest())
+                name = endpoint_name_in(scope["path"], "/endpoints/", "/invocations")
+                root.set_attribute(ENDPOINT_ATTRIBUTE, name)
+                if self.async_front is not None:
+                    self.async_front.refuse_sync(name)
+                result = await self.router.invoke(Invocation(name, body, lowered, received))
+            except TideserveError as exc:
+                response = runtime_error_response(exc)
+                failed(root, exc)
+                root.set_attribute("http.response.status_code", response.status_code)
+                if not body_read and has_body(lowered):
+                    closing(response)
+                await response(scope, receive, send)
+                return
+            out = [
+                (b"content-type", result.content_type.encode("latin-1")),
+                (b"x-amzn-invoked-production-variant", result.variant.encode("latin-1")),
+            ]
+            if result.custom_attributes is not None:
+                out.append((b"x-amzn-sagemaker-custom-attributes",
+                            result.custom_attributes.encode("latin-1")))
+            await send_bytes(send, 200, result.body, out)
 
     async def _invoke_async(
         self, scope: Scope, receive: Receive, send: Send, front: AsyncFrontPort
@@ -226,27 +242,32 @@ class TideserveApp:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         lowered = {k.lower(): v for k, v in headers}
         body_read = False
-        try:
-            signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
-            declared = declared_length(lowered)
-            if declared > front.max_inline_bytes:
-                raise PayloadTooLarge(
-                    f"Received payload size ({declared} bytes) exceeds the maximum allowed "
-                    f"payload size of {front.max_inline_bytes} bytes."
-                )
-            digest = sigv4.PayloadHash()
-            body = await read_body(receive, front.max_inline_bytes, digest)
-            body_read = True
-            sigv4.verify_payload(signed, digest=digest.hexdigest())
-            name = endpoint_name_in(scope["path"], "/endpoints/", "/async-invocations")
-            accepted = await asyncio.to_thread(front.accept, name, lowered, body)
-        except TideserveError as exc:
-            response = runtime_error_response(exc)
-            if not body_read and has_body(lowered):
-                closing(response)
-            await response(scope, receive, send)
-            return
-        await send_bytes(send, 202, accepted.body(), accepted.headers())
+        with server_span(INVOKE_ASYNC_SPAN, lowered, self._span_attributes) as root:
+            try:
+                with span("sigv4.verify"):
+                    signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
+                    declared = declared_length(lowered)
+                    if declared > front.max_inline_bytes:
+                        raise PayloadTooLarge(
+                            f"Received payload size ({declared} bytes) exceeds the maximum "
+                            f"allowed payload size of {front.max_inline_bytes} bytes."
+                        )
+                    digest = sigv4.PayloadHash()
+                    body = await read_body(receive, front.max_inline_bytes, digest)
+                    body_read = True
+                    sigv4.verify_payload(signed, digest=digest.hexdigest())
+                name = endpoint_name_in(scope["path"], "/endpoints/", "/async-invocations")
+                root.set_attribute(ENDPOINT_ATTRIBUTE, name)
+                # A thread takes the current context along: the front's spans nest under ours.
+                accepted = await asyncio.to_thread(front.accept, name, lowered, body)
+            except TideserveError as exc:
+                response = runtime_error_response(exc)
+                failed(root, exc)
+                if not body_read and has_body(lowered):
+                    closing(response)
+                await response(scope, receive, send)
+                return
+            await send_bytes(send, 202, accepted.body(), accepted.headers())
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)

@@ -1,0 +1,51 @@
+"""Tracing (X-Ray's role, on OpenTelemetry): every invocation is a trace.
+
+    spans.py        the small API every path opens spans with (span, server_span, ...):
+                    near-free when a request is not sampled
+    propagation.py  traceparent and X-Amzn-Trace-Id, in from clients, out to instances
+    setup.py        the server's SDK pipeline: sampler, OTLP/HTTP exporter, memory store
+    store.py        the last N traces in memory (`tideserve traces`)
+    receiver.py     POST /v1/traces: instances' spans into the same pipeline
+    instance.py     an instance's provider, exporting to the server
+    view.py         traces as JSON and as a printed tree
+    cli.py          `tideserve traces`
+
+Span names, so that every path reads alike in a trace:
+
+    SageMaker Runtime.InvokeEndpoint[Async]   the request at the server (SERVER)
+      sigv4.verify                            authentication, body read and hashed with it
+      route                                   choice of variant and instance
+      serverless.lease / cold start           a serverless worker (warm, or started for it)
+      instance.invoke                         the hop to an instance (CLIENT), one per attempt
+        instance /invocations                 at the instance (SERVER, service tideserve-instance)
+          receive body, queue, decode, predict, encode, transform_fn
+      async.enqueue, async.queue, async.process, objectstore.head/get/put
+
+Only this module's __init__ and spans/propagation are imported on the data path; the SDK is
+imported where a provider is built (setup.py, instance.py).
+"""
+
+from tideserve.tracing.spans import (
+    CLIENT,
+    INTERNAL,
+    NOTHING,
+    PARKED,
+    SERVER,
+    current_context,
+    failed,
+    hop_header_dict,
+    hop_headers,
+    interval,
+    now_ns,
+    recording,
+    run_in,
+    server_span,
+    span,
+    span_under,
+)
+
+__all__ = [
+    "CLIENT", "INTERNAL", "NOTHING", "PARKED", "SERVER", "current_context", "failed",
+    "hop_header_dict", "hop_headers", "interval", "now_ns", "recording", "run_in",
+    "server_span", "span", "span_under",
+]
