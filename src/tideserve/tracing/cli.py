@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from tideserve.client import default_url, session
 from tideserve.tracing.view import render
@@ -38,12 +39,13 @@ def add_traces_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def fetch_traces(url: str, state_dir: Path | str, region: str = "us-east-1",
-                 **query: Any) -> dict[str, Any]:
-    """GET /tideserve/traces with `query` (endpoint, slowest, limit, trace_id), signed."""
+                 credentials: Credentials | None = None, **query: Any) -> dict[str, Any]:
+    """GET /tideserve/traces with `query` (endpoint, slowest, limit, trace_id), signed with
+    `credentials` (default: the server's credentials file in `state_dir`)."""
     params = {k: str(v).lower() if isinstance(v, bool) else str(v)
               for k, v in query.items() if v not in (None, False)}
     target = url.rstrip("/") + PATH + ("?" + urlencode(params) if params else "")
-    credentials = session(state_dir, region).get_credentials()
+    credentials = credentials or session(state_dir, region).get_credentials()
     if credentials is None:
         raise RuntimeError("no credentials: pass --state-dir of the server, or set "
                            "AWS_SHARED_CREDENTIALS_FILE")

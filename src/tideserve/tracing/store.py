@@ -3,9 +3,9 @@
 A span processor on the server's tracer provider: every span that ends here, and every span
 an instance exports to the server (tracing/receiver.py), is added to its trace. At most
 `max_traces` traces are kept (the one least recently added to is dropped first) and at most
-`max_spans` spans of each (a runaway trace cannot crowd out the others); 1000 traces of ~10
-spans are ~10 MB. Adding is an append under a lock: it runs on the request's thread when a
-span ends, so it must cost next to nothing.
+`max_spans` spans of each besides its roots (a runaway trace cannot crowd out the others);
+1000 traces of ~10 spans are ~10 MB. Adding is an append under a lock: it runs on the
+request's thread when a span ends, so it must cost next to nothing.
 """
 
 from __future__ import annotations
@@ -80,14 +80,17 @@ class RecentTraces(SpanProcessor):
                     self._traces.popitem(last=False)
             else:
                 self._traces.move_to_end(context.trace_id)
-            if len(kept.spans) >= self.max_spans:
-                kept.dropped += 1
-                return
-            kept.spans.append(span)
             if kept.endpoint is None and span.attributes:
                 endpoint = span.attributes.get(ENDPOINT_ATTRIBUTE)
                 if isinstance(endpoint, str):
                     kept.endpoint = endpoint
+            # A request's own span ends last; a full trace still keeps it, so the tree has
+            # its top and its total.
+            root = span.parent is None or span.parent.is_remote
+            if len(kept.spans) >= self.max_spans and not root:
+                kept.dropped += 1
+                return
+            kept.spans.append(span)
 
     def get(self, trace_id: int) -> KeptTrace | None:
         with self._lock:
