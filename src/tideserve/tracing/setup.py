@@ -20,8 +20,9 @@ Configuration, flags first, then the standard variables (spec §6.5):
   Only OTLP over HTTP/protobuf is shipped; a grpc protocol setting is warned about and HTTP
   is used.
 - sampling: `--trace-sample-ratio R` is parentbased_traceidratio with R; else
-  OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (default parentbased_always_on: every
-  request, and a client's sampled=0 is respected).
+  OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG when set; else X-Ray's default rule, the
+  first request each second and 5% of the rest (sampling.py). Always parent-based: a
+  client's sampled flag decides for its request.
 - OTEL_SDK_DISABLED=true: no tracing at all (no spans, nothing kept).
 - OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES name the server (default service.name
   `tideserve`); instances report as `tideserve-instance`.
@@ -47,6 +48,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioB
 
 from tideserve.errors import ValidationError
 from tideserve.tracing import instance as instance_side
+from tideserve.tracing.sampling import ReservoirThenRate
 from tideserve.tracing.spans import use_provider
 from tideserve.tracing.store import DEFAULT_MAX_TRACES, RecentTraces
 
@@ -101,7 +103,8 @@ def build_server_tracing(config: TracingConfig,
         log.info("tracing is off (OTEL_SDK_DISABLED=true)")
         return None
     recent = RecentTraces(config.max_traces)
-    provider = TracerProvider(sampler=_sampler(config.sample_ratio), resource=_resource())
+    provider = TracerProvider(sampler=_sampler(config.sample_ratio, environ),
+                              resource=_resource())
     provider.add_span_processor(recent)
     exporting = None
     exporter = _exporter(config.otlp_endpoint, environ)
@@ -131,9 +134,11 @@ def otlp_traces_url(url: str) -> str:
     return url
 
 
-def _sampler(ratio: float | None) -> Sampler | None:
+def _sampler(ratio: float | None, environ: Mapping[str, str]) -> Sampler | None:
     if ratio is None:
-        return None  # the SDK reads OTEL_TRACES_SAMPLER / _ARG
+        if environ.get("OTEL_TRACES_SAMPLER", "").strip():
+            return None  # the SDK reads OTEL_TRACES_SAMPLER / _ARG
+        return ParentBased(ReservoirThenRate())
     if not 0.0 <= ratio <= 1.0:
         raise ValidationError(f"--trace-sample-ratio {ratio} must be between 0 and 1.")
     return ParentBased(TraceIdRatioBased(ratio))

@@ -49,6 +49,7 @@ T = TypeVar("T")
 
 INTERNAL, SERVER, CLIENT = SpanKind.INTERNAL, SpanKind.SERVER, SpanKind.CLIENT
 SCOPE = "tideserve"
+_NO_PARENT = Context()
 _tracer: trace.Tracer = trace.NoOpTracer()
 
 
@@ -112,8 +113,9 @@ def server_span(name: str, headers: Mapping[str, str], attributes: Attributes | 
                 ) -> Opened:
     """A request's first span here, its parent the caller's (traceparent, else
     X-Amzn-Trace-Id, from lower-cased `headers`); the sampler decides whether it records."""
-    started = _tracer.start_span(name, context=propagation.extract(headers), kind=SERVER,
-                                 attributes=attributes)
+    # No caller's context: a new trace, whatever happens to be current here.
+    started = _tracer.start_span(name, context=propagation.extract(headers) or _NO_PARENT,
+                                 kind=SERVER, attributes=attributes)
     if not started.is_recording():
         return NOTHING
     return _Open(started)
@@ -123,8 +125,8 @@ def span_under(parent: Context | None, name: str, attributes: Attributes | None 
                kind: SpanKind = INTERNAL, start_ns: int | None = None) -> Opened:
     """A span whose parent is `parent` (a context carried across a queue or a process), or a
     new trace's root when there is none (the sampler decides)."""
-    started = _tracer.start_span(name, context=parent, kind=kind, attributes=attributes,
-                                 start_time=start_ns)
+    started = _tracer.start_span(name, context=parent or _NO_PARENT, kind=kind,
+                                 attributes=attributes, start_time=start_ns)
     if not started.is_recording():
         return NOTHING
     return _Open(started)
