@@ -191,6 +191,35 @@ def test_an_async_requests_object_store_read_and_write_are_spans_of_its_trace(
     assert trace["DurationMs"] > spans["SageMaker Runtime.InvokeEndpointAsync"]["DurationMs"]
 
 
+def test_a_serverless_cold_start_is_a_span_of_the_request_that_waited_for_it(
+        server: RunningServer, trained):
+    _, X, archive, _ = trained
+    sm = server.client("sagemaker")
+    sm.create_model(ModelName="traced-sl", ExecutionRoleArn="arn:aws:iam::123456789012:role/t",
+                    PrimaryContainer={"Image": "tideserve/sklearn", "ModelDataUrl": str(archive)})
+    sm.create_endpoint_config(EndpointConfigName="traced-sl", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "traced-sl",
+        "ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 1}}])
+    sm.create_endpoint(EndpointName="traced-sl", EndpointConfigName="traced-sl")
+    try:
+        wait_in_service(sm, "traced-sl")
+        trace_id = "5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e"
+        rt = with_headers(server.client("sagemaker-runtime"),
+                          {"traceparent": f"00-{trace_id}-{CLIENT_SPAN}-01"})
+        rt.invoke_endpoint(EndpointName="traced-sl", Body=csv_rows(X[:1]),
+                           ContentType="text/csv")
+        trace = wait_for_trace(server, trace_id, lambda names: "predict" in names)
+    finally:
+        sm.delete_endpoint(EndpointName="traced-sl")
+    spans = by_name(trace)
+    cold = spans["cold start"]
+    assert cold["Attributes"]["tideserve.cold_start"] is True
+    assert cold["ParentSpanId"] == spans["SageMaker Runtime.InvokeEndpoint"]["SpanId"]
+    assert cold["DurationMs"] > spans["predict"]["DurationMs"]  # a process start, then a model
+    cold_end = cold["StartTime"] + cold["DurationMs"] / 1e3
+    assert spans["instance.invoke"]["StartTime"] >= cold_end - 1e-3  # the hop waited for it
+
+
 # -- export to a collector ---------------------------------------------------------------------
 
 

@@ -21,6 +21,15 @@ Span names, so that every path reads alike in a trace:
           receive body, queue, decode, predict, encode, transform_fn
       async.enqueue, async.queue, async.process, objectstore.head/get/put
 
+For paths still to come, the same few calls: a hop through serving's InstanceClient is an
+`instance.invoke` span with the context passed on (each pipeline container's call gets one
+for free); a step inside a request is `with span("model load", {...}):` (a multi-model
+endpoint's load, a container's turn); work with no request around it starts its own trace
+with `span_under(None, "TransformJob record", {...})` (a job's record, a training epoch),
+and work that continues a request later carries it with PARKED.park(key) / PARKED.take(key).
+Attributes are named `tideserve.*` (tideserve.endpoint marks the trace's endpoint for
+`tideserve traces ENDPOINT`).
+
 Only this module's __init__ and spans/propagation are imported on the data path; the SDK is
 imported where a provider is built (setup.py, instance.py).
 """
