@@ -79,6 +79,17 @@ def instance_request() -> None:
         spans.run_in(traced, in_thread)
 
 
+def untraced_instance_request() -> None:
+    """What an instance runs for a request without trace headers: the span sites, each a
+    context lookup that finds nothing traced."""
+    with spans.span("receive body") as body:
+        body.set_attribute("tideserve.bytes", 209)
+    spans.current_context()
+    for stage in ("decode", "predict", "encode"):
+        with spans.span(stage):
+            pass
+
+
 def measure(label: str, sampler: Sampler | None, request: Callable[[], Any], n: int) -> None:
     """CPU per request of `request` with `sampler` (None: tracing off, the no-op tracer)."""
     exporter = Encoding()
@@ -122,7 +133,8 @@ def main() -> None:
     measure("router: every request (--trace-sample-ratio 1)",
             ParentBased(TraceIdRatioBased(1)), router_request, n)
     measure("instance: a traced request", ParentBased(ALWAYS_OFF), instance_request, n)
-    print("instance: an untraced request                  0 (no trace header: no span call)")
+    measure("instance: an untraced request", ParentBased(ALWAYS_OFF),
+            untraced_instance_request, n)
 
 
 if __name__ == "__main__":
