@@ -287,7 +287,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     app.readiness = lambda: Readiness(sorted_names(controller.recovering),
                                       sorted_names(controller.endpoints_not_serving()))
     app.s3 = S3App(state / "s3", app.secret_for, clock, regions=settings.signing_regions)
-    app.traces = TracesFront.build(settings, app.secret_for, clock)
+    traces = TracesFront.build(settings, app.secret_for, clock)
+    if traces is not None:
+        app.mounts.append(traces)
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
                     sampler, ledger, arns, scaling, app, serverless)
     server.asyncinf = AsyncInference.build(

@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, MutableMapping
 from typing import Any
 
 from starlette.requests import Request
@@ -31,16 +31,16 @@ from tideserve.clock import Clock
 from tideserve.errors import TideserveError, ValidationError
 from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
 from tideserve.settings import DEFAULT_REGION
-from tideserve.tracing import failed, server_span, span
+from tideserve.tracing import SERVER_ERROR_TYPE, failed_with, server_span, span
 
 log = logging.getLogger("tideserve.api")
 
 
 RUNTIME_SIGNING_NAME = signing_name("sagemaker-runtime")  # "sagemaker"
-# Span names and attributes of the runtime's requests (tracing/__init__.py, spec §6.6).
-INVOKE_SPAN = "SageMaker Runtime.InvokeEndpoint"
-INVOKE_ASYNC_SPAN = "SageMaker Runtime.InvokeEndpointAsync"
-ENDPOINT_ATTRIBUTE = "tideserve.endpoint"
+# The runtime's requests as traces (tracing/__init__.py, spec §6.6): span names by path end.
+_TRACED = {"/invocations": "SageMaker Runtime.InvokeEndpoint",
+           "/async-invocations": "SageMaker Runtime.InvokeEndpointAsync"}
+_TRACE_HEADERS = (b"traceparent", b"x-amzn-trace-id")
 
 
 class PayloadTooLarge(ValidationError):
@@ -51,7 +51,14 @@ async def read_body(
     receive: Receive, limit: int, payload_hash: sigv4.PayloadHash | None = None
 ) -> bytes:
     """The whole body, refused past `limit` bytes; hashed chunk by chunk into `payload_hash`
-    (for SigV4) in the same pass that reads it."""
+    (for SigV4) in the same pass that reads it. A traced request's `read body` span."""
+    with span("read body"):
+        return await _read_body(receive, limit, payload_hash)
+
+
+async def _read_body(
+    receive: Receive, limit: int, payload_hash: sigv4.PayloadHash | None
+) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -127,18 +134,18 @@ class TideserveApp:
         self.clock = clock
         self.metrics_text = metrics_text
         self.lifespan = lifespan
+        self._span_attributes = {"rpc.system": "aws-api", "rpc.service": "SageMaker Runtime",
+                                 "cloud.region": router.region}
         self.ready = False
         # What /healthz reports once started (api/health.py); server.py sets the controller's.
         self.readiness: Callable[[], Readiness] = Readiness
         self.async_front: AsyncFrontPort | None = None  # InvokeEndpointAsync; server.py sets it
         # The S3 API (tideserve.objectstore), served on the same port; server.py sets it.
         self.s3: MountedApp | None = None
+        # Further signed routes of tideserve's own (transform progress); server.py adds them.
+        self.mounts: list[MountedApp] = []
         # The regions a credential scope may name (api/scope.py); server.py sets them.
         self.regions: Collection[str] = frozenset({DEFAULT_REGION})
-        # Tracing's routes (api/traces.py: GET /tideserve/traces, POST /v1/traces); server.py.
-        self.traces: MountedApp | None = None
-        self._span_attributes = {"rpc.system": "aws-api", "rpc.service": "SageMaker Runtime",
-                                 "cloud.region": router.region}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -148,15 +155,16 @@ class TideserveApp:
             return
         path: str = scope["path"]
         if _runtime_invocation(scope, path):  # the hot path: signed for SageMaker, so not S3's
-            await self._invoke(scope, receive, send)
+            await self._traced(self._invoke, scope, receive, send)
             return
         # Before anything else: a bucket may be named "endpoints" or "healthz".
         if self.s3 is not None and self.s3.handles(scope):
             await self.s3(scope, receive, send)
             return
-        if self.traces is not None and self.traces.handles(scope):
-            await self.traces(scope, receive, send)
-            return
+        for mount in self.mounts:
+            if mount.handles(scope):
+                await mount(scope, receive, send)
+                return
         method: str = scope["method"]
         if method == "GET" and path == "/healthz":
             status, report = health(self.ready, self.readiness())
@@ -168,11 +176,13 @@ class TideserveApp:
             await send_bytes(send, 200, text, [(b"content-type", ctype.encode())])
             return
         if path.startswith("/endpoints/") and path.endswith("/invocations") and method == "POST":
-            await self._invoke(scope, receive, send)
+            await self._traced(self._invoke, scope, receive, send)
             return
         if (path.startswith("/endpoints/") and path.endswith("/async-invocations")
                 and method == "POST" and self.async_front is not None):
-            await self._invoke_async(scope, receive, send, self.async_front)
+            front = self.async_front
+            await self._traced(lambda sc, rc, sn: self._invoke_async(sc, rc, sn, front), scope,
+                               receive, send)
             return
         await self._control(scope, receive, send)
 
@@ -181,59 +191,82 @@ class TideserveApp:
     ) -> sigv4.SignedRequest:
         """SigV4 over the request line and headers, before any body byte is read (so an
         unsigned body is never buffered); `service`: the signing name the route requires
-        (None: the RPC dispatcher follows the scope's). verify_payload finishes the check."""
+        (None: the RPC dispatcher follows the scope's). verify_payload finishes the check.
+        A traced request's `sigv4.verify` span (the body's hash is its `read body`)."""
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        return sigv4.check_headers(
-            scope["method"],
-            raw_path.decode("latin-1"),
-            scope.get("query_string", b"").decode(),
-            headers,
-            self.secret_for,
-            self.clock.now(),
-            expected_service=service,
-            regions=self.regions,
-        )
+        with span("sigv4.verify"):
+            return sigv4.check_headers(
+                scope["method"],
+                raw_path.decode("latin-1"),
+                scope.get("query_string", b"").decode(),
+                headers,
+                self.secret_for,
+                self.clock.now(),
+                expected_service=service,
+                regions=self.regions,
+            )
+
+    async def _traced(self, handler: Callable[[Scope, Receive, Send], Any], scope: Scope,
+                      receive: Receive, send: Send) -> None:
+        """A runtime request as a trace: `handler` in a SERVER span whose parent is the
+        caller's (traceparent, else X-Amzn-Trace-Id), marked with the endpoint and the
+        answer's status (an error from 400 up, named by its x-amzn-ErrorType). An untraced
+        request pays the sampler's decision and a scan of its header names."""
+        path: str = scope["path"]
+        suffix = "/async-invocations" if path.endswith("/async-invocations") else "/invocations"
+        carried = {k.decode("latin-1"): v.decode("latin-1")
+                   for k, v in scope["headers"] if k in _TRACE_HEADERS}
+        with server_span(_TRACED[suffix], carried, self._span_attributes) as root:
+            if not root.is_recording():
+                await handler(scope, receive, send)
+                return
+            root.set_attribute("tideserve.endpoint", path[len("/endpoints/"):-len(suffix)])
+
+            async def noting_status(message: MutableMapping[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    root.set_attribute("http.response.status_code", message["status"])
+                    if message["status"] >= 400:
+                        failed_with(root, _error_type(message.get("headers", [])))
+                await send(message)
+
+            await handler(scope, receive, noting_status)
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = time.perf_counter()
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         lowered = {k.lower(): v for k, v in headers}
         body_read = False
-        with server_span(INVOKE_SPAN, lowered, self._span_attributes) as root:
-            try:
-                with span("sigv4.verify"):
-                    signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
-                    declared = declared_length(lowered)
-                    if declared > MAX_PAYLOAD_BYTES:
-                        raise PayloadTooLarge(
-                            f"Received payload size ({declared} bytes) exceeds the maximum "
-                            f"allowed payload size of {MAX_PAYLOAD_BYTES} bytes."
-                        )
-                    digest = sigv4.PayloadHash()
-                    body = await read_body(receive, MAX_PAYLOAD_BYTES, digest)
-                    body_read = True
-                    sigv4.verify_payload(signed, digest=digest.hexdigest())
-                name = endpoint_name_in(scope["path"], "/endpoints/", "/invocations")
-                root.set_attribute(ENDPOINT_ATTRIBUTE, name)
-                if self.async_front is not None:
-                    self.async_front.refuse_sync(name)
-                result = await self.router.invoke(Invocation(name, body, lowered, received))
-            except TideserveError as exc:
-                response = runtime_error_response(exc)
-                failed(root, exc)
-                root.set_attribute("http.response.status_code", response.status_code)
-                if not body_read and has_body(lowered):
-                    closing(response)
-                await response(scope, receive, send)
-                return
-            out = [
-                (b"content-type", result.content_type.encode("latin-1")),
-                (b"x-amzn-invoked-production-variant", result.variant.encode("latin-1")),
-            ]
-            if result.custom_attributes is not None:
-                out.append((b"x-amzn-sagemaker-custom-attributes",
-                            result.custom_attributes.encode("latin-1")))
-            await send_bytes(send, 200, result.body, out)
+        try:
+            signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
+            declared = declared_length(lowered)
+            if declared > MAX_PAYLOAD_BYTES:
+                raise PayloadTooLarge(
+                    f"Received payload size ({declared} bytes) exceeds the maximum allowed "
+                    f"payload size of {MAX_PAYLOAD_BYTES} bytes."
+                )
+            digest = sigv4.PayloadHash()
+            body = await read_body(receive, MAX_PAYLOAD_BYTES, digest)
+            body_read = True
+            sigv4.verify_payload(signed, digest=digest.hexdigest())
+            name = endpoint_name_in(scope["path"], "/endpoints/", "/invocations")
+            if self.async_front is not None:
+                self.async_front.refuse_sync(name)
+            result = await self.router.invoke(Invocation(name, body, lowered, received))
+        except TideserveError as exc:
+            response = runtime_error_response(exc)
+            if not body_read and has_body(lowered):
+                closing(response)
+            await response(scope, receive, send)
+            return
+        out = [
+            (b"content-type", result.content_type.encode("latin-1")),
+            (b"x-amzn-invoked-production-variant", result.variant.encode("latin-1")),
+        ]
+        if result.custom_attributes is not None:
+            out.append(
+                (b"x-amzn-sagemaker-custom-attributes", result.custom_attributes.encode("latin-1"))
+            )
+        await send_bytes(send, 200, result.body, out)
 
     async def _invoke_async(
         self, scope: Scope, receive: Receive, send: Send, front: AsyncFrontPort
@@ -242,32 +275,27 @@ class TideserveApp:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         lowered = {k.lower(): v for k, v in headers}
         body_read = False
-        with server_span(INVOKE_ASYNC_SPAN, lowered, self._span_attributes) as root:
-            try:
-                with span("sigv4.verify"):
-                    signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
-                    declared = declared_length(lowered)
-                    if declared > front.max_inline_bytes:
-                        raise PayloadTooLarge(
-                            f"Received payload size ({declared} bytes) exceeds the maximum "
-                            f"allowed payload size of {front.max_inline_bytes} bytes."
-                        )
-                    digest = sigv4.PayloadHash()
-                    body = await read_body(receive, front.max_inline_bytes, digest)
-                    body_read = True
-                    sigv4.verify_payload(signed, digest=digest.hexdigest())
-                name = endpoint_name_in(scope["path"], "/endpoints/", "/async-invocations")
-                root.set_attribute(ENDPOINT_ATTRIBUTE, name)
-                # A thread takes the current context along: the front's spans nest under ours.
-                accepted = await asyncio.to_thread(front.accept, name, lowered, body)
-            except TideserveError as exc:
-                response = runtime_error_response(exc)
-                failed(root, exc)
-                if not body_read and has_body(lowered):
-                    closing(response)
-                await response(scope, receive, send)
-                return
-            await send_bytes(send, 202, accepted.body(), accepted.headers())
+        try:
+            signed = self._check_headers(scope, headers, RUNTIME_SIGNING_NAME)
+            declared = declared_length(lowered)
+            if declared > front.max_inline_bytes:
+                raise PayloadTooLarge(
+                    f"Received payload size ({declared} bytes) exceeds the maximum allowed "
+                    f"payload size of {front.max_inline_bytes} bytes."
+                )
+            digest = sigv4.PayloadHash()
+            body = await read_body(receive, front.max_inline_bytes, digest)
+            body_read = True
+            sigv4.verify_payload(signed, digest=digest.hexdigest())
+            name = endpoint_name_in(scope["path"], "/endpoints/", "/async-invocations")
+            accepted = await asyncio.to_thread(front.accept, name, lowered, body)
+        except TideserveError as exc:
+            response = runtime_error_response(exc)
+            if not body_read and has_body(lowered):
+                closing(response)
+            await response(scope, receive, send)
+            return
+        await send_bytes(send, 202, accepted.body(), accepted.headers())
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -310,3 +338,11 @@ class TideserveApp:
                     await self._lifespan_cm.__aexit__(None, None, None)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _error_type(headers: list[tuple[bytes, bytes]]) -> str:
+    """The AWS error code of a runtime error response (its x-amzn-ErrorType, up to ':')."""
+    for name, value in headers:
+        if name.lower() == b"x-amzn-errortype":
+            return value.decode("latin-1").partition(":")[0]
+    return SERVER_ERROR_TYPE

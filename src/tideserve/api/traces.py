@@ -2,8 +2,9 @@
 
     GET  /tideserve/traces?endpoint=NAME&slowest=true&limit=N&trace_id=HEX
          the kept traces as JSON (tracing/view.py), newest first or slowest first; signed
-         with SigV4 for the service name `tideserve` (no AWS API has these traces; X-Ray's
-         would be GetTraceSummaries). What an IAM layer would call it: tideserve:GetTraces.
+         with SigV4 for `sagemaker` like every other call (a tideserve addition, mounted as
+         the transform jobs' progress route is: no AWS API serves these traces; X-Ray's
+         would be GetTraceSummaries).
     POST /v1/traces
          OTLP/HTTP from the server's own instances (tracing/receiver.py; their token, not
          SigV4: an OpenTelemetry exporter cannot sign).
@@ -35,7 +36,7 @@ from tideserve.tracing.setup import (
 from tideserve.tracing.view import trace_json
 
 PATH = "/tideserve/traces"
-SIGNING_NAME = "tideserve"
+SIGNING_NAME = "sagemaker"  # as tideserve's other routes of its own
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 20
 

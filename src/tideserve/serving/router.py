@@ -40,7 +40,7 @@ from tideserve.serving.instance_client import (
     model_unreachable,
 )
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, least_outstanding
-from tideserve.tracing import span
+from tideserve.tracing import interval, now_ns, recording
 
 __all__ = ["TIMEOUT_HEADER", "model_error", "model_timeout", "model_unreachable"]
 
@@ -114,17 +114,17 @@ class Router:
             raise ValidationError(
                 f"Endpoint {inv.endpoint_name} of account {self.account} not found."
             )
-        with span("route") as routing:
-            variant = self._variant(route, inv.headers.get("x-amzn-sagemaker-target-variant"))
-            backend = least_outstanding(variant.backends, self.rng)
-            if backend is None:
-                raise UnavailableError(f"Endpoint {route.name} has no instance in service.")
-            if routing.is_recording():
-                routing.set_attributes({"tideserve.variant": variant.name,
-                                        "tideserve.instance_id": backend.instance_id,
-                                        "tideserve.instances": len(variant.backends)})
+        routing_from = now_ns()  # a traced request's `route` span: variant and instance chosen
+        variant = self._variant(route, inv.headers.get("x-amzn-sagemaker-target-variant"))
+        backend = least_outstanding(variant.backends, self.rng)
+        if backend is None:
+            raise UnavailableError(f"Endpoint {route.name} has no instance in service.")
         dims = (("EndpointName", route.name), ("VariantName", variant.name))
         instances = len(variant.backends)
+        if recording():
+            interval("route", routing_from, None, {
+                "tideserve.variant": variant.name, "tideserve.instance_id": backend.instance_id,
+                "tideserve.instances": instances})
         headers = forward_headers(inv.headers)
         try:
             reply = await self._forward(variant.backends, backend, inv.body, headers)

@@ -13,7 +13,8 @@
 Span names, so that every path reads alike in a trace:
 
     SageMaker Runtime.InvokeEndpoint[Async]   the request at the server (SERVER)
-      sigv4.verify                            authentication, body read and hashed with it
+      sigv4.verify                            the signature's header checks (key, scope, date)
+      read body                               the body received and hashed for the signature
       route                                   choice of variant and instance
       serverless.lease / cold start           a serverless worker (warm, or started for it)
       instance.invoke                         the hop to an instance (CLIENT), one per attempt
@@ -40,8 +41,10 @@ from tideserve.tracing.spans import (
     NOTHING,
     PARKED,
     SERVER,
+    SERVER_ERROR_TYPE,
     current_context,
     failed,
+    failed_with,
     hop_header_dict,
     hop_headers,
     interval,
@@ -54,7 +57,8 @@ from tideserve.tracing.spans import (
 )
 
 __all__ = [
-    "CLIENT", "INTERNAL", "NOTHING", "PARKED", "SERVER", "current_context", "failed",
+    "CLIENT", "INTERNAL", "NOTHING", "PARKED", "SERVER", "SERVER_ERROR_TYPE",
+    "current_context", "failed", "failed_with",
     "hop_header_dict", "hop_headers", "interval", "now_ns", "recording", "run_in",
     "server_span", "span", "span_under",
 ]

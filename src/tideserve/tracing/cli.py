@@ -21,7 +21,7 @@ from tideserve.client import default_url, session
 from tideserve.tracing.view import render
 
 PATH = "/tideserve/traces"
-SIGNING_NAME = "tideserve"
+SIGNING_NAME = "sagemaker"  # as tideserve's other routes of its own
 
 
 def add_traces_parser(subparsers: Any) -> argparse.ArgumentParser:

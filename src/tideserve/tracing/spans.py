@@ -152,6 +152,17 @@ def failed(span: Span, exc: BaseException) -> None:
     span.set_status(Status(StatusCode.ERROR, first))
 
 
+def failed_with(span: Span, error_type: str, message: str | None = None) -> None:
+    """Mark `span` as failed with an error code (an AWS error's, a status's)."""
+    if not span.is_recording():
+        return
+    span.set_attribute("error.type", error_type)
+    span.set_status(Status(StatusCode.ERROR, message or error_type))
+
+
+SERVER_ERROR_TYPE = "_OTHER"  # OpenTelemetry's error.type when nothing names the error
+
+
 def current_context() -> Context | None:
     """The current context when it is being traced (to carry into a thread or a queue)."""
     return otel_context.get_current() if get_current_span().is_recording() else None
