@@ -4,6 +4,7 @@ nothing), the in-memory store's bounds and queries, and the OTLP receiver's deco
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -130,13 +131,37 @@ def asgi_post(app, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
     return int(sent[0]["status"])
 
 
-def test_the_receiver_takes_spans_only_with_the_token_and_as_protobuf():
+def test_the_receiver_takes_spans_only_with_the_token_and_in_an_otlp_encoding():
     got: list = []
     receiver = OtlpReceiver("secret", got.extend)
     proto = [(b"content-type", b"application/x-protobuf")]
     token = [(b"x-tideserve-traces-token", b"secret")]
     assert asgi_post(receiver, proto, b"") == 403
     assert asgi_post(receiver, [*proto, (b"x-tideserve-traces-token", b"guess")], b"") == 403
-    assert asgi_post(receiver, [(b"content-type", b"application/json"), *token], b"{}") == 415
+    assert asgi_post(receiver, [(b"content-type", b"text/plain"), *token], b"{}") == 415
+    assert asgi_post(receiver, [(b"content-type", b"application/json"), *token], b"[1]") == 400
     assert asgi_post(receiver, [*proto, *token], b"\xff\xff not protobuf") == 400
     assert asgi_post(receiver, [*proto, *token], b"") == 200 and got == []
+
+
+def test_the_receiver_takes_otlp_json_with_hex_ids():
+    got: list = []
+    receiver = OtlpReceiver("secret", got.extend)
+    body = json.dumps({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name",
+                                     "value": {"stringValue": "someone"}}]},
+        "scopeSpans": [{"scope": {"name": "x"}, "spans": [{
+            "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+            "parentSpanId": "eee19b7ec3c1b173", "name": "step", "kind": 2,
+            "startTimeUnixNano": "1544712660000000000", "endTimeUnixNano": "1544712661000000000",
+            "attributes": [{"key": "rows", "value": {"intValue": "3"}}],
+            "status": {"code": 2, "message": "boom"}}]}]}]}).encode()
+    headers = [(b"content-type", b"application/json"), (b"x-tideserve-traces-token", b"secret")]
+    assert asgi_post(receiver, headers, body) == 200
+    [span] = got
+    assert (span.context.trace_id, span.context.span_id, span.parent.span_id) == (
+        0x5b8efff798038103d269b633813fc60c, 0xeee19b7ec3c1b174, 0xeee19b7ec3c1b173)
+    assert span.kind.name == "SERVER" and span.attributes["rows"] == 3
+    assert span.status.description == "boom"
+    assert span.resource.attributes["service.name"] == "someone"
+    assert span.end_time - span.start_time == 1_000_000_000

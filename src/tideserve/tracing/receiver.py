@@ -6,19 +6,23 @@ ingest): the in-memory store and the configured exporter.
 Only holders of the server's traces token may post (instances get it in their environment);
 anything else is 403, so a local user cannot plant spans in someone's traces. Bodies are
 bounded (MAX_BODY_BYTES, the 20 MiB OTLP recommends, spec §6.4: 413, which exporters do not
-retry); a body that is not an ExportTraceServiceRequest is 400, and a content type other than
-application/x-protobuf 415. Success is 200 with an (empty) ExportTraceServiceResponse in the
-same content type.
+retry). Both OTLP encodings are taken: application/x-protobuf, and application/json (OTLP/JSON:
+ids as hex strings, which protobuf's own JSON mapping would read as base64); a body that is not
+an ExportTraceServiceRequest is 400, another content type 415. Success is 200 with an (empty)
+ExportTraceServiceResponse in the request's content type.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
+import json
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from google.protobuf import json_format  # type: ignore[import-untyped]
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -41,6 +45,7 @@ PATH = "/v1/traces"
 MAX_BODY_BYTES = 20 * 1024 * 1024
 _TOKEN = TOKEN_HEADER.lower().encode()
 _PROTOBUF = b"application/x-protobuf"
+_JSON = b"application/json"
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _REMOTE_PARENT = 0x200  # SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK (OTLP 1.2)
 
@@ -61,8 +66,10 @@ class OtlpReceiver:
             await _answer(send, 403, b"this route takes spans from tideserve's instances only",
                           b"text/plain")
             return
-        if headers.get(b"content-type", b"").split(b";")[0].strip() != _PROTOBUF:
-            await _answer(send, 415, b"send application/x-protobuf", b"text/plain")
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if content_type not in (_PROTOBUF, _JSON):
+            await _answer(send, 415, b"send application/x-protobuf or application/json",
+                          b"text/plain")
             return
         body = await _read(receive, MAX_BODY_BYTES)
         if body is None:
@@ -71,19 +78,47 @@ class OtlpReceiver:
         try:
             if headers.get(b"content-encoding", b"").strip().lower() == b"gzip":
                 body = _gunzip(body, MAX_BODY_BYTES)
-            spans = await asyncio.to_thread(decode, body)
-        except (DecodeError, ValueError, zlib.error) as exc:
+            spans = await asyncio.to_thread(decode if content_type == _PROTOBUF else decode_json,
+                                            body)
+        except (DecodeError, json_format.ParseError, ValueError, TypeError, AttributeError,
+                zlib.error) as exc:
             await _answer(send, 400, f"not an ExportTraceServiceRequest: {exc}".encode(),
                           b"text/plain")
             return
         self.ingest(spans)
-        await _answer(send, 200, ExportTraceServiceResponse().SerializeToString(), _PROTOBUF)
+        answer = (ExportTraceServiceResponse().SerializeToString() if content_type == _PROTOBUF
+                  else b"{}")
+        await _answer(send, 200, answer, content_type)
 
 
 def decode(body: bytes) -> list[ReadableSpan]:
     """The spans of a protobuf ExportTraceServiceRequest, as the SDK's exporters take them."""
     request = ExportTraceServiceRequest()
     request.ParseFromString(body)
+    return _spans_of(request)
+
+
+def decode_json(body: bytes) -> list[ReadableSpan]:
+    """The spans of an OTLP/JSON ExportTraceServiceRequest."""
+    data = json.loads(body)
+    for resource_spans in data.get("resourceSpans", []):
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            for span in scope_spans.get("spans", []):
+                _hex_ids_to_base64(span, "traceId", "spanId", "parentSpanId")
+                for link in span.get("links", []):
+                    _hex_ids_to_base64(link, "traceId", "spanId")
+    request = json_format.ParseDict(data, ExportTraceServiceRequest(),
+                                    ignore_unknown_fields=True)
+    return _spans_of(request)
+
+
+def _hex_ids_to_base64(item: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if item.get(name):
+            item[name] = base64.b64encode(bytes.fromhex(item[name])).decode()
+
+
+def _spans_of(request: ExportTraceServiceRequest) -> list[ReadableSpan]:
     out: list[ReadableSpan] = []
     for resource_spans in request.resource_spans:
         resource = Resource(attributes(resource_spans.resource.attributes))
