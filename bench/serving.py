@@ -22,6 +22,11 @@ interpreter's uvicorn (uvloop + httptools, as theirs), serving the very model ti
 (written as the joblib file they load). --batch-env: an Environment for the model (adaptive
 batching's settings); each (model, c) is then measured without and with it.
 
+--tracing off,unsampled,on: the router is measured once per tracing setting, each on a
+server of its own (OTEL_SDK_DISABLED=true; --trace-sample-ratio 0; --trace-sample-ratio 1,
+spans kept in memory and the instance exporting its own to the server), as `router:<mode>`
+rows beside the default server's `router`; the difference is tracing's cost per request.
+
 Targets (issue 11): LR c=8 through the router >= 0.5x the bare app, p99 <= 5 ms; RF c=8 >=
 0.95x bare; router overhead p50 at c=1 (router p50 - direct p50) <= 0.2 ms.
 """
@@ -74,6 +79,12 @@ PEER_APPS = {
     "fastapi": ("srv_fastapi:app", "/predict", "row", "application/json"),
 }
 SERVER_CPU, LOAD_CPU = 1, 0
+# --tracing modes: the server's flags and environment for each.
+TRACING = {
+    "off": ([], {"OTEL_SDK_DISABLED": "true"}),
+    "unsampled": (["--trace-sample-ratio", "0"], {}),
+    "on": (["--trace-sample-ratio", "1"], {}),
+}
 # The prediction threads the fleet gives the router's instance (ml.m5.large: 2 vCPUs, capped
 # at os.cpu_count(), which pinning does not lower): the direct instance gets as many, so that
 # router ÷ direct is the hop's cost alone.
@@ -260,6 +271,7 @@ class Bench:
         (self.peer_root / "data").mkdir(parents=True)
         self.rows: list[tuple[str, str, int, str, Result]] = []  # model, batching, c, system
         self.rss: list[tuple[str, str, float]] = []
+        self.traced_servers: dict[str, object] = {}  # --tracing mode -> its server
 
     def measure_all(self, key: str, targets: list[Target]) -> None:
         """Every system at each concurrency in turn, `rounds` times over (A B C A B C), so
@@ -332,7 +344,22 @@ class Bench:
                    {"Content-Type": "text/csv"}, {"instance": proc.pid}),
             Target("router", batching, url, body_file, headers,
                    {"router": server.proc.pid, **({"instance": instance} if instance else {})}),
+            *(self.traced_router(key, mode, traced, archive, body_file, env, batching, stack)
+              for mode, traced in self.traced_servers.items()),
         ]
+
+    def traced_router(self, key: str, mode: str, server, archive: Path,  # type: ignore[no-untyped-def]
+                      body_file: Path, env: dict[str, str], batching: str,
+                      stack: ExitStack) -> Target:
+        """The router of the server started with tracing `mode` (--tracing)."""
+        name = f"bench-{key}{'-b' if batching else ''}"
+        deploy(server, name, archive, env)
+        stack.callback(server.client("sagemaker").delete_endpoint, EndpointName=name)
+        url = f"{server.url}/endpoints/{name}/invocations"
+        instance = instance_pid(server.state_dir, name)
+        return Target(f"router:{mode}", batching, url, body_file,
+                      signed_headers(url, body_file.read_bytes(), server.state_dir),
+                      {"router": server.proc.pid, **({"instance": instance} if instance else {})})
 
     def model(self, key: str, server) -> None:  # type: ignore[no-untyped-def]
         model, X = train_breast_cancer(MODELS[key])
@@ -364,7 +391,7 @@ class Bench:
             ratio = f"{r['rps'] / base['rps']:5.2f}" if base else "    -"
             extra = ""
             d = direct.get((m, b, c))
-            if s == "router" and d:
+            if s.startswith("router") and d:
                 extra = (f"  {r['rps'] / d['rps']:13.2f}  {r['p50_ms'] - d['p50_ms']:20.3f}"
                          f"  {r.get('router_cpu_us', math.nan):17.0f}"
                          f"  {r.get('instance_cpu_us', math.nan):19.0f}")
@@ -377,6 +404,21 @@ class Bench:
             print(f"  {m:4} {system:24} {mb:7.1f}")
 
 
+def start_traced(state: Path, mode: str):  # type: ignore[no-untyped-def]
+    """A server with tracing `mode`; its environment reaches it through ours."""
+    flags, env = TRACING[mode]
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return start_server(state, period=60.0, extra=flags)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=5.0)
@@ -386,6 +428,8 @@ def main() -> None:
     ap.add_argument("--peers", default="sagemaker,rawasgi,fastapi")
     ap.add_argument("--batch-env", default="", help="K=V,... an Environment for batching")
     ap.add_argument("--rounds", type=int, default=2, help="runs per system and c; best kept")
+    ap.add_argument("--tracing", default="",
+                    help=f"comma list of {','.join(TRACING)}: the router once per mode")
     a = ap.parse_args()
     if a.cores == "one" and not can_pin():
         ap.error("--cores one needs two CPUs and os.sched_setaffinity")
@@ -398,10 +442,14 @@ def main() -> None:
             os.sched_setaffinity(0, {bench.server_cpu})
         server = start_server(Path(tmp) / "state", period=60.0)
         try:
+            for mode in filter(None, a.tracing.split(",")):
+                bench.traced_servers[mode] = start_traced(Path(tmp) / f"state-{mode}", mode)
             for key in a.models.split(","):
                 bench.model(key, server)
         finally:
             stop_server(server)
+            for traced in bench.traced_servers.values():
+                stop_server(traced)  # type: ignore[arg-type]
         bench.report()
 
 

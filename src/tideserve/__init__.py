@@ -22,10 +22,13 @@ dependency across packages needs its line changed here first).
                  -> errors
     metrics      the metric catalogue, aggregation, CloudWatch store and queries, Prometheus
                  -> clock db errors
+    tracing      OpenTelemetry spans and propagation, the OTLP pipeline, recent traces, the
+                 OTLP receiver, `tideserve traces`
+                 -> client errors
     serving      router, instance model server, runtimes, archives, codecs
-                 -> errors metrics
+                 -> errors metrics tracing
     api          SigV4, AWS wire protocols, the ASGI app
-                 -> clock errors serving settings
+                 -> clock errors serving settings tracing
     objectstore  embedded S3 store and API, fsspec adapter
                  -> api clock errors settings
     cost         price catalog, ledger, billing, reports, Cost Explorer
@@ -36,7 +39,7 @@ dependency across packages needs its line changed here first).
                  live driver
                  -> client clock db errors metrics scaling settings
     asyncinf     async inference: queue, dispatcher, backlog, notifications
-                 -> api clock db errors metrics serving settings
+                 -> api clock db errors metrics serving settings tracing
     control      SageMaker control plane, controller (pure plans, executors), variant kinds
                  -> asyncinf clock cost db errors fleet objectstore scaling serving state_files
     access       IAM: users, access keys, inline policies, the iam API, policy evaluation and
@@ -45,7 +48,7 @@ dependency across packages needs its line changed here first).
     audit        the CloudTrail audit trail: event records, their store, LookupEvents
                  -> api clock db errors
     serverless   the serverless variant kind: pools, workers, billing
-                 -> clock control cost errors fleet metrics scaling serving
+                 -> clock control cost errors fleet metrics scaling serving tracing
     transform    batch transform jobs: inputs, mini-batches, filters, instances, progress
                  -> api asyncinf client clock control cost db errors fleet logs objectstore
                     serving settings

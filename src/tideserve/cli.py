@@ -22,6 +22,7 @@ from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
 from tideserve.settings import DEFAULT_REGION, Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
+from tideserve.tracing.cli import add_traces_parser, run_traces
 from tideserve.training.cli import add_spot_parser, run_spot
 from tideserve.training.rows import print_training_job, training_job_rows
 from tideserve.transform.cli import add_jobs_parser, run_jobs, transform_job_rows
@@ -66,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--max-connections-per-client", type=int, default=1024, metavar="N",
                     help="open connections one client IP may hold; past it, its least "
                     "recently used idle one is closed")
+    up.add_argument("--otlp-endpoint", default=None, metavar="URL",
+                    help="export traces over OTLP/HTTP, e.g. http://localhost:4318 (default: "
+                    "OTEL_EXPORTER_OTLP_*; traces are kept in memory for `tideserve traces` "
+                    "either way)")
+    up.add_argument("--trace-sample-ratio", type=float, default=None, metavar="R",
+                    help="share of requests traced, 0 to 1, a client's sampled flag "
+                    "respected (default: OTEL_TRACES_SAMPLER, else every request)")
 
     for name, helptext in (("deploy", "create model, endpoint config and endpoint in one step"),
                            ("invoke", "invoke an endpoint"),
@@ -83,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     add_keys_parser(sub)
     add_jobs_parser(sub)
     add_spot_parser(sub)
+    add_traces_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -99,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                                 model_timeout=args.model_timeout,
                                 object_store_options=options_from_env(os.environ),
                                 header_timeout=args.header_timeout,
-                                max_connections_per_client=args.max_connections_per_client)
+                                max_connections_per_client=args.max_connections_per_client,
+                                otlp_endpoint=args.otlp_endpoint,
+                                trace_sample_ratio=args.trace_sample_ratio)
             # boto3 finds the keys through this variable: the line to paste into a shell.
             print(f"export AWS_SHARED_CREDENTIALS_FILE={settings.state_dir / 'credentials'}",
                   flush=True)
@@ -276,7 +287,7 @@ run_all_jobs = partial(run_jobs, sources=(transform_job_rows, training_job_rows)
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
     "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
-    "jobs": run_all_jobs, "spot": run_spot}
+    "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,6 +22,7 @@ from tideserve.api.http_guard import (
     raise_open_file_limit,
 )
 from tideserve.api.rpc import OperationRegistry
+from tideserve.api.traces import TracesFront
 from tideserve.asyncinf.service import AsyncInference
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
@@ -307,6 +308,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
                                       sorted_names(controller.endpoints_not_serving()))
     app.s3 = S3App(state / "s3", app.secret_for, clock, regions=settings.signing_regions)
     trust.attach(app)
+    traces = TracesFront.build(settings, app.secret_for, clock)
+    if traces is not None:
+        app.mounts.append(traces)
     server = Server(settings, clock, store, metrics, metric_store, controller, router, provider,
                     sampler, ledger, arns, scaling, app, serverless)
     server.asyncinf = AsyncInference.build(

@@ -46,6 +46,11 @@ class Settings:
     # Seconds the router waits for a model's answer (serving/router.py: 55, under botocore's
     # 60-s read timeout, so the client gets ModelError instead of retrying).
     model_timeout: float = 55.0
+    # Tracing (tracing/setup.py): where spans go over OTLP/HTTP (None: kept in memory only,
+    # unless OTEL_EXPORTER_OTLP_* say otherwise), and the share of requests traced, 0 to 1
+    # (None: OTEL_TRACES_SAMPLER, by default every request).
+    otlp_endpoint: str | None = None
+    trace_sample_ratio: float | None = None
 
     def __post_init__(self) -> None:
         # Resolved once, at startup: instances run with their model directory as working

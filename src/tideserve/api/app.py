@@ -8,7 +8,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, MutableMapping
 from typing import Any
 
 from starlette.requests import Request
@@ -32,11 +32,16 @@ from tideserve.clock import Clock
 from tideserve.errors import AccessDeniedError, TideserveError, ValidationError
 from tideserve.serving.router import MAX_PAYLOAD_BYTES, Invocation, Router
 from tideserve.settings import DEFAULT_REGION
+from tideserve.tracing import SERVER_ERROR_TYPE, failed_with, server_span, span
 
 log = logging.getLogger("tideserve.api")
 
 
 RUNTIME_SIGNING_NAME = signing_name("sagemaker-runtime")  # "sagemaker"
+# The runtime's requests as traces (tracing/__init__.py, spec §6.6): span names by path end.
+_TRACED = {"/invocations": "SageMaker Runtime.InvokeEndpoint",
+           "/async-invocations": "SageMaker Runtime.InvokeEndpointAsync"}
+_TRACE_HEADERS = (b"traceparent", b"x-amzn-trace-id")
 
 
 class PayloadTooLarge(ValidationError):
@@ -47,7 +52,14 @@ async def read_body(
     receive: Receive, limit: int, payload_hash: sigv4.PayloadHash | None = None
 ) -> bytes:
     """The whole body, refused past `limit` bytes; hashed chunk by chunk into `payload_hash`
-    (for SigV4) in the same pass that reads it."""
+    (for SigV4) in the same pass that reads it. A traced request's `read body` span."""
+    with span("read body"):
+        return await _read_body(receive, limit, payload_hash)
+
+
+async def _read_body(
+    receive: Receive, limit: int, payload_hash: sigv4.PayloadHash | None
+) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -127,6 +139,8 @@ class TideserveApp:
         self.clock = clock
         self.metrics_text = metrics_text
         self.lifespan = lifespan
+        self._span_attributes = {"rpc.system": "aws-api", "rpc.service": "SageMaker Runtime",
+                                 "cloud.region": router.region}
         self.ready = False
         # What /healthz reports once started (api/health.py); server.py sets the controller's.
         self.readiness: Callable[[], Readiness] = Readiness
@@ -149,7 +163,7 @@ class TideserveApp:
             return
         path: str = scope["path"]
         if _runtime_invocation(scope, path):  # the hot path: signed for SageMaker, so not S3's
-            await self._invoke(scope, receive, send)
+            await self._traced(self._invoke, scope, receive, send)
             return
         # Before anything else: a bucket may be named "endpoints" or "healthz".
         if self.s3 is not None and self.s3.handles(scope):
@@ -170,11 +184,13 @@ class TideserveApp:
             await send_bytes(send, 200, text, [(b"content-type", ctype.encode())])
             return
         if path.startswith("/endpoints/") and path.endswith("/invocations") and method == "POST":
-            await self._invoke(scope, receive, send)
+            await self._traced(self._invoke, scope, receive, send)
             return
         if (path.startswith("/endpoints/") and path.endswith("/async-invocations")
                 and method == "POST" and self.async_front is not None):
-            await self._invoke_async(scope, receive, send, self.async_front)
+            front = self.async_front
+            await self._traced(lambda sc, rc, sn: self._invoke_async(sc, rc, sn, front), scope,
+                               receive, send)
             return
         await self._control(scope, receive, send)
 
@@ -183,18 +199,45 @@ class TideserveApp:
     ) -> sigv4.SignedRequest:
         """SigV4 over the request line and headers, before any body byte is read (so an
         unsigned body is never buffered); `service`: the signing name the route requires
-        (None: the RPC dispatcher follows the scope's). verify_payload finishes the check."""
+        (None: the RPC dispatcher follows the scope's). verify_payload finishes the check.
+        A traced request's `sigv4.verify` span (the body's hash is its `read body`)."""
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        return sigv4.check_headers(
-            scope["method"],
-            raw_path.decode("latin-1"),
-            scope.get("query_string", b"").decode(),
-            headers,
-            self.secret_for,
-            self.clock.now(),
-            expected_service=service,
-            regions=self.regions,
-        )
+        with span("sigv4.verify"):
+            return sigv4.check_headers(
+                scope["method"],
+                raw_path.decode("latin-1"),
+                scope.get("query_string", b"").decode(),
+                headers,
+                self.secret_for,
+                self.clock.now(),
+                expected_service=service,
+                regions=self.regions,
+            )
+
+    async def _traced(self, handler: Callable[[Scope, Receive, Send], Any], scope: Scope,
+                      receive: Receive, send: Send) -> None:
+        """A runtime request as a trace: `handler` in a SERVER span whose parent is the
+        caller's (traceparent, else X-Amzn-Trace-Id), marked with the endpoint and the
+        answer's status (an error from 400 up, named by its x-amzn-ErrorType). An untraced
+        request pays the sampler's decision and a scan of its header names."""
+        path: str = scope["path"]
+        suffix = "/async-invocations" if path.endswith("/async-invocations") else "/invocations"
+        carried = {k.decode("latin-1"): v.decode("latin-1")
+                   for k, v in scope["headers"] if k in _TRACE_HEADERS}
+        with server_span(_TRACED[suffix], carried, self._span_attributes) as root:
+            if not root.is_recording():
+                await handler(scope, receive, send)
+                return
+            root.set_attribute("tideserve.endpoint", path[len("/endpoints/"):-len(suffix)])
+
+            async def noting_status(message: MutableMapping[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    root.set_attribute("http.response.status_code", message["status"])
+                    if message["status"] >= 400:
+                        failed_with(root, _error_type(message.get("headers", [])))
+                await send(message)
+
+            await handler(scope, receive, noting_status)
 
     async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = time.perf_counter()
@@ -329,3 +372,11 @@ class TideserveApp:
                     await self._lifespan_cm.__aexit__(None, None, None)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _error_type(headers: list[tuple[bytes, bytes]]) -> str:
+    """The AWS error code of a runtime error response (its x-amzn-ErrorType, up to ':')."""
+    for name, value in headers:
+        if name.lower() == b"x-amzn-errortype":
+            return value.decode("latin-1").partition(":")[0]
+    return SERVER_ERROR_TYPE

@@ -35,6 +35,7 @@ from tideserve.metrics.aggregator import MetricAggregator
 from tideserve.metrics.catalogue import Metric
 from tideserve.serving.instance_client import InstanceClient
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable
+from tideserve.tracing import PARKED, interval, span, span_under
 
 log = logging.getLogger("tideserve.asyncinf")
 
@@ -162,6 +163,17 @@ class Dispatcher:
     # -- one request -------------------------------------------------------------------------
 
     async def _process(self, req: QueuedRequest, variant: str, backend: Backend) -> None:
+        # The trace its InvokeEndpointAsync began, when this process still has it (front.py).
+        attributes: dict[str, str | int] = {
+            "tideserve.endpoint": self._display_name(req.endpoint_lower),
+            "tideserve.variant": variant, "tideserve.instance_id": backend.instance_id,
+            "tideserve.inference_id": req.inference_id, "tideserve.attempt": req.attempts}
+        with span_under(PARKED.take(req.id), "async.process", attributes):
+            await self._process_traced(req, variant, backend)
+
+    async def _process_traced(self, req: QueuedRequest, variant: str, backend: Backend) -> None:
+        interval("async.queue", int(req.enqueued_at * 1e9),
+                 int((req.claimed_at or self.clock.now()) * 1e9))
         try:
             if req.expired(self.clock.now()):
                 await self._expire(req, variant)
@@ -182,6 +194,7 @@ class Dispatcher:
         if isinstance(outcome, Lost):
             if req.attempts < MAX_ATTEMPTS:
                 log.info("async request %s: instance lost (%s); re-queued", req.id, outcome.detail)
+                PARKED.park(req.id)  # the next attempt continues this trace
                 await asyncio.to_thread(self.queue.release, req)
                 return
             outcome = Failed(f"The instance went away {req.attempts} times while processing "
@@ -195,7 +208,8 @@ class Dispatcher:
 
     def _write_failure(self, req: QueuedRequest, reason: str) -> None:
         self.objects.remove(req.output_location)
-        self.objects.put_bytes(req.failure_location, reason.encode())
+        with span("objectstore.put", {"objectstore.uri": req.failure_location}):
+            self.objects.put_bytes(req.failure_location, reason.encode())
 
     async def _finish(self, req: QueuedRequest, variant: str, state: str,
                       outcome: Completed | Failed) -> None:

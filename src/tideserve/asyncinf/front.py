@@ -22,6 +22,7 @@ from tideserve.asyncinf.objects import Objects, join
 from tideserve.asyncinf.queue import AsyncQueue, QueuedRequest
 from tideserve.clock import Clock
 from tideserve.errors import ValidationError
+from tideserve.tracing import PARKED, span
 
 MAX_INLINE_BYTES = 128_000
 DEFAULT_TTL_SECONDS = 21_600  # 6 h
@@ -139,6 +140,15 @@ class AsyncFront:
         where = locations(config, request_id, params.get("S3OutputPathExtension"),
                           params.get("Filename"))
         inference_id = params.get("InferenceId") or request_id
+        # The dispatch continues this request's trace (dispatcher.py), from memory.
+        PARKED.park(request_id)
+        with span("async.enqueue", {"tideserve.inference_id": inference_id}):
+            self._enqueue(name, request_id, inference_id, params, where)
+        self.on_accepted(name.lower())
+        return Accepted(inference_id, where.output, where.failure)
+
+    def _enqueue(self, name: str, request_id: str, inference_id: str, params: dict[str, Any],
+                 where: Locations) -> None:
         self.queue.enqueue(QueuedRequest(
             id=request_id, endpoint_lower=name.lower(), inference_id=inference_id,
             input_location=params.get("InputLocation"), body=params.get("Body"),
@@ -149,8 +159,6 @@ class AsyncFront:
             ttl_seconds=params.get("RequestTTLSeconds", DEFAULT_TTL_SECONDS),
             timeout_seconds=params.get("InvocationTimeoutSeconds", DEFAULT_TIMEOUT_SECONDS),
         ))
-        self.on_accepted(name.lower())
-        return Accepted(inference_id, where.output, where.failure)
 
     def _config(self, name: str) -> AsyncConfig:
         status = self.endpoint_status(name)
@@ -170,11 +178,13 @@ class AsyncFront:
         return config
 
     def _check_input(self, uri: str) -> None:
-        if not self.objects.exists(uri):
-            raise ValidationError(
-                f"Could not access the InputLocation {uri}: the object does not exist."
-            )
-        size = self.objects.size(uri)
+        with span("objectstore.head", {"objectstore.uri": uri}) as head:
+            if not self.objects.exists(uri):
+                raise ValidationError(
+                    f"Could not access the InputLocation {uri}: the object does not exist."
+                )
+            size = self.objects.size(uri)
+            head.set_attribute("tideserve.bytes", size)
         if size > MAX_INPUT_BYTES:
             raise ValidationError(too_large_reason(uri, size))
 

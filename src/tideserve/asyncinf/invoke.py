@@ -27,11 +27,13 @@ from tideserve.serving.containers.report import REPORT_HEADER, ContainerReport
 from tideserve.serving.instance import INVOCATION_KIND_HEADER
 from tideserve.serving.instance_client import InstanceClient, Undelivered, failure_message
 from tideserve.serving.routes import Backend
+from tideserve.tracing import span
 
 MAX_INPUT_BYTES = 1 << 30  # 1 GiB: InvokeEndpointAsync's payload limit (spec §3.5)
 CHUNK_BYTES = 1 << 20
 KEEP_RESPONSE_BYTES = 128 * 1024  # enough for a notification's inline response
 ERROR_BODY_BYTES = 64 * 1024
+FIRST_READ_BYTES = 64 * 1024  # read ahead in a traced request's objectstore.get span
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Completed:
     content_type: str
     model_us: float  # ModelLatency
     response: bytes | None  # the body when it is small enough to include in a notification
+    size: int = 0  # bytes written to the output object
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,7 @@ async def attempt(client: InstanceClient, objects: Objects, req: QueuedRequest,
     """The dispatcher holds the request's slot on `backend` (its in_flight) meanwhile."""
     with contextlib.ExitStack() as stack:
         try:
-            payload: Any = req.body if req.body is not None else stack.enter_context(
-                objects.open(req.input_location or ""))
+            payload: Any = req.body if req.body is not None else _open_input(objects, req, stack)
             size = len(payload) if req.body is not None else _object_size(payload)
         except (OSError, TideserveError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) else exc.message
@@ -126,8 +128,31 @@ async def attempt(client: InstanceClient, objects: Objects, req: QueuedRequest,
             return Lost(str(exc))
 
 
+def _open_input(objects: Objects, req: QueuedRequest, stack: contextlib.ExitStack) -> Any:
+    """The input object, open. Traced as `objectstore.get` up to its first bytes (the time
+    to first byte of a remote store, where a slow S3 shows); the rest is read as it streams
+    to the instance (the instance's `receive body`)."""
+    uri = req.input_location or ""
+    with span("objectstore.get", {"objectstore.uri": uri}) as get:
+        payload = stack.enter_context(objects.open(uri))
+        if get.is_recording():
+            get.set_attribute("tideserve.bytes", _object_size(payload))
+            payload.read(FIRST_READ_BYTES)
+            payload.seek(0)
+    return payload
+
+
 async def _save(resp: aiohttp.ClientResponse, objects: Objects, req: QueuedRequest,
                 started: float) -> Outcome:
+    with span("objectstore.put", {"objectstore.uri": req.output_location}) as put:
+        outcome = await _copy_out(resp, objects, req, started)
+        if put.is_recording() and isinstance(outcome, Completed):
+            put.set_attribute("tideserve.bytes", outcome.size)
+        return outcome
+
+
+async def _copy_out(resp: aiohttp.ClientResponse, objects: Objects, req: QueuedRequest,
+                    started: float) -> Outcome:
     kept = bytearray()
     size = 0
     writer = objects.writer(req.output_location)
@@ -150,4 +175,4 @@ async def _save(resp: aiohttp.ClientResponse, objects: Objects, req: QueuedReque
                       resp.status, "upload")
     model_us = (time.perf_counter() - started) * 1e6
     return Completed(resp.headers.get("Content-Type", "application/octet-stream"), model_us,
-                     bytes(kept) if size <= KEEP_RESPONSE_BYTES else None)
+                     bytes(kept) if size <= KEEP_RESPONSE_BYTES else None, size)

@@ -28,6 +28,7 @@ from tideserve.serving.instance_client import (
     model_unreachable,
 )
 from tideserve.serving.router import Invocation, InvocationResult
+from tideserve.tracing import span
 
 Bill = Callable[[float], None]  # seconds of request duration
 
@@ -54,7 +55,14 @@ async def invoke_serverless(
         )
     dims = (("EndpointName", pool.endpoint), ("VariantName", pool.variant))
     try:
-        lease = await pool.acquire()
+        with span("serverless.lease", {"tideserve.variant": pool.variant}) as leasing:
+            lease = await pool.acquire()
+            if leasing.is_recording():
+                # A worker started for this request: the trace shows the cold start.
+                cold = lease.setup_seconds is not None
+                leasing.set_attribute("tideserve.cold_start", cold)
+                if cold:
+                    leasing.update_name("cold start")
     except ThrottledError:
         _count(metrics, dims, (1, 0, 0))
         raise

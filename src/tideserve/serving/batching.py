@@ -27,6 +27,10 @@ only the request at fault fails (a row of the wrong width in a CSV, say). Reques
 custom attributes (which can choose the predict method), and requests whose runtime cannot
 read them as rows, always run alone.
 
+Traced requests keep their own trees: each its `queue`, `decode` and `encode` spans, and the
+joined predict as a `batch predict` span in each (one holds the predict and links to the
+others; they link back to it), with the batch's size as an attribute.
+
 Which runtimes batch: scikit-learn, XGBoost, ONNX and PyTorch models, whose predict takes
 rows; a model with its own predict_fn, or a plain-Python model, when its inference.py sets
 `batchable = True` (handler.py).
@@ -37,17 +41,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from opentelemetry.trace import Link, get_current_span
 
 from tideserve.errors import ValidationError
 from tideserve.serving.abandonable import AbandonableWork
 from tideserve.serving.codecs import InvokeError
 from tideserve.serving.handler import Context, InvokeResult, Runtime
+from tideserve.tracing import interval, run_in, span
 
 log = logging.getLogger("tideserve.instance")
 
@@ -95,6 +102,8 @@ class Request:
     work: AbandonableWork
     future: asyncio.Future[InvokeResult] = field(repr=False)
     queued_at: float = 0.0
+    trace: Any = None  # the request's trace context (an OpenTelemetry Context); None: untraced
+    queued_ns: int = 0  # time.time_ns() when it arrived, for its `queue` span
 
 
 class Batcher:
@@ -111,10 +120,11 @@ class Batcher:
         self._timer: asyncio.TimerHandle | None = None
 
     async def invoke(self, body: bytes, content_type: str, accept: str,
-                     custom_attributes: str | None, work: AbandonableWork) -> InvokeResult:
+                     custom_attributes: str | None, work: AbandonableWork,
+                     trace: Any = None) -> InvokeResult:
         loop = asyncio.get_running_loop()
         request = Request(body, content_type, accept, custom_attributes, work,
-                          loop.create_future(), loop.time())
+                          loop.create_future(), loop.time(), trace, time.time_ns())
         self.queue.append(request)
         self._dispatch_ready(loop)
         return await request.future
@@ -162,14 +172,17 @@ def run_batch(runtime: Runtime, batch: Sequence[Request]) -> list[InvokeResult |
     outcomes: list[InvokeResult | BaseException | None] = [None] * len(batch)
     groups: dict[tuple[Any, ...], list[tuple[int, Any]]] = {}
     for i, request in enumerate(batch):
+        if request.trace is not None:
+            run_in(request.trace, interval, "queue", request.queued_ns, None,
+                   {"tideserve.batch_size": len(batch)})
         try:
             request.work.run(lambda: None)  # raises Abandoned when nobody waits any more
-            rows = None if len(batch) == 1 else _rows(runtime, request)
+            rows = None if len(batch) == 1 else run_in(request.trace, _rows, runtime, request)
         except Exception as exc:
             outcomes[i] = exc
             continue
         if rows is None:
-            outcomes[i] = _alone(runtime, request)
+            outcomes[i] = run_in(request.trace, _alone, runtime, request)
         else:
             groups.setdefault((rows.shape[1:], rows.dtype.kind), []).append((i, rows))
     for members in groups.values():
@@ -200,19 +213,44 @@ def _joined(runtime: Runtime, batch: Sequence[Request], members: list[tuple[int,
             ) -> list[tuple[int, InvokeResult | BaseException]]:
     """One predict over the members' joined rows, split back; each member alone if it fails."""
     try:
-        prediction = runtime.predict(np.concatenate([rows for _, rows in members]),
-                                     _context(runtime))
+        prediction = _traced_predict(runtime, [batch[i] for i, _ in members],
+                                     np.concatenate([rows for _, rows in members]))
     except InvokeError as exc:
         if len(members) == 1:
             return [(members[0][0], exc)]
         log.info("a batch of %d requests failed (%s); running each alone", len(members),
                  exc.message)
-        return [(i, _alone(runtime, batch[i])) for i, _ in members]
+        return [(i, run_in(batch[i].trace, _alone, runtime, batch[i])) for i, _ in members]
     parts = [prediction] if len(members) == 1 else _split(prediction, [len(r) for _, r in members])
     if parts is None:
-        return [(i, _alone(runtime, batch[i])) for i, _ in members]
-    return [(i, _encoded(runtime, batch[i], part))
+        return [(i, run_in(batch[i].trace, _alone, runtime, batch[i])) for i, _ in members]
+    return [(i, run_in(batch[i].trace, _encoded, runtime, batch[i], part))
             for (i, _), part in zip(members, parts, strict=True)]
+
+
+def _traced_predict(runtime: Runtime, requests: list[Request], rows: Any) -> Any:
+    """runtime.predict over a batch's rows. Traced: one `batch predict` span (the predict in
+    it) in the trace of the first traced request, linked to the others; each other traced
+    request gets a `batch predict` span over the same interval that links back to it, so
+    every request's tree shows the predict it waited for."""
+    traced = [r for r in requests if r.trace is not None]
+    if not traced:
+        return runtime.predict(rows, _context(runtime))
+    leader, followers = traced[0], traced[1:]
+    links = [Link(get_current_span(r.trace).get_span_context()) for r in followers]
+    size = {"tideserve.batch_size": len(requests)}
+    started = time.time_ns()
+
+    def predict() -> Any:
+        with span("batch predict", size, links=links) as joined:
+            try:
+                return runtime.predict(rows, _context(runtime))
+            finally:
+                shared = [Link(joined.get_span_context())]
+                for r in followers:
+                    run_in(r.trace, interval, "batch predict", started, None, size, shared)
+
+    return run_in(leader.trace, predict)
 
 
 def _split(prediction: Any, counts: list[int]) -> list[Any] | None:

@@ -34,6 +34,7 @@ from tideserve.errors import ValidationError
 from tideserve.serving import codecs
 from tideserve.serving.codecs import InvokeError
 from tideserve.serving.runtimes.base import Framework, leading_axis_rows
+from tideserve.tracing import span
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 _PER_REQUEST = ("input_fn", "predict_fn", "output_fn")
@@ -112,26 +113,35 @@ class Runtime:
         return self.default_accept if not accept or accept == "*/*" else accept
 
     def _run(self, body: bytes, content_type: str, accept: str, context: Context) -> Any:
+        # Each stage is a span of a traced request (a user's own spans nest in them); an
+        # untraced one pays a contextvar read per stage.
         handler = self.handler
         if handler.transform_fn is not None:
-            data = self._body_for_user(body, content_type)
-            return handler.transform_fn(self.model, data, content_type, accept, context)
-        decoded = self._decode(body, content_type, context)
-        prediction = self._predict(decoded, context)
-        return self._encode(prediction, accept, context)
+            with span("transform_fn"):
+                data = self._body_for_user(body, content_type)
+                return handler.transform_fn(self.model, data, content_type, accept, context)
+        with span("decode"):
+            decoded = self._decode(body, content_type, context)
+        with span("predict"):
+            prediction = self._predict(decoded, context)
+        with span("encode"):
+            return self._encode(prediction, accept, context)
 
     # The three stages one at a time, for the batcher (serving/batching.py): it decodes each
     # request, predicts once over their joined rows and encodes each request's share. Each
     # raises what invoke would (an InvokeError with the same status and message).
 
     def decode(self, body: bytes, content_type: str, context: Context) -> Any:
-        return _answering(self._decode, body, content_type or "", context)
+        with span("decode"):
+            return _answering(self._decode, body, content_type or "", context)
 
     def predict(self, data: Any, context: Context) -> Any:
-        return _answering(self._predict, data, context)
+        with span("predict"):
+            return _answering(self._predict, data, context)
 
     def encode(self, prediction: Any, accept: str, context: Context) -> InvokeResult:
-        result = _answering(self._encode, prediction, accept, context)
+        with span("encode"):
+            result = _answering(self._encode, prediction, accept, context)
         out, out_type = _split_result(result, accept)
         return InvokeResult(out, out_type, context.response_custom_attributes)
 

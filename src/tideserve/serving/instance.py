@@ -40,13 +40,19 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.trace import get_current_span
+
 from tideserve.serving.abandonable import AbandonableWork, Abandoned
 from tideserve.serving.instance_token import TOKEN_HEADER_RAW, presented_matches, take_token
+from tideserve.tracing import SERVER, current_context, failed, interval, run_in, span, span_under
+from tideserve.tracing.instance import setup_instance_tracing
+from tideserve.tracing.propagation import extract_raw
 
 log = logging.getLogger("tideserve.instance")
 
@@ -66,6 +72,9 @@ _CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
 INVOCATION_KIND_HEADER = "X-Tideserve-Invocation"
 _INVOCATION_KIND = INVOCATION_KIND_HEADER.lower().encode()
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+# The router's trace context (tracing/propagation.py); absent: the request is not traced.
+_TRACEPARENT, _XRAY = b"traceparent", b"x-amzn-trace-id"
+INSTANCE_SPAN = "instance /invocations"
 
 
 def load_runtime(
@@ -125,11 +134,22 @@ class InstanceApp:
 
     async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
+        if _TRACEPARENT not in headers and _XRAY not in headers:
+            await self._invocations(scope, receive, send, headers)
+            return
+        parent = extract_raw(headers.get(_TRACEPARENT), headers.get(_XRAY))
+        with span_under(parent, INSTANCE_SPAN, {"tideserve.runtime": self.runtime.name}, SERVER):
+            await self._invocations(scope, receive, send, headers)
+
+    async def _invocations(self, scope: Scope, receive: Receive, send: Send,
+                           headers: dict[bytes, bytes]) -> None:
         limit = self.body_limit(headers)
         if int(headers.get(b"content-length", 0) or 0) > limit:
             await _respond(send, 413, self._too_large(limit), _TEXT)
             return
-        body = await _read_body(receive, limit)
+        with span("receive body") as receiving:
+            body = await _read_body(receive, limit)
+            receiving.set_attribute("tideserve.bytes", len(body or b""))
         if body is None:
             await _respond(send, 413, self._too_large(limit), _TEXT)
             return
@@ -140,13 +160,19 @@ class InstanceApp:
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         accept = headers.get(b"accept", b"").decode("latin-1")
         custom = attributes.decode("latin-1") if attributes is not None else None
+        traced = current_context()  # None: not traced
         try:
             if self.batcher is not None:
-                result = await self.batcher.invoke(body, content_type, accept, custom, work)
-            else:
+                result = await self.batcher.invoke(body, content_type, accept, custom, work,
+                                                   traced)
+            elif traced is None:
                 result = await loop.run_in_executor(
                     self.pool, work.run, self.runtime.invoke, body, content_type, accept, custom
                 )
+            else:
+                result = await loop.run_in_executor(
+                    self.pool, work.run, _traced_invoke, traced, time.time_ns(), self.runtime,
+                    body, content_type, accept, custom)
         except Abandoned as exc:
             log.warning("dropped a queued invocation: %s", exc)
             return  # nobody is waiting for an answer
@@ -162,6 +188,7 @@ class InstanceApp:
 
     async def _fail(self, send: Send, exc: Exception) -> None:
         status = getattr(exc, "status", 500)
+        failed(get_current_span(), exc)
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         if status >= 500:
             cause = exc.__cause__ or exc
@@ -200,6 +227,17 @@ _NOT_FROM_ROUTER = (
 def _carries(scope: Scope, token: bytes) -> bool:
     presented = next((v for k, v in scope["headers"] if k == TOKEN_HEADER_RAW), None)
     return presented_matches(token, presented)
+
+
+def _traced_invoke(traced: Any, queued_ns: int, runtime: Any, *args: Any) -> Any:
+    """runtime.invoke in a prediction thread, in the request's trace: first the time it
+    waited for the thread (`queue`), then decode, predict and encode (handler.py)."""
+
+    def invoke() -> Any:
+        interval("queue", queued_ns)
+        return runtime.invoke(*args)
+
+    return run_in(traced, invoke)
 
 
 # The router says how long it waits for this answer (serving/router.py); past that, work still
@@ -276,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     limit_threads(args.threads)
     token = take_token()  # before the model loads: its code and children never see it
+    # Before the model's code too: the exporter's token leaves the environment, and a user's
+    # inference.py finds OpenTelemetry's global provider set (tracing/instance.py).
+    setup_instance_tracing(os.environ)
     if token is None:
         log.warning("no %s in the environment: any local user can invoke this instance",
                     "TIDESERVE_INSTANCE_TOKEN")

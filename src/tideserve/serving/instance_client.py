@@ -17,6 +17,10 @@ What it owns, so that the three paths cannot drift apart:
   instance, which least-outstanding routing and ConcurrentRequestsPerModel read. Kinds that
   hold a slot longer than the request (an async slot, a serverless lease) count it
   themselves.
+- **trace context**: a traced request's hop is an `instance.invoke` span, and its context
+  goes to the instance as `traceparent` and `X-Amzn-Trace-Id` (tracing/propagation.py), so
+  the instance's spans join the request's trace. A tideserve extension: SageMaker strips such
+  headers (spec §6.2); an untraced request sends neither.
 - **failures**, in one wording: `Undelivered` (no byte of an answer came back: the request
   may be sent again, see serving/router.py), or a ModelInvocationError built here for a
   timeout, an answer that broke off, or a container's non-2xx status.
@@ -39,10 +43,12 @@ from tideserve.serving import http1
 from tideserve.serving.containers.report import REPORT_HEADER_RAW
 from tideserve.serving.instance_token import TOKEN_HEADER
 from tideserve.serving.routes import Backend
+from tideserve.tracing import CLIENT, failed, hop_header_dict, hop_headers, span
 
 KEEPALIVE_SECONDS = 30.0  # < the instance server's 75 s (serving/instance.py)
 CONNECT_TIMEOUT_SECONDS = 2.0
 TIMEOUT_HEADER = "X-Tideserve-Model-Timeout"  # tells the instance when to drop queued work
+HOP_SPAN = "instance.invoke"
 
 # The request headers a model may see, by their lower-cased name: everything else (the
 # client's Authorization, Host, X-Tideserve-Invocation) stays at the front.
@@ -139,9 +145,20 @@ class InstanceClient:
     ) -> Reply:
         """POST `body` to the instance's /invocations and read the whole answer. Raises
         Undelivered, or ModelInvocationError for a timeout or an answer that broke off; a
-        non-2xx status is a Reply (the caller words it with model_error)."""
+        non-2xx status is a Reply (the caller words it with model_error). A traced request
+        is one `instance.invoke` span per call, whose context the instance continues."""
+        with span(HOP_SPAN, {"tideserve.instance_id": backend.instance_id}, CLIENT) as hop:
+            reply = await self._invoke(backend, body, headers, track)
+            if hop.is_recording():
+                hop.set_attribute("http.response.status_code", reply.status)
+            return reply
+
+    async def _invoke(
+        self, backend: Backend, body: bytes, headers: Mapping[str, str], track: bool
+    ) -> Reply:
         host, port, prefix = self._prefix(backend)
-        head = b"".join((prefix, _header_lines(headers), b"Content-Length: %d\r\n\r\n" % len(body)))
+        head = b"".join((prefix, _header_lines(headers), hop_headers(),
+                         b"Content-Length: %d\r\n\r\n" % len(body)))
         if track:
             backend.in_flight += 1
         t0 = time.perf_counter()
@@ -200,9 +217,18 @@ class InstanceClient:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """POST `data` (bytes or an open file, sent in chunks) with its own `timeout`, and
         yield the response as soon as its head arrived, for the caller to stream. Raises
-        Undelivered or TimeoutError; errors while the caller reads are aiohttp's."""
-        async with self._open(backend, data, self._headers(backend, headers), timeout) as resp:
-            yield resp
+        Undelivered or TimeoutError; errors while the caller reads are aiohttp's. Traced as
+        one `instance.invoke` span, until the caller has read what it wanted."""
+        with span(HOP_SPAN, {"tideserve.instance_id": backend.instance_id}, CLIENT) as hop:
+            sent = {**self._headers(backend, headers), **hop_header_dict()}
+            try:
+                async with self._open(backend, data, sent, timeout) as resp:
+                    if hop.is_recording():
+                        hop.set_attribute("http.response.status_code", resp.status)
+                    yield resp
+            except Undelivered as exc:
+                failed(hop, exc)
+                raise
 
     @asynccontextmanager
     async def _open(

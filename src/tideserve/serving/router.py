@@ -51,6 +51,7 @@ from tideserve.serving.instance_client import (
     model_unreachable,
 )
 from tideserve.serving.routes import Backend, EndpointRoute, RouteTable, least_outstanding
+from tideserve.tracing import interval, now_ns, recording
 
 __all__ = ["TIMEOUT_HEADER", "model_error", "model_timeout", "model_unreachable"]
 
@@ -126,6 +127,7 @@ class Router:
             raise ValidationError(
                 f"Endpoint {inv.endpoint_name} of account {self.account} not found."
             )
+        routing_from = now_ns()  # a traced request's `route` span: variant and instance chosen
         variant = self._variant(route, inv.headers.get("x-amzn-sagemaker-target-variant"))
         target = multi_model_route.target_model(inv.headers, route.name, variant)
         if target is None:
@@ -142,6 +144,10 @@ class Router:
             check_single_target(hostname, route.name)
         dims = (("EndpointName", route.name), ("VariantName", variant.name))
         instances = len(variant.backends)
+        if recording():
+            interval("route", routing_from, None, {
+                "tideserve.variant": variant.name, "tideserve.instance_id": backend.instance_id,
+                "tideserve.instances": instances})
         headers = forward_headers(inv.headers)
         try:
             reply, backend = await self._forward(variant.backends, backend, inv.body, headers,
