@@ -30,14 +30,28 @@ _ECR = re.compile(
 _OWN = re.compile(r"^tideserve/(?P<runtime>[a-z0-9]+)(?::[\w.-]+)?$")
 
 
+def own_name(image: str) -> str | None:
+    """`sklearn` for `tideserve/sklearn[:tag]`; None for any other image."""
+    own = _OWN.match(image)
+    return own.group("runtime") if own else None
+
+
+def ecr_repository(image: str) -> str | None:
+    """The repository of an ECR image URI (any account, region, tag or digest), e.g.
+    `sagemaker-scikit-learn`; None for anything else. Training images (training/images.py)
+    are read the same way."""
+    ecr = _ECR.match(image)
+    return ecr.group("repo") if ecr else None
+
+
 def resolve_runtime(image: str) -> str:
     """The runtime name for `image`, or ValidationError naming what is accepted."""
-    own = _OWN.match(image)
-    if own and own.group("runtime") in RUNTIMES:
-        return own.group("runtime")
-    ecr = _ECR.match(image)
-    if ecr and ecr.group("repo") in _AWS_REPOSITORIES:
-        return _AWS_REPOSITORIES[ecr.group("repo")]
+    own = own_name(image)
+    if own in RUNTIMES:
+        return str(own)
+    repo = ecr_repository(image)
+    if repo in _AWS_REPOSITORIES:
+        return _AWS_REPOSITORIES[str(repo)]
     raise ValidationError(
         f"Image '{image}' is not supported: use one of "
         f"{', '.join('tideserve/' + r for r in RUNTIMES)} or an AWS framework inference image "

@@ -11,9 +11,8 @@ so the framework only decides what the image is taken to be.
 
 from __future__ import annotations
 
-import re
-
 from tideserve.errors import ValidationError
+from tideserve.serving.images import ecr_repository, own_name
 
 _REPOSITORIES = {
     "sagemaker-scikit-learn": "sklearn",
@@ -21,21 +20,17 @@ _REPOSITORIES = {
     "pytorch-training": "pytorch",
     "sagemaker-pytorch": "pytorch",
 }
-_ECR = re.compile(
-    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
-    r"(?P<repo>[a-z0-9._/-]+?)(?::[\w.-]+|@sha256:[0-9a-f]{64})?$"
-)
-_OWN = re.compile(r"^tideserve/(?P<framework>sklearn|xgboost|pytorch)(?::[\w.-]+)?$")
+_FRAMEWORKS = ("sklearn", "xgboost", "pytorch")
 
 
 def training_framework(image: str) -> str:
     """sklearn, xgboost or pytorch for `image`; ValidationError naming what is accepted."""
-    own = _OWN.match(image)
-    if own:
-        return own.group("framework")
-    ecr = _ECR.match(image)
-    if ecr and ecr.group("repo") in _REPOSITORIES:
-        return _REPOSITORIES[ecr.group("repo")]
+    own = own_name(image)
+    if own in _FRAMEWORKS:
+        return str(own)
+    repo = ecr_repository(image)
+    if repo in _REPOSITORIES:
+        return _REPOSITORIES[str(repo)]
     raise ValidationError(
         f"TrainingImage '{image}' is not supported: use an AWS framework training image for "
         f"scikit-learn, XGBoost or PyTorch ({', '.join(sorted(_REPOSITORIES))}) or "
