@@ -65,6 +65,17 @@ def pack_skops(model: Any, dest: Path, extra: dict[str, str] | None = None) -> P
     return archive
 
 
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    """A model.tar.gz in memory: each name (a path inside the archive) with its bytes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def csv_rows(X: Any) -> str:
     return "\n".join(",".join(repr(float(v)) for v in row) for row in X)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import RunningServer, csv_rows
+from tests.support import RunningServer, csv_rows, tar_gz
 from tideserve.metrics import catalogue
 
 pytestmark = pytest.mark.integration
@@ -28,20 +28,10 @@ MODELS = 50
 PER_INSTANCE = 15  # the cache budget holds about this many of the 50 models
 
 
-def _archive(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _skops_archive(model) -> bytes:
+def _skopstar_gz(model) -> bytes:
     import skops.io
 
-    return _archive({"model.skops": skops.io.dumps(model)})
+    return tar_gz({"model.skops": skops.io.dumps(model)})
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +67,16 @@ def test_one_variant_serves_fifty_models_and_a_fifty_first(server: RunningServer
     sm, rt = server.client("sagemaker"), server.client("sagemaker-runtime")
     s3, cw = server.client("s3"), server.client("cloudwatch")
     s3.create_bucket(Bucket=BUCKET)
-    archives = {name: _skops_archive(m) for name, m in models.items()}
+    archives = {name: _skopstar_gz(m) for name, m in models.items()}
     for name in list(archives)[:MODELS]:
         s3.put_object(Bucket=BUCKET, Key=PREFIX + name, Body=archives[name])
     s3.put_object(Bucket=BUCKET, Key=PREFIX + "broken.tar.gz", Body=b"\x1f\x8b not a tar")
     s3.put_object(Bucket=BUCKET, Key=PREFIX + "no-model.tar.gz",
-                  Body=_archive({"README": b"no model file here"}))
+                  Body=tar_gz({"README": b"no model file here"}))
     unpacked = _unpacked_size(archives["client-000.tar.gz"])
     budget_mb = PER_INSTANCE * unpacked / 2**20
     s3.put_object(Bucket=BUCKET, Key=PREFIX + "huge.tar.gz",
-                  Body=_archive({"model.skops": b"\0" * int(budget_mb * 2**20 * 2)}))
+                  Body=tar_gz({"model.skops": b"\0" * int(budget_mb * 2**20 * 2)}))
 
     sm.create_model(
         ModelName="clients",

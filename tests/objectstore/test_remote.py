@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.support import tar_gz
 from tideserve.asyncinf.objects import Objects
 from tideserve.control.models import ModelCache
 from tideserve.errors import ValidationError
@@ -141,26 +140,16 @@ def test_storage_options_come_from_json_in_the_environment():
         options_from_env({OPTIONS_ENV: "{endpoint_url"})
 
 
-def _archive(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _model_row(url: str) -> SimpleNamespace:
     spec = {"PrimaryContainer": {"Image": "tideserve/sklearn", "ModelDataUrl": url}}
     return SimpleNamespace(name_lower="m", creation_time=1.0, spec=spec)
 
 
 def test_model_data_resolves_in_the_external_store_not_the_embedded_one(objects, tmp_path):
-    objects.put_bytes("s3://models/m.tar.gz", _archive({"model.skops": b"weights"}))
+    objects.put_bytes("s3://models/m.tar.gz", tar_gz({"model.skops": b"weights"}))
     embedded = tmp_path / "embedded-s3"
     (embedded / "models").mkdir(parents=True)
-    (embedded / "models" / "m.tar.gz").write_bytes(_archive({"model.skops": b"embedded"}))
+    (embedded / "models" / "m.tar.gz").write_bytes(tar_gz({"model.skops": b"embedded"}))
     cache = ModelCache(tmp_path / "models", embedded, objects)
     prepared = asyncio.run(cache.prepare(_model_row("s3://models/m.tar.gz"), holder="test"))
     assert (prepared.model_dir / "model.skops").read_bytes() == b"weights"
@@ -168,7 +157,7 @@ def test_model_data_resolves_in_the_external_store_not_the_embedded_one(objects,
 
 def test_model_data_outside_s3_still_resolves_as_before(objects, tmp_path):
     archive = tmp_path / "local.tar.gz"
-    archive.write_bytes(_archive({"model.skops": b"local"}))
+    archive.write_bytes(tar_gz({"model.skops": b"local"}))
     cache = ModelCache(tmp_path / "models", tmp_path / "embedded-s3", objects)
     prepared = asyncio.run(cache.prepare(_model_row(str(archive)), holder="test"))
     assert (prepared.model_dir / "model.skops").read_bytes() == b"local"
