@@ -307,7 +307,6 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     app.readiness = lambda: Readiness(sorted_names(controller.recovering),
                                       sorted_names(controller.endpoints_not_serving()))
     app.s3 = S3App(state / "s3", app.secret_for, clock, regions=settings.signing_regions)
-    trust.attach(app)
     traces = TracesFront.build(settings, app.secret_for, clock)
     if traces is not None:
         app.mounts.append(traces)
@@ -332,6 +331,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("sagemaker", op, fn)
     for op, fn in server.training.tideserve_operations().items():
         registry.register("tideserve", op, fn)
+    trust.attach(app)  # after every route is mounted: each is authorised after SigV4
     app.lifespan = server.lifespan
     return server
 

@@ -48,6 +48,9 @@ class Trust:
         app.access, app.audit = self.gate, self.trail
         if app.s3 is not None:
             app.s3.access, app.s3.audit = self.gate, self.trail  # type: ignore[attr-defined]
+        for mount in app.mounts:  # tideserve's own signed routes (traces, job progress)
+            if hasattr(mount, "access"):
+                mount.access = self.gate
         self.directory.listeners.append(app.secret_for.forget)
 
 

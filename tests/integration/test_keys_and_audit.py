@@ -16,6 +16,7 @@ import boto3
 import botocore.auth
 import pytest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.integration.test_identity_services import _aws
@@ -23,6 +24,7 @@ from tests.integration.test_realtime_endpoints import deploy, wait_in_service
 from tests.support import RunningServer, csv_rows
 from tideserve.access.presets import preset_policy
 from tideserve.cli import main
+from tideserve.tracing.cli import fetch_traces
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +100,12 @@ def test_an_invoke_only_key_invokes_its_endpoint_and_nothing_else(server, traine
     assert denied["errorMessage"] == delete["Error"]["Message"]
     assert denied["userIdentity"]["arn"] == invoker_arn
     assert denied["requestID"] == delete["ResponseMetadata"]["RequestId"]
+
+    # tideserve's own signed routes are authorised too: traces are X-Ray's to read.
+    invoker = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    with pytest.raises(RuntimeError, match="403 .*AccessDeniedException.*xray:BatchGetTraces"):
+        fetch_traces(server.url, server.state_dir, credentials=invoker)
+    assert "Traces" in fetch_traces(server.url, server.state_dir)  # the admin's key
 
     keyed(server, "sagemaker", ops).delete_endpoint(EndpointName="granted")
     found = _cli_lookup(server, tmp_path, "DeleteEndpoint")

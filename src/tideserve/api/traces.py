@@ -23,8 +23,9 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from tideserve.api import sigv4
+from tideserve.api.ports import AccessPort
 from tideserve.clock import Clock
-from tideserve.errors import AuthError, TideserveError, ValidationError
+from tideserve.errors import AccessDeniedError, AuthError, TideserveError, ValidationError
 from tideserve.settings import Settings
 from tideserve.tracing.receiver import OtlpReceiver
 from tideserve.tracing.setup import (
@@ -49,6 +50,8 @@ class TracesFront:
         self.clock = clock
         self.regions = regions
         self.receiver = OtlpReceiver(tracing.token, tracing.ingest)
+        # Reading traces is X-Ray's xray:BatchGetTraces (trust.py sets the gate).
+        self.access: AccessPort | None = None
 
     @classmethod
     def build(cls, settings: Settings, secret_for: Callable[[str], str | None],
@@ -73,19 +76,23 @@ class TracesFront:
         try:
             if scope["method"] != "GET":
                 raise ValidationError(f"Use GET {PATH}.")
-            self._verify(scope)
+            identity = self._verify(scope)
+            if self.access is not None:
+                client = scope.get("client") or ("", 0)
+                self.access.authorize(identity.access_key_id, "xray", "BatchGetTraces", {},
+                                      client[0])
             answer = self.answer(parse_qs(scope.get("query_string", b"").decode()))
         except TideserveError as exc:
-            status = 403 if isinstance(exc, AuthError) else 400
+            status = 403 if isinstance(exc, AuthError | AccessDeniedError) else 400
             code = exc.code or ("AccessDeniedException" if status == 403 else "ValidationError")
             await _send_json(send, status, {"__type": code, "message": exc.message})
             return
         await _send_json(send, 200, answer)
 
-    def _verify(self, scope: Scope) -> None:
+    def _verify(self, scope: Scope) -> sigv4.Identity:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         raw_path = scope.get("raw_path") or scope["path"].encode()
-        sigv4.verify(scope["method"], raw_path.decode("latin-1"),
+        return sigv4.verify(scope["method"], raw_path.decode("latin-1"),
                      scope.get("query_string", b"").decode(), headers, b"", self.secret_for,
                      self.clock.now(), expected_service=SIGNING_NAME, regions=self.regions)
 

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from tideserve.api import sigv4
 from tideserve.api.errors import wire_error
+from tideserve.api.ports import AccessPort
 from tideserve.clock import Clock
 from tideserve.errors import NotFoundError, TideserveError
 
@@ -53,6 +54,8 @@ class ProgressRoute:
         self.secret_for = secret_for
         self.clock = clock
         self.regions = regions
+        # The progress is DescribeTransformJob's to give (trust.py sets the gate).
+        self.access: AccessPort | None = None
 
     def handles(self, scope: Scope) -> bool:
         path: str = scope.get("path", "")
@@ -67,8 +70,13 @@ class ProgressRoute:
                 "GET", raw_path, scope.get("query_string", b"").decode(), headers,
                 self.secret_for, self.clock.now(), expected_service="sagemaker",
                 regions=self.regions())
-            sigv4.verify_payload(signed, digest=sigv4.PayloadHash().hexdigest())
+            identity = sigv4.verify_payload(signed, digest=sigv4.PayloadHash().hexdigest())
             name = unquote(scope["path"][len(PREFIX):-len(SUFFIX)])
+            if self.access is not None:
+                client = scope.get("client") or ("", 0)
+                self.access.authorize(identity.access_key_id, "sagemaker",
+                                      "DescribeTransformJob", {"TransformJobName": name},
+                                      client[0])
             status, body = 200, self.lookup(name)
         except TideserveError as exc:
             wire = wire_error("sagemaker", exc)
