@@ -142,7 +142,7 @@ class CloudFormationApi:
                             capabilities=list(p.get("Capabilities") or []),
                             tags=list(p.get("Tags") or []), disable_rollback=disable)
         self.store.put_stack(stack)
-        self.engine.start(lambda: self.engine.create(stack, evaluated))
+        await self.engine.start(lambda: self.engine.create(stack, evaluated))
         return {"StackId": stack_id}
 
     async def update_stack(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -154,10 +154,10 @@ class CloudFormationApi:
         if not plan_changes(evaluated, live, self.engine.providers, self.region) and (
                 text == stack.template_text and evaluated.given == stack.parameters):
             raise ValidationError("No updates are to be performed.")
-        self._begin_update(stack, evaluated, text, p)
+        await self._begin_update(stack, evaluated, text, p)
         return {"StackId": stack.stack_id}
 
-    def _begin_update(self, stack: StackRecord, evaluated: Evaluated, text: str,
+    async def _begin_update(self, stack: StackRecord, evaluated: Evaluated, text: str,
                       p: dict[str, Any]) -> None:
         prior = copy.deepcopy(stack)
         previous = self._evaluate(prior.template_text, prior.parameters, stack.name,
@@ -168,7 +168,7 @@ class CloudFormationApi:
         if "DisableRollback" in p:
             stack.disable_rollback = bool(p["DisableRollback"])
         self.store.put_stack(stack)
-        self.engine.start(lambda: self.engine.update(stack, evaluated, previous, prior))
+        await self.engine.start(lambda: self.engine.update(stack, evaluated, previous, prior))
 
     async def delete_stack(self, p: dict[str, Any]) -> dict[str, Any]:
         stack = self.store.stack(p["StackName"])
@@ -185,7 +185,7 @@ class CloudFormationApi:
             return {}
         stack.status = "DELETE_IN_PROGRESS"
         self.store.put_stack(stack)
-        self.engine.start(lambda: self.engine.delete(stack))
+        await self.engine.start(lambda: self.engine.delete(stack))
         return {}
 
     def describe_stacks(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -379,7 +379,7 @@ class CloudFormationApi:
             stack.capabilities, stack.tags = cs.capabilities, cs.tags
             stack.disable_rollback = bool(p.get("DisableRollback"))
             self.store.put_stack(stack)
-            self.engine.start(lambda: self.engine.create(stack, evaluated))
+            await self.engine.start(lambda: self.engine.create(stack, evaluated))
         else:
-            self._begin_update(stack, evaluated, cs.template_text, p)
+            await self._begin_update(stack, evaluated, cs.template_text, p)
         return {}

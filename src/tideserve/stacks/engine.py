@@ -57,7 +57,8 @@ class Run:
 class StackEngine:
     def __init__(self, store: StackStore, providers: Mapping[str, Provider], services: Services,
                  clock: Clock, region: str, account: str,
-                 imports: Callable[[str], Any] | None = None, poll_seconds: float = 0.5) -> None:
+                 imports: Callable[[str], Any] | None = None, poll_seconds: float = 0.5,
+                 settle_seconds: float = 2.0) -> None:
         self.store = store
         self.providers = providers
         self.services = services
@@ -66,14 +67,19 @@ class StackEngine:
         self.account = account
         self.imports = imports
         self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the public operations (each returns at once; the work runs on the loop) -----------
 
-    def start(self, work: Callable[[], Any]) -> None:
+    async def start(self, work: Callable[[], Any]) -> None:
+        """Run `work` on the loop; return once it is done or `settle_seconds` have passed, so
+        that a quick operation (a policy update) is already complete when a waiter first
+        looks, and the CLI need not sleep its 30 s between polls."""
         task = asyncio.get_running_loop().create_task(work())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        await asyncio.wait({task}, timeout=self.settle_seconds)
 
     async def wait_idle(self) -> None:
         """Until every operation started so far has finished (tests)."""
