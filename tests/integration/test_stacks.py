@@ -186,3 +186,50 @@ def test_a_cdk_synthesised_template_deploys_unchanged(server: RunningServer):
     cfn.get_waiter("stack_delete_complete").wait(StackName="CdkStack",
                                                  WaiterConfig={"Delay": 0.2})
     assert not cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+
+
+ALARM_TEMPLATE = """\
+Parameters:
+  Threshold: {Type: Number, Default: 5}
+Resources:
+  Busy:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      ComparisonOperator: GreaterThanThreshold
+      EvaluationPeriods: 1
+      MetricName: Invocations
+      Namespace: AWS/SageMaker
+      Period: 60
+      Statistic: Sum
+      Threshold: !Ref Threshold
+Outputs:
+  Alarm: {Value: !Ref Busy, Export: {Name: busy-alarm}}
+"""
+
+
+def tideserve(server: RunningServer, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    command, *rest = args  # `stack --url U --state-dir D deploy ...`
+    return subprocess.run([sys.executable, "-m", "tideserve.cli", command, "--url", server.url,
+                           "--state-dir", str(server.state_dir), *rest], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_tideserve_stack_deploy_and_delete_print_the_events(server: RunningServer, tmp_path):
+    cfn, cw = server.client("cloudformation"), server.client("cloudwatch")
+    path = tmp_path / "alarms.yaml"
+    path.write_text(ALARM_TEMPLATE)
+    created = tideserve(server, "stack", "deploy", str(path), "--param", "Threshold=9")
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert "CREATE_COMPLETE" in created.stdout and "Busy" in created.stdout
+    export = cfn.list_exports()["Exports"]
+    alarm = next(e["Value"] for e in export if e["Name"] == "busy-alarm")
+    assert cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["Threshold"] == 9
+    updated = tideserve(server, "stack", "deploy", str(path), "--param", "Threshold=12")
+    assert "UPDATE_COMPLETE" in updated.stdout, updated.stdout + updated.stderr
+    assert cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["Threshold"] == 12
+    same = tideserve(server, "stack", "deploy", str(path), "--param", "Threshold=12")
+    assert "No changes to deploy" in same.stdout
+    deleted = tideserve(server, "stack", "delete", "alarms")
+    assert deleted.returncode == 0 and "DELETE_COMPLETE" in deleted.stdout
+    assert cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"] == []
