@@ -60,8 +60,14 @@ class EndpointType(Provider):
         params = {**pick(props, "EndpointConfigName", "DeploymentConfig", "Tags"),
                   "EndpointName": name}
         out = await ctx.services.call("sagemaker", "CreateEndpoint", params)
-        await _in_service(ctx, name)
-        return Made(out["EndpointArn"], {"EndpointName": name})
+        made = Made(out["EndpointArn"], {"EndpointName": name})
+        try:
+            await _in_service(ctx, name)
+        except ValidationError:
+            # A Failed endpoint still exists: remove it, since the stack never records it.
+            await self.delete(ctx, made, props)
+            raise
+        return made
 
     async def update(self, ctx: ResourceContext, current: Made, old: dict[str, Any],
                      new: dict[str, Any]) -> Made:
