@@ -227,3 +227,60 @@ def test_a_failed_create_rolls_back_and_can_then_only_be_deleted():
             await deploy(api, template(), "UPDATE")
 
     run(scenario())
+
+
+EXPORTER = """
+Resources:
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties: {AlarmName: shared, MetricName: M, Namespace: N, Statistic: Sum, Period: 60,
+                 EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: GreaterThanThreshold}
+Outputs:
+  Name: {Value: !Ref Alarm, Export: {Name: shared-alarm}}
+"""
+IMPORTER = """
+Resources:
+  Meta:
+    Type: AWS::CDK::Metadata
+    Properties: {Uses: !ImportValue shared-alarm}
+Outputs:
+  Seen: {Value: !ImportValue shared-alarm}
+"""
+
+
+def test_an_imported_export_cannot_be_deleted_until_its_importer_is():
+    api, _ = stack_api()
+
+    async def scenario():
+        await deploy(api, EXPORTER, "CREATE", name="exporter")
+        assert api.list_exports({})["Exports"][0]["Value"] == "shared"
+        await deploy(api, IMPORTER, "CREATE", name="importer")
+        outputs = api.describe_stacks({"StackName": "importer"})["Stacks"][0]["Outputs"]
+        assert outputs == [{"OutputKey": "Seen", "OutputValue": "shared"}]
+        with pytest.raises(ValidationError, match="Export shared-alarm cannot be deleted as it "
+                                                  "is in use by importer"):
+            await api.delete_stack({"StackName": "exporter"})
+        await api.delete_stack({"StackName": "importer"})
+        await api.engine.wait_idle()
+        await api.delete_stack({"StackName": "exporter"})
+        await api.engine.wait_idle()
+        assert api.list_exports({})["Exports"] == []
+
+    run(scenario())
+
+
+def test_a_stack_left_mid_operation_by_a_restart_ends_failed_and_can_be_deleted():
+    api, _ = stack_api()
+
+    async def scenario():
+        await deploy(api, EXPORTER, "CREATE")
+        stack = api.store.stack("s")
+        stack.status = "UPDATE_IN_PROGRESS"
+        api.store.put_stack(stack)
+        api.engine.recover()
+        assert status(api) == "UPDATE_ROLLBACK_FAILED"
+        await api.delete_stack({"StackName": "s"})
+        await api.engine.wait_idle()
+        assert api.describe_stacks({})["Stacks"] == []
+
+    run(scenario())

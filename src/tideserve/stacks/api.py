@@ -164,7 +164,7 @@ class CloudFormationApi:
                                   stack.stack_id)
         stack.template_text, stack.parameters = text, evaluated.given
         stack.resolved, stack.description = evaluated.resolved, evaluated.template.description
-        stack.updated = self.clock.now()
+        stack.updated, stack.imports = self.clock.now(), []
         if "DisableRollback" in p:
             stack.disable_rollback = bool(p["DisableRollback"])
         self.store.put_stack(stack)
@@ -177,6 +177,7 @@ class CloudFormationApi:
         if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
             raise ValidationError(f"Stack [{stack.name}] cannot be deleted while in status "
                                   f"{stack.status}")
+        self._check_exports_unused(stack)
         for cs in self.store.change_sets(stack.stack_id):
             self.store.drop_change_set(cs.change_set_id)
         if stack.status == "REVIEW_IN_PROGRESS":
@@ -187,6 +188,14 @@ class CloudFormationApi:
         self.store.put_stack(stack)
         await self.engine.start(lambda: self.engine.delete(stack))
         return {}
+
+    def _check_exports_unused(self, stack: StackRecord) -> None:
+        exported = {o["ExportName"] for o in stack.outputs if o.get("ExportName")}
+        for other in self.store.stacks():
+            used = exported & set(other.imports)
+            if other.stack_id != stack.stack_id and used:
+                raise ValidationError(f"Export {sorted(used)[0]} cannot be deleted as it is in "
+                                      f"use by {other.name}")
 
     def describe_stacks(self, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("StackName"):

@@ -24,6 +24,13 @@ from tideserve.stacks.template import parse_template
 
 log = logging.getLogger("tideserve.stacks")
 STACK_TYPE = "AWS::CloudFormation::Stack"
+_INTERRUPTED = {
+    "CREATE_IN_PROGRESS": "CREATE_FAILED", "ROLLBACK_IN_PROGRESS": "ROLLBACK_FAILED",
+    "DELETE_IN_PROGRESS": "DELETE_FAILED", "UPDATE_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+}
 REPLACING = ("Requested update requires the creation of a new physical resource; hence "
              "creating one.")
 
@@ -86,6 +93,14 @@ class StackEngine:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    def recover(self) -> None:
+        """Stacks a previous run left mid-operation: their work died with it, so they end in
+        the matching failed status (from which they can be deleted)."""
+        for stack in self.store.stacks():
+            failed = _INTERRUPTED.get(stack.status)
+            if failed is not None:
+                self.set_status(stack, failed, "tideserve stopped during the operation")
+
     # -- events ----------------------------------------------------------------------------
 
     def event(self, stack: StackRecord, logical_id: str, physical_id: str | None,
@@ -117,7 +132,8 @@ class StackEngine:
 
     # -- scope over the live resources -----------------------------------------------------
 
-    def scope(self, evaluated: Evaluated, live: Mapping[str, ResourceRecord]) -> Scope:
+    def scope(self, evaluated: Evaluated, live: Mapping[str, ResourceRecord],
+              stack_of_run: StackRecord | None = None) -> Scope:
         def ref(name: str) -> Any:
             rec = live.get(name)
             return rec.physical_id if rec and rec.physical_id else Unknown(name)
@@ -132,8 +148,13 @@ class StackEngine:
             return rec.attributes[attribute]
 
         ports: dict[str, Any] = {"ref": ref, "get_att": get_att, "region": self.region}
-        if self.imports is not None:
-            ports["import_value"] = self.imports
+        imports, stack = self.imports, stack_of_run
+        if imports is not None:
+            def import_value(name: str) -> Any:
+                if stack is not None and name not in stack.imports:
+                    stack.imports.append(name)  # an export in use cannot be deleted
+                return imports(name)
+            ports["import_value"] = import_value
         return evaluated.scope(**ports)
 
     def context(self, stack: StackRecord, logical_id: str) -> ResourceContext:
@@ -171,7 +192,8 @@ class StackEngine:
             provider = self.providers[decl.type]
             old = run.live.get(logical_id)
             try:
-                props = _clean(resolve(decl.properties, self.scope(evaluated, run.live)))
+                props = _clean(resolve(decl.properties,
+                                       self.scope(evaluated, run.live, run.stack)))
             except TideserveError as exc:
                 self._fail(run, logical_id, decl.type, old, exc)
                 raise
@@ -240,7 +262,7 @@ class StackEngine:
 
     def _finish_outputs(self, stack: StackRecord, evaluated: Evaluated,
                         live: Mapping[str, ResourceRecord]) -> None:
-        scope = self.scope(evaluated, live)
+        scope = self.scope(evaluated, live, stack)
         outputs = []
         for key, decl in evaluated.template.outputs.items():
             if "Condition" in decl and not evaluated.conditions.get(decl["Condition"], False):

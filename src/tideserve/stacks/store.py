@@ -29,6 +29,7 @@ class StackRecord:
     change_set_id: str | None = None
     updated: float | None = None
     deleted_at: float | None = None
+    imports: list[str] = field(default_factory=list)  # export names its template imports
 
 
 @dataclass

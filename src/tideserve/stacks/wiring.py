@@ -41,6 +41,7 @@ def build_stacks(engine: Engine, registry: OperationRegistry, clock: Clock, regi
             raise ValidationError("TemplateURL must be an Amazon S3 URL.")
         return buckets.get_bytes(bucket, key).decode()
 
+    stack_engine.recover()
     api = CloudFormationApi(store, stack_engine, clock, region, account, fetch_url)
     for op, fn in api.operations().items():
         registry.register("cloudformation", op, fn)
