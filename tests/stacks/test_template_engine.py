@@ -165,3 +165,14 @@ def test_the_cdk_bootstrap_rule_passes_with_a_current_version_and_fails_with_5()
     elsewhere = pseudo_parameters("mars-1", "123456789012", "s", "x")
     assert "CDKMetadata" not in evaluate(template, {}, elsewhere, TYPES).resources
     assert json.loads(body)["Resources"]["CDKMetadata"]["Type"] == "AWS::CDK::Metadata"
+
+
+def test_cloudformation_errors_carry_its_query_codes():
+    from tideserve.api.errors import wire_error
+    from tideserve.errors import AlreadyExistsError, NotFoundError
+
+    missing = wire_error("cloudformation", NotFoundError("x", code="ChangeSetNotFound"))
+    assert (missing.code, missing.status) == ("ChangeSetNotFound", 404)
+    assert wire_error("cloudformation", ValidationError("x")).code == "ValidationError"
+    exists = wire_error("cloudformation", AlreadyExistsError("x"))
+    assert (exists.code, exists.status) == ("AlreadyExistsException", 400)
