@@ -96,6 +96,10 @@ def deploy(server: RunningServer, path: Path, name: str, *overrides: str, check:
     return aws(server, *args, check=check)
 
 
+def made_by(items: list[dict], key: str, prefix: str) -> list[dict]:
+    return [item for item in items if item[key].startswith(prefix)]
+
+
 def outputs(cfn, name: str) -> dict[str, str]:
     stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
@@ -111,7 +115,9 @@ def test_deploy_update_roll_back_and_delete(server: RunningServer, trained, tmp_
     first = outputs(cfn, "serving")
     endpoint = sm.describe_endpoint(EndpointName=first["EndpointName"])
     assert endpoint["EndpointStatus"] == "InService"
-    policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    resource = f"endpoint/{first['EndpointName']}/variant/AllTraffic"
+    policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker",
+                                             ResourceId=resource)["ScalingPolicies"]
     assert {p["PolicyName"] for p in policies} == {"tracking", "step"}
     target = cfn.describe_stack_resource(StackName="serving", LogicalResourceId="Target")
     assert target["StackResourceDetail"]["PhysicalResourceId"] == (
@@ -123,7 +129,7 @@ def test_deploy_update_roll_back_and_delete(server: RunningServer, trained, tmp_
     assert cfn.describe_stacks(StackName="serving")["Stacks"][0]["StackStatus"] == (
         "UPDATE_COMPLETE")
     assert outputs(cfn, "serving") == first
-    tracking = aas.describe_scaling_policies(ServiceNamespace="sagemaker",
+    tracking = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource,
                                              PolicyNames=["tracking"])["ScalingPolicies"][0]
     assert tracking["PolicyARN"] == first["TrackingArn"]
     assert tracking["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 70
@@ -135,9 +141,13 @@ def test_deploy_update_roll_back_and_delete(server: RunningServer, trained, tmp_
     aws(server, "cloudformation", "delete-stack", "--stack-name", "serving")
     cfn.get_waiter("stack_delete_complete").wait(StackName="serving",
                                                  WaiterConfig={"Delay": 0.5})
-    assert sm.list_endpoints()["Endpoints"] == []
-    assert sm.list_models()["Models"] == []
-    assert aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+    # The shared server holds other tests' resources: only this stack's must be gone.
+    assert not made_by(sm.list_endpoints()["Endpoints"], "EndpointName", "serving-")
+    assert not made_by(sm.list_models()["Models"], "ModelName", "serving-")
+    assert not made_by(sm.list_endpoint_configs()["EndpointConfigs"], "EndpointConfigName",
+                       "serving-")
+    targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    assert not made_by(targets, "ResourceId", "endpoint/serving-")
 
 
 def test_a_bad_resource_rolls_the_first_create_back(server: RunningServer, trained, tmp_path):
@@ -158,7 +168,7 @@ def test_a_bad_resource_rolls_the_first_create_back(server: RunningServer, train
     assert ("Config", "CREATE_FAILED") in statuses
     assert statuses.index(("Model", "DELETE_COMPLETE")) > statuses.index(
         ("Config", "CREATE_FAILED"))
-    assert sm.list_models()["Models"] == []
+    assert not made_by(sm.list_models()["Models"], "ModelName", "broken-")
     retry = deploy(server, path, "broken", f"ModelData={archive}", check=False)
     assert "ROLLBACK_COMPLETE state and can not be updated" in retry.stderr
     cfn.delete_stack(StackName="broken")
