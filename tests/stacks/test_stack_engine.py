@@ -284,3 +284,42 @@ def test_a_stack_left_mid_operation_by_a_restart_ends_failed_and_can_be_deleted(
         assert api.describe_stacks({})["Stacks"] == []
 
     run(scenario())
+
+
+def test_a_resource_added_by_a_failed_update_leaves_no_trace():
+    api, services = stack_api()
+    alarm = """
+  Busy:
+    Type: AWS::CloudWatch::Alarm
+    Properties: {MetricName: M, Namespace: N, Statistic: Sum, Period: 60,
+                 EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: GreaterThanThreshold}
+"""
+
+    async def scenario():
+        await deploy(api, template(), "CREATE")
+        services.fail.add("PutMetricAlarm")
+        await deploy(api, template(target=70) + alarm, "UPDATE")
+        assert status(api) == "UPDATE_ROLLBACK_COMPLETE"
+        listed = api.list_stack_resources({"StackName": "s"})["StackResourceSummaries"]
+        assert sorted(r["LogicalResourceId"] for r in listed) == [
+            "Config", "Endpoint", "Model", "Policy", "Target"]
+        policy = services.things["tracking"]
+        assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 40
+
+    run(scenario())
+
+
+def test_update_stack_without_a_change_set():
+    api, services = stack_api()
+
+    async def scenario():
+        await deploy(api, template(), "CREATE")
+        with pytest.raises(ValidationError, match="No updates are to be performed."):
+            await api.update_stack({"StackName": "s", "TemplateBody": template()})
+        await api.update_stack({"StackName": "s", "TemplateBody": template(target=55)})
+        await api.engine.wait_idle()
+        assert status(api) == "UPDATE_COMPLETE"
+        assert services.things["tracking"]["TargetTrackingScalingPolicyConfiguration"][
+            "TargetValue"] == 55
+
+    run(scenario())

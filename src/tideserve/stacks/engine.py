@@ -10,7 +10,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from tideserve.clock import Clock
 from tideserve.errors import TideserveError, ValidationError
@@ -59,6 +59,7 @@ class Run:
     stack: StackRecord
     live: dict[str, ResourceRecord]
     steps: list[Step] = field(default_factory=list)
+    before: frozenset[str] = frozenset()  # the logical ids the stack had when it began
 
 
 class StackEngine:
@@ -169,18 +170,17 @@ class StackEngine:
         try:
             await self._apply(run, evaluated)
             self._finish_outputs(stack, evaluated, run.live)
-        except _ResourceFailed as failed:
+        except Exception as exc:  # a resource failed, or an output could not be evaluated
+            reason = (exc.stack_reason("create") if isinstance(exc, _ResourceFailed)
+                      else _message(exc))
             if stack.disable_rollback:
-                self.set_status(stack, "CREATE_FAILED", failed.stack_reason("create"))
+                self.set_status(stack, "CREATE_FAILED", reason)
                 return
-            self.set_status(stack, "ROLLBACK_IN_PROGRESS",
-                            failed.stack_reason("create") + " Rollback requested by user.")
+            self.set_status(stack, "ROLLBACK_IN_PROGRESS", reason + " Rollback requested by "
+                            "user.")
             made = list(self.store.resources(stack.stack_id).values())
             ok = await self._delete_all(run, made)
             self.set_status(stack, "ROLLBACK_COMPLETE" if ok else "ROLLBACK_FAILED")
-            return
-        except Exception as exc:  # a template error found only once values are known
-            self.set_status(stack, "ROLLBACK_COMPLETE", _message(exc))
             return
         self.set_status(stack, "CREATE_COMPLETE")
 
@@ -195,13 +195,13 @@ class StackEngine:
                 props = _clean(resolve(decl.properties,
                                        self.scope(evaluated, run.live, run.stack)))
             except TideserveError as exc:
-                self._fail(run, logical_id, decl.type, old, exc)
-                raise
+                self._fail(run, logical_id, decl.type, old, exc, creating=old is None)
             if old is None or old.type != decl.type:
                 await self._create_one(run, logical_id, decl.type, provider, props, old)
             elif provider.needs_replacement(old.properties, props):
                 if provider.custom_name(props):
-                    self._fail(run, logical_id, decl.type, old, custom_name_error(logical_id))
+                    self._fail(run, logical_id, decl.type, old, custom_name_error(logical_id),
+                               creating=False)
                 await self._create_one(run, logical_id, decl.type, provider, props, old)
             elif props != old.properties:
                 await self._update_one(run, logical_id, provider, props, old)
@@ -246,7 +246,7 @@ class StackEngine:
         self._resource(run, res, "UPDATE_COMPLETE")
 
     def _fail(self, run: Run, logical_id: str, rtype: str, res: ResourceRecord | None,
-              exc: BaseException, creating: bool = True) -> None:
+              exc: BaseException, creating: bool = True) -> NoReturn:
         if not isinstance(exc, TideserveError):
             log.exception("resource %s of stack %s failed", logical_id, run.stack.name,
                           exc_info=exc)
@@ -282,7 +282,8 @@ class StackEngine:
     async def update(self, stack: StackRecord, evaluated: Evaluated,
                      previous: Evaluated, prior: StackRecord) -> None:
         """`prior` is a copy of the stack record before the update (restored on rollback)."""
-        run = Run(stack, dict(self.store.resources(stack.stack_id)))
+        live = dict(self.store.resources(stack.stack_id))
+        run = Run(stack, live, before=frozenset(live))
         self.set_status(stack, "UPDATE_IN_PROGRESS", "User Initiated")
         try:
             await self._apply(run, evaluated)
@@ -329,10 +330,10 @@ class StackEngine:
         made = [s.new for s in run.steps if s.action in ("Add", "Replace") and s.new]
         ok = await self._delete_all(run, made) and ok
         for step in run.steps:
-            if step.action == "Add":
-                self.store.drop_resource(stack.stack_id, step.logical_id)
-            elif step.old is not None:
+            if step.old is not None:
                 self.store.put_resource(stack.stack_id, step.old)
+        for logical_id in set(self.store.resources(stack.stack_id)) - set(run.before):
+            self.store.drop_resource(stack.stack_id, logical_id)  # added, or failed to be
         self.set_status(stack, "UPDATE_ROLLBACK_COMPLETE" if ok else "UPDATE_ROLLBACK_FAILED")
 
     # -- delete ----------------------------------------------------------------------------
