@@ -323,3 +323,23 @@ def test_update_stack_without_a_change_set():
             "TargetValue"] == 55
 
     run(scenario())
+
+
+def test_scheduled_actions_of_a_scalable_target_are_put_and_removed_in_place():
+    api, services = stack_api()
+    body = template().replace("      MaxCapacity: 3\n", """      MaxCapacity: 3
+      ScheduledActions:
+        - ScheduledActionName: night
+          Schedule: cron(0 22 * * ? *)
+          ScalableTargetAction: {MinCapacity: 1, MaxCapacity: 1}
+""")
+
+    async def scenario():
+        await deploy(api, body, "CREATE")
+        assert "PutScheduledAction:endpoint/ep/variant/AllTraffic" in services.calls
+        services.calls.clear()
+        await deploy(api, template(), "UPDATE")
+        assert [c.split(":")[0] for c in services.calls] == [
+            "RegisterScalableTarget", "DeleteScheduledAction"]
+
+    run(scenario())

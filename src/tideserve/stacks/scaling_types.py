@@ -20,13 +20,28 @@ class ScalableTargetType(Provider):
 
     async def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Made:
         await self._register(ctx, props)
+        await self._schedule(ctx, props, {})
         target_id = "|".join(str(props[k]) for k in _IDENTIFIERS)
         return Made(target_id, {"Id": target_id})
 
     async def update(self, ctx: ResourceContext, current: Made, old: dict[str, Any],
                      new: dict[str, Any]) -> Made:
         await self._register(ctx, new)
+        await self._schedule(ctx, new, old)
         return current
+
+    async def _schedule(self, ctx: ResourceContext, props: dict[str, Any],
+                        old: dict[str, Any]) -> None:
+        """The ScheduledActions property: each one put; those no longer listed deleted."""
+        target = pick(props, *_IDENTIFIERS)
+        wanted = {a["ScheduledActionName"]: a for a in props.get("ScheduledActions") or []}
+        for action in wanted.values():
+            await ctx.services.call("application-autoscaling", "PutScheduledAction",
+                                    {**action, **target})
+        for action in old.get("ScheduledActions") or []:
+            if action["ScheduledActionName"] not in wanted:
+                await ctx.services.call("application-autoscaling", "DeleteScheduledAction", {
+                    **target, "ScheduledActionName": action["ScheduledActionName"]})
 
     async def _register(self, ctx: ResourceContext, props: dict[str, Any]) -> None:
         params = pick(props, *_IDENTIFIERS, "MinCapacity", "MaxCapacity", "RoleARN",
