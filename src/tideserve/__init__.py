@@ -61,8 +61,11 @@ dependency across packages needs its line changed here first).
     logs         CloudWatch Logs: log groups, ingestion of instance output, the logs API,
                  filter patterns, Logs Insights
                  -> clock db errors
+    stacks       CloudFormation: templates, intrinsics, resource providers over our own
+                 services, the stack engine, the cloudformation API, `tideserve stack`
+                 -> api client clock db errors
     schema       creates every package's tables (wiring)
-                 -> access asyncinf audit autoscaling control cost db logs metrics
+                 -> access asyncinf audit autoscaling control cost db logs metrics stacks
                     training transform
     trust        wiring for keys, permissions and the audit trail
                  -> *

@@ -22,6 +22,7 @@ from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
 from tideserve.settings import DEFAULT_REGION, Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
+from tideserve.stacks.cli import add_stack_parser, run_stack
 from tideserve.tracing.cli import add_traces_parser, run_traces
 from tideserve.training.cli import add_spot_parser, run_spot
 from tideserve.training.rows import print_training_job, training_job_rows
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     add_jobs_parser(sub)
     add_spot_parser(sub)
     add_traces_parser(sub)
+    add_stack_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -287,7 +289,8 @@ run_all_jobs = partial(run_jobs, sources=(transform_job_rows, training_job_rows)
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
     "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
-    "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces}
+    "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces,
+    "stack": run_stack}
 
 if __name__ == "__main__":
     sys.exit(main())

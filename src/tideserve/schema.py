@@ -14,6 +14,7 @@ import tideserve.control.tables
 import tideserve.cost.tables
 import tideserve.logs.tables
 import tideserve.metrics.tables
+import tideserve.stacks.tables
 import tideserve.training.tables
 import tideserve.transform.tables
 from tideserve.db import metadata
@@ -27,6 +28,7 @@ TABLE_MODULES = (
     tideserve.cost.tables,
     tideserve.logs.tables,
     tideserve.metrics.tables,
+    tideserve.stacks.tables,
     tideserve.transform.tables,
     tideserve.training.tables,
 )

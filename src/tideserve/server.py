@@ -68,6 +68,7 @@ from tideserve.serving.multi_model_route import publish_loaded_model_counts
 from tideserve.serving.router import Router
 from tideserve.serving.routes import RouteTable, VariantRoute, requests_per_instance
 from tideserve.settings import Settings
+from tideserve.stacks.wiring import build_stacks
 from tideserve.state_files import PRIVATE_UMASK, make_private_dir
 from tideserve.training.service import TrainingJobs
 from tideserve.training.wiring import build_training_jobs
@@ -332,6 +333,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     for op, fn in server.training.tideserve_operations().items():
         registry.register("tideserve", op, fn)
     trust.attach(app)  # after every route is mounted: each is authorised after SigV4
+    # CloudFormation stacks whose resources are made through the operations registered above.
+    build_stacks(engine, registry, clock, settings.region, settings.account, app.s3.store)
     app.lifespan = server.lifespan
     return server
 

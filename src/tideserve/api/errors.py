@@ -100,6 +100,14 @@ _BY_CLASS: dict[str, dict[type[domain.TideserveError], str]] = {
         domain.ConflictError: "ConflictException",
         domain.LimitExceededError: "MaxConcurrentQueriesException",
     },
+    # CloudFormation (Query only): nearly everything is ValidationError, even a missing stack.
+    "cloudformation": {
+        domain.ValidationError: "ValidationError",
+        domain.NotFoundError: "ValidationError",
+        domain.AlreadyExistsError: "AlreadyExistsException",
+        domain.ConflictError: "InvalidChangeSetStatus",
+        domain.LimitExceededError: "LimitExceededException",
+    },
     "sts": {
         domain.ValidationError: "ValidationError",
         domain.NotFoundError: "ValidationError",
@@ -110,7 +118,7 @@ _BY_CLASS: dict[str, dict[type[domain.TideserveError], str]] = {
 }
 # Services whose only protocol is Query: errors carry the model's error code (NoSuchEntity for
 # the shape NoSuchEntityException), and a shape-validation failure is IAM's `ValidationError`.
-_QUERY_ONLY = frozenset({"iam", "sts"})
+_QUERY_ONLY = frozenset({"iam", "sts", "cloudformation"})
 _COMMON = {
     domain.ThrottledError: "ThrottlingException",
     domain.UnavailableError: "ServiceUnavailable",

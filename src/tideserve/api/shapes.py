@@ -40,6 +40,7 @@ RPC_MODELS = {
     "sts": "sts",
     "iam": "iam",
     "cloudtrail": "cloudtrail",  # LookupEvents (audit/)
+    "cloudformation": "cloudformation",  # stacks and change sets (stacks/)
     # tideserve's own operations (spot interruption on demand), in botocore's model format
     # under api/models/; client.py hands the same directory to boto3.
     "tideserve": "tideserve",
