@@ -61,10 +61,15 @@ dependency across packages needs its line changed here first).
     logs         CloudWatch Logs: log groups, ingestion of instance output, the logs API,
                  filter patterns, Logs Insights
                  -> clock db errors
+    budgets      AWS Budgets: budgets, notifications and subscribers, budget actions and what
+                 they do to endpoints and jobs, their periodic evaluation
+                 -> api clock cost db errors
     schema       creates every package's tables (wiring)
-                 -> access asyncinf audit autoscaling control cost db logs metrics
+                 -> access asyncinf audit autoscaling budgets control cost db logs metrics
                     training transform
     trust        wiring for keys, permissions and the audit trail
+                 -> *
+    budgets_wiring  wiring for budgets: its API, its actions' targets, the CreateEndpoint guard
                  -> *
     server       wiring for `tideserve up`
                  -> *

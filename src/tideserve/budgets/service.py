@@ -1,0 +1,406 @@
+"""The `budgets` API (awsJson 1.1, AWSBudgetServiceGateway) over the ledger, and the periodic
+evaluation that alerts subscribers and runs budget actions (spec §12).
+
+Evaluation runs once per metric period (server.py's period loop; with --period 2 that is every
+2 s). For each budget: ActualSpend = the period's spend under its CostFilters (USD for COST,
+instance-hours for USAGE); ForecastedSpend = actual + the daily model's forecast of the rest
+of the period (cost/spend.py). A notification goes OK -> ALARM when its comparison holds and
+then alerts each subscriber once; it re-arms (OK) when the period resets. An action in
+STANDBY whose threshold is crossed runs (AUTOMATIC) or waits in PENDING for
+ExecuteBudgetAction APPROVE_BUDGET_ACTION (MANUAL); each transition is in its history and
+alerts its subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from tideserve.budgets import delivery
+from tideserve.budgets import model as m
+from tideserve.budgets.effects import Effects
+from tideserve.budgets.store import BudgetStore
+from tideserve.clock import Clock
+from tideserve.cost.attribution import TagsFor
+from tideserve.cost.billing import Interval
+from tideserve.cost.ledger import Ledger
+from tideserve.cost.spend import SECONDS_PER_DAY, check_filters, daily_model, spend
+from tideserve.errors import AlreadyExistsError, ConflictError, NotFoundError, TideserveError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+_BUSY = ("EXECUTION_IN_PROGRESS", "REVERSE_IN_PROGRESS", "RESET_IN_PROGRESS")
+
+
+class Budgets:
+    def __init__(self, store: BudgetStore, ledger: Ledger, tags_for: TagsFor, clock: Clock,
+                 account: str, effects: Effects) -> None:
+        self.store, self.ledger, self.tags_for, self.clock = store, ledger, tags_for, clock
+        self.account, self.effects = account, effects
+
+    def operations(self) -> dict[str, Handler]:
+        return {name: getattr(self, f"_{name}") for name in (
+            "CreateBudget", "DescribeBudget", "DescribeBudgets", "UpdateBudget", "DeleteBudget",
+            "CreateNotification", "DescribeNotificationsForBudget", "DeleteNotification",
+            "CreateSubscriber", "DescribeSubscribersForNotification", "DeleteSubscriber",
+            "DescribeBudgetPerformanceHistory", "CreateBudgetAction", "DescribeBudgetAction",
+            "DescribeBudgetActionsForBudget", "DescribeBudgetActionsForAccount",
+            "DescribeBudgetActionHistories", "ExecuteBudgetAction", "DeleteBudgetAction")}
+
+    # -- budgets -----------------------------------------------------------------------------
+
+    def _doc(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        self._account(params)
+        name = params.get("BudgetName")
+        doc = self.store.budget(str(name))
+        if doc is None:
+            raise NotFoundError(f"Unable to get budget: {name} - the budget doesn't exist.",
+                                code="NotFoundException")
+        return doc
+
+    def _account(self, params: Mapping[str, Any]) -> None:
+        if params.get("AccountId") != self.account:
+            raise m.invalid(f"AccountId '{params.get('AccountId')}' is not this server's "
+                            f"account ({self.account}).")
+
+    def _CreateBudget(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._account(params)
+        budget = m.check_budget(params.get("Budget"), self.clock.now())
+        check_filters(budget["CostFilters"])
+        if self.store.budget(budget["BudgetName"]) is not None:
+            raise AlreadyExistsError(f"Error creating budget: {budget['BudgetName']} - the "
+                                     "budget already exists.", code="DuplicateRecordException")
+        notes = []
+        for item in params.get("NotificationsWithSubscribers") or []:
+            notes.append({**m.check_notification(item.get("Notification")),
+                          "NotificationState": "OK",
+                          "Subscribers": m.check_subscribers(item.get("Subscribers"))})
+        budget["LastUpdatedTime"] = self.clock.now()
+        self.store.put_budget(budget["BudgetName"], {"Budget": budget, "Notifications": notes})
+        return {}
+
+    def _DescribeBudget(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"Budget": self._view(self._doc(params))}
+
+    def _DescribeBudgets(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._account(params)
+        return {"Budgets": [self._view(d) for d in self.store.budgets()]}
+
+    def _UpdateBudget(self, params: dict[str, Any]) -> dict[str, Any]:
+        new = params.get("NewBudget") or {}
+        doc = self._doc({**params, "BudgetName": new.get("BudgetName")})
+        budget = m.check_budget(new, self.clock.now())
+        check_filters(budget["CostFilters"])
+        budget["LastUpdatedTime"] = self.clock.now()
+        self.store.put_budget(budget["BudgetName"], {**doc, "Budget": budget})
+        return {}
+
+    def _DeleteBudget(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            doc = self._doc(params)
+        except NotFoundError:
+            raise NotFoundError(f"Unable to delete budget: {params.get('BudgetName')} - the "
+                                "budget doesn't exist. Try creating it first. ",
+                                code="NotFoundException") from None
+        self.store.delete_budget(doc["Budget"]["BudgetName"])
+        return {}
+
+    def _view(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        budget = dict(doc["Budget"])
+        actual, forecast = self.calculated(budget, self.clock.now())
+        budget["CalculatedSpend"] = {
+            "ActualSpend": {"Amount": _amount(actual), "Unit": budget["BudgetLimit"]["Unit"]},
+            "ForecastedSpend": {"Amount": _amount(forecast),
+                                "Unit": budget["BudgetLimit"]["Unit"]}}
+        budget["HealthStatus"] = {"Status": "HEALTHY"}
+        return budget
+
+    def calculated(self, budget: Mapping[str, Any], now: float) -> tuple[float, float]:
+        """(actual, forecasted) for the budget's current period: USD, or Hrs for USAGE."""
+        start, end = m.current_period(budget, now)
+        filters = budget.get("CostFilters") or {}
+        got = spend(self.ledger, self.tags_for, Interval(start, end), now, filters)
+        actual = got.usd if budget["BudgetType"] == "COST" else got.instance_hours
+        model = daily_model(self.ledger, self.tags_for, now, filters)
+        rest = max(0.0, end - now) / SECONDS_PER_DAY
+        if model is None or budget["BudgetType"] != "COST":
+            return actual, actual
+        return actual, actual + model.forecast(rest, 80).mean
+
+    # -- notifications and subscribers -------------------------------------------------------
+
+    def _find(self, doc: Mapping[str, Any], value: Any) -> dict[str, Any]:
+        wanted = m.check_notification(value)
+        for note in doc["Notifications"]:
+            if m.same_notification(note, wanted):
+                return dict(note)
+        raise NotFoundError("Unable to find the notification.", code="NotFoundException")
+
+    def _CreateNotification(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        note = m.check_notification(params.get("Notification"))
+        if any(m.same_notification(n, note) for n in doc["Notifications"]):
+            raise AlreadyExistsError("The notification already exists.",
+                                     code="DuplicateRecordException")
+        if len(doc["Notifications"]) >= m.MAX_NOTIFICATIONS:
+            raise m.invalid(f"A budget has at most {m.MAX_NOTIFICATIONS} notifications.")
+        doc["Notifications"].append({**note, "NotificationState": "OK",
+                                     "Subscribers": m.check_subscribers(params.get("Subscribers"))})
+        self.store.put_budget(doc["Budget"]["BudgetName"], doc)
+        return {}
+
+    def _DescribeNotificationsForBudget(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        return {"Notifications": [{k: v for k, v in n.items() if k != "Subscribers"}
+                                  for n in doc["Notifications"]]}
+
+    def _DeleteNotification(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        note = self._find(doc, params.get("Notification"))
+        doc["Notifications"] = [n for n in doc["Notifications"]
+                                if not m.same_notification(n, note)]
+        self.store.put_budget(doc["Budget"]["BudgetName"], doc)
+        return {}
+
+    def _CreateSubscriber(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        note = self._find(doc, params.get("Notification"))
+        subs = [*note["Subscribers"], *m.check_subscribers([params.get("Subscriber") or {}])]
+        if len({(s["SubscriptionType"], s["Address"]) for s in subs}) < len(subs):
+            raise AlreadyExistsError("The subscriber already exists.",
+                                     code="DuplicateRecordException")
+        self._replace(doc, note, {**note, "Subscribers": m.check_subscribers(subs)})
+        return {}
+
+    def _DescribeSubscribersForNotification(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"Subscribers": self._find(self._doc(params), params.get("Notification"))[
+            "Subscribers"]}
+
+    def _DeleteSubscriber(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        note = self._find(doc, params.get("Notification"))
+        gone = params.get("Subscriber") or {}
+        subs = [s for s in note["Subscribers"] if s != gone]
+        self._replace(doc, note, {**note, "Subscribers": subs} if subs else None)
+        return {}
+
+    def _replace(self, doc: dict[str, Any], old: Mapping[str, Any],
+                 new: dict[str, Any] | None) -> None:
+        notes = [n for n in doc["Notifications"] if not m.same_notification(n, old)]
+        doc["Notifications"] = notes + ([new] if new is not None else [])
+        self.store.put_budget(doc["Budget"]["BudgetName"], doc)
+
+    def _DescribeBudgetPerformanceHistory(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        budget = doc["Budget"]
+        now = self.clock.now()
+        if budget["TimeUnit"] in ("ANNUALLY",):
+            raise m.invalid("Performance history is not supported for ANNUALLY budgets.")
+        start, end = m.current_period(budget, now)
+        entries: list[dict[str, Any]] = []
+        first = max(float(budget["TimePeriod"]["Start"]), now - 60 * SECONDS_PER_DAY)
+        while end > first and len(entries) < 60:
+            got = spend(self.ledger, self.tags_for, Interval(start, end), now,
+                        budget.get("CostFilters") or {})
+            value = got.usd if budget["BudgetType"] == "COST" else got.instance_hours
+            unit = budget["BudgetLimit"]["Unit"]
+            entries.append({"BudgetedAmount": dict(budget["BudgetLimit"]),
+                            "ActualAmount": {"Amount": _amount(value), "Unit": unit},
+                            "TimePeriod": {"Start": start, "End": end}})
+            if budget["TimeUnit"] == "CUSTOM":
+                break
+            end = start
+            start = m.period_start(budget["TimeUnit"], start - 1)
+        history = {k: budget.get(k) for k in ("BudgetName", "BudgetType", "CostFilters",
+                                              "CostTypes", "TimeUnit") if k in budget}
+        history["BudgetedAndActualAmountsList"] = list(reversed(entries))
+        return {"BudgetPerformanceHistory": history}
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _CreateBudgetAction(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        kind = m.enum(params.get("ActionType"), ("APPLY_IAM_POLICY", "APPLY_SCP_POLICY",
+                                                 "RUN_SSM_DOCUMENTS"), "actionType")
+        member = {"APPLY_IAM_POLICY": "IamActionDefinition",
+                  "APPLY_SCP_POLICY": "ScpActionDefinition",
+                  "RUN_SSM_DOCUMENTS": "SsmActionDefinition"}[kind]
+        definition = params.get("Definition") or {}
+        if list(definition) != [member]:
+            raise m.invalid(f"ActionType {kind} needs Definition.{member} (and only it).")
+        threshold = params.get("ActionThreshold") or {}
+        m.enum(threshold.get("ActionThresholdType"), m.THRESHOLD_TYPES,
+               "actionThreshold.actionThresholdType")
+        action = {
+            "ActionId": str(uuid.uuid4()), "BudgetName": doc["Budget"]["BudgetName"],
+            "NotificationType": m.enum(params.get("NotificationType"), m.NOTIFICATION_TYPES,
+                                       "notificationType"),
+            "ActionType": kind, "ActionThreshold": dict(threshold), "Definition": definition,
+            "ExecutionRoleArn": params.get("ExecutionRoleArn"),
+            "ApprovalModel": m.enum(params.get("ApprovalModel"), ("AUTOMATIC", "MANUAL"),
+                                    "approvalModel"),
+            "Status": "STANDBY", "Subscribers": m.check_subscribers(params.get("Subscribers")),
+        }
+        self.store.put_action(action)
+        self._history(action, "CREATE_ACTION", "action created")
+        return {"AccountId": self.account, "BudgetName": action["BudgetName"],
+                "ActionId": action["ActionId"]}
+
+    def _action(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        self._doc(params)
+        action = self.store.action(str(params.get("ActionId")))
+        if action is None or action["BudgetName"] != params.get("BudgetName"):
+            raise NotFoundError(f"Unable to find action {params.get('ActionId')}.",
+                                code="NotFoundException")
+        return action
+
+    def _DescribeBudgetAction(self, params: dict[str, Any]) -> dict[str, Any]:
+        action = self._action(params)
+        return {"AccountId": self.account, "BudgetName": action["BudgetName"],
+                "Action": _public(action)}
+
+    def _DescribeBudgetActionsForBudget(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        return {"Actions": [_public(a) for a in self.store.actions(doc["Budget"]["BudgetName"])]}
+
+    def _DescribeBudgetActionsForAccount(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._account(params)
+        return {"Actions": [_public(a) for a in self.store.actions()]}
+
+    def _DescribeBudgetActionHistories(self, params: dict[str, Any]) -> dict[str, Any]:
+        action = self._action(params)
+        return {"ActionHistories": self.store.events(action["BudgetName"], action["ActionId"])}
+
+    def _DeleteBudgetAction(self, params: dict[str, Any]) -> dict[str, Any]:
+        action = self._action(params)
+        if action["Status"] in _BUSY:
+            raise ConflictError("The action is in progress.", code="ResourceLockedException")
+        self.store.delete_action(action["ActionId"])
+        self.effects.targets.refusals.pop(action["ActionId"], None)
+        return {"AccountId": self.account, "BudgetName": action["BudgetName"],
+                "Action": _public(action)}
+
+    def _ExecuteBudgetAction(self, params: dict[str, Any]) -> dict[str, Any]:
+        action = self._action(params)
+        kind = m.enum(params.get("ExecutionType"), ("APPROVE_BUDGET_ACTION",
+                      "RETRY_BUDGET_ACTION", "REVERSE_BUDGET_ACTION", "RESET_BUDGET_ACTION"),
+                      "executionType")
+        allowed = {"APPROVE_BUDGET_ACTION": ("PENDING",),
+                   "RETRY_BUDGET_ACTION": ("EXECUTION_FAILURE",),
+                   "REVERSE_BUDGET_ACTION": ("EXECUTION_SUCCESS",),
+                   "RESET_BUDGET_ACTION": ("EXECUTION_SUCCESS", "EXECUTION_FAILURE",
+                                           "REVERSE_SUCCESS", "REVERSE_FAILURE", "PENDING")}
+        if action["Status"] in _BUSY:
+            raise ConflictError("The action is in progress.", code="ResourceLockedException")
+        if action["Status"] not in allowed[kind]:
+            raise m.invalid(f"{kind} is not valid for an action in {action['Status']}.")
+        if kind in ("APPROVE_BUDGET_ACTION", "RETRY_BUDGET_ACTION"):
+            self._run(action)
+        elif kind == "REVERSE_BUDGET_ACTION":
+            message = self.effects.reverse(action, action.get("Undo") or {})
+            self._move(action, "REVERSE_SUCCESS", "EXECUTE_ACTION", message)
+        else:
+            self._move(action, "STANDBY", "EXECUTE_ACTION", "reset")
+        return {"AccountId": self.account, "BudgetName": action["BudgetName"],
+                "ActionId": action["ActionId"], "ExecutionType": kind}
+
+    def _run(self, action: dict[str, Any]) -> None:
+        self._move(action, "EXECUTION_IN_PROGRESS", "EXECUTE_ACTION", "executing")
+        doc = self.store.budget(action["BudgetName"]) or {"Budget": {}}
+        tags = list((doc["Budget"].get("CostFilters") or {}).get("TagKeyValue") or [])
+        try:
+            message, undo = self.effects.execute(action, tags)
+        except TideserveError as exc:
+            self._move(action, "EXECUTION_FAILURE", "SYSTEM", exc.message)
+            return
+        action["Undo"] = undo
+        self._move(action, "EXECUTION_SUCCESS", "SYSTEM", message)
+
+    def _move(self, action: dict[str, Any], status: str, event: str, message: str) -> None:
+        action["Status"] = status
+        self.store.put_action(action)
+        self._history(action, event, message)
+        if status in ("PENDING", "EXECUTION_SUCCESS", "EXECUTION_FAILURE"):
+            self._alert(action["BudgetName"], action["Subscribers"], {
+                "Type": "BudgetAction", "ActionId": action["ActionId"], "Status": status,
+                "Message": message})
+
+    def _history(self, action: Mapping[str, Any], event: str, message: str) -> None:
+        self.store.add_event(action["BudgetName"], self.clock.now(), {
+            "Timestamp": self.clock.now(), "Status": action["Status"], "EventType": event,
+            "ActionHistoryDetails": {"Message": message, "Action": _public(action)}},
+            action_id=action["ActionId"])
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def evaluate(self) -> None:
+        """One pass over every budget (the server's period loop calls this)."""
+        now = self.clock.now()
+        for doc in self.store.budgets():
+            try:
+                self._evaluate(doc, now)
+            except Exception:
+                log.exception("budget %s: evaluation failed", doc["Budget"]["BudgetName"])
+
+    def _evaluate(self, doc: dict[str, Any], now: float) -> None:
+        budget = doc["Budget"]
+        start, _ = m.current_period(budget, now)
+        actual, forecast = self.calculated(budget, now)
+        limit = float(budget["BudgetLimit"]["Amount"])
+        values = {"ACTUAL": actual, "FORECASTED": forecast}
+        changed = doc.get("PeriodStart") != start
+        if changed:  # a new period re-arms every notification
+            doc["PeriodStart"] = start
+            for note in doc["Notifications"]:
+                note["NotificationState"] = "OK"
+        for note in doc["Notifications"]:
+            bound = m.threshold_value(note["Threshold"], note["ThresholdType"], limit)
+            if note["NotificationState"] == "OK" and m.compare(
+                    values[note["NotificationType"]], note["ComparisonOperator"], bound):
+                note["NotificationState"] = "ALARM"
+                changed = True
+                self._alert(budget["BudgetName"], note["Subscribers"], {
+                    "Type": "BudgetNotification", "NotificationType": note["NotificationType"],
+                    "ComparisonOperator": note["ComparisonOperator"],
+                    "Threshold": note["Threshold"], "ThresholdType": note["ThresholdType"],
+                    "ActualSpend": _amount(actual), "ForecastedSpend": _amount(forecast),
+                    "BudgetLimit": budget["BudgetLimit"]})
+        if changed:
+            self.store.put_budget(budget["BudgetName"], doc)
+        for action in self.store.actions(budget["BudgetName"]):
+            threshold = action["ActionThreshold"]
+            bound = m.threshold_value(float(threshold["ActionThresholdValue"]),
+                                      threshold["ActionThresholdType"], limit)
+            if action["Status"] == "STANDBY" and values[action["NotificationType"]] > bound:
+                if action["ApprovalModel"] == "AUTOMATIC":
+                    self._run(action)
+                else:
+                    self._move(action, "PENDING", "SYSTEM", "threshold crossed: awaiting "
+                               "approval")
+
+    def _alert(self, budget_name: str, subscribers: list[dict[str, str]],
+               body: Mapping[str, Any]) -> None:
+        now = self.clock.now()
+        event = {**body, "BudgetName": budget_name, "AccountId": self.account,
+                 "Time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "Subscribers": subscribers}
+        self.store.add_event(budget_name, now, event)
+        for subscriber in subscribers:
+            if delivery.is_callback(subscriber):
+                delivery.post(subscriber["Address"], event)
+
+    def events(self, budget_name: str | None = None) -> list[dict[str, Any]]:
+        """The alerts recorded (notifications and action alerts), oldest first."""
+        return self.store.events(budget_name)
+
+
+def _public(action: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in action.items() if k != "Undo"}
+
+
+def _amount(value: float) -> str:
+    text = f"{value:.10f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
