@@ -23,6 +23,7 @@ from typing import Final
 from tideserve.cost.attribution import Attributor, Facts, TagsFor
 from tideserve.cost.billing import SECONDS_PER_HOUR, Interval, billed_seconds, cost_of
 from tideserve.cost.ledger import Ledger
+from tideserve.cost.report import split
 from tideserve.errors import ValidationError
 
 SECONDS_PER_DAY: Final = 86_400.0
@@ -113,11 +114,14 @@ def daily_model(ledger: Ledger, tags_for: TagsFor, now: float,
     HISTORY_DAYS, from the first day with spend), plus today's so far scaled to a full day
     when there is no whole day yet; None without any spend."""
     today = math.floor(now / SECONDS_PER_DAY) * SECONDS_PER_DAY
-    days = []
-    for i in range(HISTORY_DAYS, 0, -1):
-        start = today - i * SECONDS_PER_DAY
-        days.append(spend(ledger, tags_for, Interval(start, start + SECONDS_PER_DAY), now,
-                          filters).usd)
+    first = today - HISTORY_DAYS * SECONDS_PER_DAY
+    windows = [Interval(first + i * SECONDS_PER_DAY, first + (i + 1) * SECONDS_PER_DAY)
+               for i in range(HISTORY_DAYS)]
+    days = [0.0] * HISTORY_DAYS
+    attributor = Attributor(tags_for)
+    for piece in split(ledger.usage(first, today), windows, now):  # one query, not 60
+        if not filters or matches(filters, attributor.facts(piece.usage)):
+            days[piece.period] += piece.cost_usd
     while days and days[0] == 0.0:
         days.pop(0)
     if len(days) < MIN_HISTORY_DAYS:
