@@ -23,6 +23,7 @@ from tideserve.cost.catalog import Catalog
 from tideserve.cost.forecast_api import CostForecasts
 from tideserve.cost.ledger import Ledger
 from tideserve.cost.rightsizing_api import Rightsizing
+from tideserve.cost.savings_api import PLANS_FILE, SavingsPlans
 from tideserve.cost.sources import tags_from_store
 from tideserve.errors import AccessDeniedError, TideserveError
 from tideserve.metrics.store import MetricStore
@@ -91,4 +92,5 @@ def cost_advice(metrics: MetricStore, ledger: Ledger, catalog: Catalog, clock: C
     ops.update(Rightsizing(metrics, ledger, catalog, clock, settings.account, settings.region,
                            arns.endpoint).operations())
     ops.update(CostForecasts(ledger, tags_for, clock).operations())
+    ops.update(SavingsPlans(ledger, catalog, clock, settings.state_dir / PLANS_FILE).operations())
     return list(ops.items())

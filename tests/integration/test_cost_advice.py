@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -90,6 +94,25 @@ def test_rightsizing_and_a_budget_that_acts(server: RunningServer, trained, subs
     big, small = (catalog.get(t).on_demand_hourly_usd for t in ("ml.m5.4xlarge", "ml.m5.large"))
     assert float(target["EstimatedMonthlySavings"]) == pytest.approx((big - small) * 2 * 730)
     assert rec["FindingReasonCodes"] == ["CPU_OVER_PROVISIONED", "MEMORY_OVER_PROVISIONED"]
+
+    # The same advice from the command line, over the last day.
+    env = {**os.environ, "AWS_SHARED_CREDENTIALS_FILE": str(server.state_dir / "credentials")}
+    cli = subprocess.run([sys.executable, "-m", "tideserve.cli", "rightsize", "--days", "1",
+                          "--state-dir", str(server.state_dir)],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert "oversized  AllTraffic  2 x ml.m5.4xlarge  ml.m5.large" in cli.stdout, cli.stdout
+
+    # Spend so far forecasts the rest of today; a SageMaker plan is advised from usage.
+    today = datetime.now(UTC).date()
+    forecast = ce.get_cost_forecast(
+        TimePeriod={"Start": today.isoformat(), "End": (today + timedelta(days=1)).isoformat()},
+        Metric="UNBLENDED_COST", Granularity="DAILY", PredictionIntervalLevel=90)
+    assert float(forecast["Total"]["Amount"]) > 0
+    plan = ce.get_savings_plans_purchase_recommendation(
+        SavingsPlansType="SAGEMAKER_SP", TermInYears="ONE_YEAR", PaymentOption="NO_UPFRONT",
+        LookbackPeriodInDays="SEVEN_DAYS")["SavingsPlansPurchaseRecommendation"]
+    assert plan["SavingsPlansType"] == "SAGEMAKER_SP"
 
     # A $0.002 daily budget on team=vision: 2 x $0.922/h crosses it within seconds.
     url, received = subscriber
