@@ -26,8 +26,10 @@ ROLE = "arn:aws:iam::123456789012:role/BudgetsActions"
 
 
 class FakeCapacity:
+    """Endpoint 'big': 4 instances on AllTraffic, provisioned concurrency 5 on Serverless."""
+
     def __init__(self) -> None:
-        self.desired = {"endpoint/big/variant/AllTraffic": 4}
+        self.desired = {"endpoint/big/variant/AllTraffic": 4, "endpoint/big/variant/Serverless": 5}
 
     def capacity(self, resource_id: str) -> Capacity | None:
         n = self.desired.get(resource_id)
@@ -62,7 +64,8 @@ def trail() -> Trail:
 def budgets(engine: Engine, ledger: Ledger, clock: FakeClock, capacity: FakeCapacity,
             trail: Trail) -> Budgets:
     metadata.create_all(engine, tables=[budget_docs, budget_actions, budget_events])
-    targets = Targets(capacity, lambda name: [("AllTraffic", False)] if name == "big" else None,
+    variants = [("AllTraffic", False), ("Serverless", True)]
+    targets = Targets(capacity, lambda name: variants if name == "big" else None,
                       lambda rid: 2, lambda name: False, lambda name: name == "nightly")
     effects = Effects(targets, trail, ACCOUNT, "us-east-1")
     return Budgets(BudgetStore(engine), ledger, lambda arn: {"team": "ml"}, clock, ACCOUNT,
@@ -133,13 +136,17 @@ def test_a_manual_action_waits_for_approval_then_scales_to_the_minimum(
     call(budgets, "ExecuteBudgetAction", **ids, ExecutionType="APPROVE_BUDGET_ACTION")
     assert call(budgets, "DescribeBudgetAction", **ids)["Action"]["Status"] == "EXECUTION_SUCCESS"
     assert capacity.desired["endpoint/big/variant/AllTraffic"] == 2  # the AAS MinCapacity
-    assert [c.operation for c in trail.calls] == ["UpdateEndpointWeightsAndCapacities",
-                                                  "StopTrainingJob"]
+    assert capacity.desired["endpoint/big/variant/Serverless"] == 0  # no provisioned workers
+    assert [c.operation for c in trail.calls] == ["UpdateEndpointWeightsAndCapacities"] * 2 + [
+        "StopTrainingJob"]
+    assert trail.calls[1].params["DesiredWeightsAndCapacities"] == [
+        {"VariantName": "Serverless", "ServerlessUpdateConfig": {"ProvisionedConcurrency": 0}}]
     assert trail.calls[0].user_identity["invokedBy"] == "budgets.amazonaws.com"
     with pytest.raises(ValidationError, match="not valid"):
         call(budgets, "ExecuteBudgetAction", **ids, ExecutionType="APPROVE_BUDGET_ACTION")
     call(budgets, "ExecuteBudgetAction", **ids, ExecutionType="REVERSE_BUDGET_ACTION")
-    assert capacity.desired["endpoint/big/variant/AllTraffic"] == 4
+    assert capacity.desired == {"endpoint/big/variant/AllTraffic": 4,
+                                "endpoint/big/variant/Serverless": 5}
     statuses = [h["Status"] for h in call(budgets, "DescribeBudgetActionHistories",
                                           **ids)["ActionHistories"]]
     assert statuses == ["STANDBY", "PENDING", "EXECUTION_IN_PROGRESS", "EXECUTION_SUCCESS",

@@ -93,8 +93,9 @@ class Effects:
 
     def reverse(self, action: Mapping[str, Any], undo: Mapping[str, int]) -> str:
         self.targets.refusals.pop(action["ActionId"], None)
-        for resource_id, n in undo.items():
-            self._set(resource_id, n)
+        for key, n in undo.items():
+            resource_id, _, kind = key.partition("#")
+            self._set(resource_id, n, kind == "serverless")
         return f"restored {len(undo)} capacities" if undo else "lifted"
 
     def refused(self, tags: Mapping[str, str]) -> bool:
@@ -111,8 +112,8 @@ class Effects:
                 now = self.targets.capacity.capacity(rid)
                 floor = 0 if serverless else (self.targets.min_capacity(rid) or 1)
                 if now is not None and now.desired > floor:
-                    self._set(rid, floor)
-                    previous[rid] = int(now.desired)
+                    self._set(rid, floor, serverless)
+                    previous[rid if not serverless else f"{rid}#serverless"] = int(now.desired)
             return (f"endpoint {name}: {len(previous)} variant(s) scaled to their minimum",
                     previous)
         if self._job("StopTransformJob", "TransformJobName", name,
@@ -123,10 +124,14 @@ class Effects:
         raise TideserveError(f"{name} is no endpoint, transform job or training job",
                              code="NotFoundException")
 
-    def _set(self, resource_id: str, n: int) -> None:
-        parts = resource_id.split("/")
-        params = {"EndpointName": parts[1], "DesiredWeightsAndCapacities": [
-            {"VariantName": parts[3], "DesiredInstanceCount": n}]}
+    def _set(self, resource_id: str, n: int, serverless: bool = False) -> None:
+        parts = resource_id.split("/")  # endpoint/<ep>/variant/<v>
+        wanted: dict[str, Any] = {"VariantName": parts[3]}
+        if serverless:
+            wanted["ServerlessUpdateConfig"] = {"ProvisionedConcurrency": n}
+        else:
+            wanted["DesiredInstanceCount"] = n
+        params = {"EndpointName": parts[1], "DesiredWeightsAndCapacities": [wanted]}
         self._call("UpdateEndpointWeightsAndCapacities", params,
                    lambda: self.targets.capacity.set_desired_capacity(resource_id, n))
 
