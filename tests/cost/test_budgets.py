@@ -246,3 +246,26 @@ def test_forecast_interval_widens_with_the_level(ledger: Ledger, fleet: Fleet,
         assert low <= mean <= high and mean == pytest.approx(0.23)
         widths.append(high - low)
     assert widths[0] < widths[1]
+
+
+def test_a_forecasted_notification_fires_before_the_spend_does(
+        budgets: Budgets, fleet: Fleet, clock: FakeClock) -> None:
+    # ml.m5.large all of 03-10 and 03-11 ($2.76 a day) and on: by the 12th at 06:00 actual is
+    # $5.52 + $0.69, and the month is forecast at 6.21 + 2.76 x 19.75 days = $60.72.
+    fleet.run("big", "AllTraffic", "ml.m5.large", at("2024-03-10 00:00:00"), None)
+    call(budgets, "CreateBudget", Budget=budget(amount="50"), NotificationsWithSubscribers=[{
+        "Notification": note(100, "FORECASTED"),
+        "Subscribers": [{"SubscriptionType": "EMAIL", "Address": "a@example.com"}]}])
+    clock.set(at("2024-03-12 06:00:00"))
+    budgets.evaluate()
+    [alert] = budgets.events("ml")
+    assert alert["NotificationType"] == "FORECASTED"
+    assert float(alert["ForecastedSpend"]) == pytest.approx(6.21 + 2.76 * 19.75)
+    # Raising the threshold is an update of the notification, which re-arms it.
+    call(budgets, "UpdateNotification", BudgetName="ml", OldNotification=note(100, "FORECASTED"),
+         NewNotification=note(150, "FORECASTED"))
+    [state] = call(budgets, "DescribeNotificationsForBudget", BudgetName="ml")["Notifications"]
+    assert (state["Threshold"], state["NotificationState"]) == (150.0, "OK")
+    [entry] = call(budgets, "DescribeBudgetNotificationsForAccount")[
+        "BudgetNotificationsForAccount"]
+    assert entry["BudgetName"] == "ml"

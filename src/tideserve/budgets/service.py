@@ -45,7 +45,9 @@ class Budgets:
         return {name: getattr(self, f"_{name}") for name in (
             "CreateBudget", "DescribeBudget", "DescribeBudgets", "UpdateBudget", "DeleteBudget",
             "CreateNotification", "DescribeNotificationsForBudget", "DeleteNotification",
+            "UpdateNotification", "DescribeBudgetNotificationsForAccount",
             "CreateSubscriber", "DescribeSubscribersForNotification", "DeleteSubscriber",
+            "UpdateSubscriber", "UpdateBudgetAction",
             "DescribeBudgetPerformanceHistory", "CreateBudgetAction", "DescribeBudgetAction",
             "DescribeBudgetActionsForBudget", "DescribeBudgetActionsForAccount",
             "DescribeBudgetActionHistories", "ExecuteBudgetAction", "DeleteBudgetAction")}
@@ -165,6 +167,36 @@ class Budgets:
         self.store.put_budget(doc["Budget"]["BudgetName"], doc)
         return {}
 
+    def _UpdateNotification(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        old = self._find(doc, params.get("OldNotification"))
+        new = m.check_notification(params.get("NewNotification"))
+        if not m.same_notification(old, new) and any(
+                m.same_notification(n, new) for n in doc["Notifications"]):
+            raise AlreadyExistsError("The notification already exists.",
+                                     code="DuplicateRecordException")
+        self._replace(doc, old, {**old, **new, "NotificationState": "OK"})
+        return {}
+
+    def _DescribeBudgetNotificationsForAccount(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._account(params)
+        return {"BudgetNotificationsForAccount": [
+            {"BudgetName": d["Budget"]["BudgetName"],
+             "Notifications": [{k: v for k, v in n.items() if k != "Subscribers"}
+                               for n in d["Notifications"]]}
+            for d in self.store.budgets() if d["Notifications"]]}
+
+    def _UpdateSubscriber(self, params: dict[str, Any]) -> dict[str, Any]:
+        doc = self._doc(params)
+        note = self._find(doc, params.get("Notification"))
+        old = params.get("OldSubscriber") or {}
+        if old not in note["Subscribers"]:
+            raise NotFoundError("Unable to find the subscriber.", code="NotFoundException")
+        subs = [s for s in note["Subscribers"] if s != old]
+        subs.append(params.get("NewSubscriber") or {})
+        self._replace(doc, note, {**note, "Subscribers": m.check_subscribers(subs)})
+        return {}
+
     def _CreateSubscriber(self, params: dict[str, Any]) -> dict[str, Any]:
         doc = self._doc(params)
         note = self._find(doc, params.get("Notification"))
@@ -273,6 +305,31 @@ class Budgets:
     def _DescribeBudgetActionHistories(self, params: dict[str, Any]) -> dict[str, Any]:
         action = self._action(params)
         return {"ActionHistories": self.store.events(action["BudgetName"], action["ActionId"])}
+
+    def _UpdateBudgetAction(self, params: dict[str, Any]) -> dict[str, Any]:
+        action = self._action(params)
+        if action["Status"] in _BUSY:
+            raise ConflictError("The action is in progress.", code="ResourceLockedException")
+        before = _public(action)
+        if "ActionThreshold" in params:
+            m.enum(params["ActionThreshold"].get("ActionThresholdType"), m.THRESHOLD_TYPES,
+                   "actionThreshold.actionThresholdType")
+            action["ActionThreshold"] = dict(params["ActionThreshold"])
+        if "NotificationType" in params:
+            action["NotificationType"] = m.enum(params["NotificationType"],
+                                                m.NOTIFICATION_TYPES, "notificationType")
+        if "ApprovalModel" in params:
+            action["ApprovalModel"] = m.enum(params["ApprovalModel"], ("AUTOMATIC", "MANUAL"),
+                                             "approvalModel")
+        if "Subscribers" in params:
+            action["Subscribers"] = m.check_subscribers(params["Subscribers"])
+        for member in ("Definition", "ExecutionRoleArn"):
+            if member in params:
+                action[member] = params[member]
+        self.store.put_action(action)
+        self._history(action, "UPDATE_ACTION", "action updated")
+        return {"AccountId": self.account, "BudgetName": action["BudgetName"],
+                "OldAction": before, "NewAction": _public(action)}
 
     def _DeleteBudgetAction(self, params: dict[str, Any]) -> dict[str, Any]:
         action = self._action(params)
