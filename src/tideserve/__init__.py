@@ -62,8 +62,8 @@ dependency across packages needs its line changed here first).
                  filter patterns, Logs Insights
                  -> clock db errors
     budgets      AWS Budgets: budgets, notifications and subscribers, budget actions and what
-                 they do to endpoints and jobs, their periodic evaluation
-                 -> api clock cost db errors
+                 they do to endpoints and jobs, their periodic evaluation; `tideserve budgets`
+                 -> api client clock cost db errors
     schema       creates every package's tables (wiring)
                  -> access asyncinf audit autoscaling budgets control cost db logs metrics
                     training transform

@@ -160,6 +160,15 @@ def test_rightsizing_and_a_budget_that_acts(server: RunningServer, trained, subs
     assert any(e["userIdentity"].get("invokedBy") == "budgets.amazonaws.com"
                and e["requestParameters"]["endpointName"] == "oversized" for e in by_budgets)
 
+    # `tideserve budgets --events` lists the budget, its states and the recorded alerts.
+    cli = subprocess.run([sys.executable, "-m", "tideserve.cli", "budgets", "--events",
+                          "--url", server.url, "--state-dir", str(server.state_dir)],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert "notification ACTUAL GREATER_THAN 50 PERCENTAGE: ALARM" in cli.stdout, cli.stdout
+    assert f"action {action_id} RUN_SSM_DOCUMENTS AUTOMATIC: EXECUTION_SUCCESS" in cli.stdout
+    assert '"Type": "BudgetNotification"' in cli.stdout
+
     # Bad input gets AWS's errors.
     with pytest.raises(ClientError) as bad:
         budgets.create_budget(AccountId=account, Budget={

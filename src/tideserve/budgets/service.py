@@ -4,7 +4,9 @@ evaluation that alerts subscribers and runs budget actions (spec §12).
 Evaluation runs once per metric period (server.py's period loop; with --period 2 that is every
 2 s). For each budget: ActualSpend = the period's spend under its CostFilters (USD for COST,
 instance-hours for USAGE); ForecastedSpend = actual + the daily model's forecast of the rest
-of the period (cost/spend.py). A notification goes OK -> ALARM when its comparison holds and
+of the period (cost/spend.py; a USAGE budget's forecast is its actual: the model is of
+dollars). Data is recomputed on every read and every evaluation (AWS refreshes up to three
+times a day). A notification goes OK -> ALARM when its comparison holds and
 then alerts each subscriber once; it re-arms (OK) when the period resets. An action in
 STANDBY whose threshold is crossed runs (AUTOMATIC) or waits in PENDING for
 ExecuteBudgetAction APPROVE_BUDGET_ACTION (MANUAL); each transition is in its history and

@@ -37,6 +37,7 @@ class BudgetStore:
         with self.engine.begin() as conn:
             conn.execute(delete(budget_docs).where(budget_docs.c.name == name))
             conn.execute(delete(budget_actions).where(budget_actions.c.budget_name == name))
+            conn.execute(delete(budget_events).where(budget_events.c.budget_name == name))
 
     def action(self, action_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
