@@ -64,10 +64,15 @@ dependency across packages needs its line changed here first).
     stacks       CloudFormation: templates, intrinsics, resource providers over our own
                  services, the stack engine, the cloudformation API, `tideserve stack`
                  -> api client clock db errors
+    budgets      AWS Budgets: budgets, notifications and subscribers, budget actions and what
+                 they do to endpoints and jobs, their periodic evaluation; `tideserve budgets`
+                 -> api client clock cost db errors
     schema       creates every package's tables (wiring)
-                 -> access asyncinf audit autoscaling control cost db logs metrics stacks
-                    training transform
+                 -> access asyncinf audit autoscaling budgets control cost db logs metrics
+                    stacks training transform
     trust        wiring for keys, permissions and the audit trail
+                 -> *
+    budgets_wiring  wiring for budgets: its API, its actions' targets, the CreateEndpoint guard
                  -> *
     server       wiring for `tideserve up`
                  -> *

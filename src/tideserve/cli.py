@@ -16,8 +16,10 @@ import yaml
 
 from tideserve.access.cli import add_keys_parser, run_keys
 from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
+from tideserve.budgets.cli import add_budgets_parser, run_budgets
 from tideserve.client import URL_ENV, client, default_url
 from tideserve.cost.cli import add_costs_parser, run_costs
+from tideserve.cost.rightsize_cli import add_rightsize_parser, run_rightsize
 from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
 from tideserve.settings import DEFAULT_REGION, Settings
@@ -94,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     add_spot_parser(sub)
     add_traces_parser(sub)
     add_stack_parser(sub)
+    add_rightsize_parser(sub)  # cost advice (cost/rightsize_cli.py, budgets/cli.py)
+    add_budgets_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -290,7 +294,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
     "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
     "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces,
-    "stack": run_stack}
+    "stack": run_stack, "rightsize": run_rightsize, "budgets": run_budgets}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,7 @@ import tideserve.access.tables
 import tideserve.asyncinf.tables
 import tideserve.audit.tables
 import tideserve.autoscaling.tables
+import tideserve.budgets.tables
 import tideserve.control.tables
 import tideserve.cost.tables
 import tideserve.logs.tables
@@ -24,6 +25,7 @@ TABLE_MODULES = (
     tideserve.audit.tables,
     tideserve.asyncinf.tables,
     tideserve.autoscaling.tables,
+    tideserve.budgets.tables,
     tideserve.control.tables,
     tideserve.cost.tables,
     tideserve.logs.tables,

@@ -29,6 +29,8 @@ from tideserve.autoscaling.alarms_api import CloudWatchAlarms
 from tideserve.autoscaling.driver import ScalingDriver
 from tideserve.autoscaling.startup_log import StartupLog
 from tideserve.autoscaling.store import ScalingStore
+from tideserve.budgets.service import Budgets
+from tideserve.budgets_wiring import build_budgets, cost_advice
 from tideserve.clock import Clock, WallClock
 from tideserve.control.access_keys import AccessKeys, ensure_credentials
 from tideserve.control.capacity import EndpointCapacity
@@ -136,6 +138,7 @@ class Server:
     transform: TransformService | None = None
     training: TrainingJobs | None = None
     logs: Logs | None = None
+    budgets: Budgets | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -191,6 +194,8 @@ class Server:
                                      invocations_from_metrics(self.metric_store),
                                      self.clock.now(), self.settings.period)
                 self.ledger.heartbeat()
+                if self.budgets is not None:  # alerts and budget actions, once a period
+                    self.budgets.evaluate()
             except Exception:
                 log.exception("metric period failed")
 
@@ -302,6 +307,10 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
                             flush=cloudwatch.flush, startups=startups)
     for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
         registry.register("ce", op, fn)
+    # Cost advice that acts: rightsizing and forecasts in Cost Explorer; AWS Budgets with
+    # actions on endpoints and jobs (budgets_wiring.py), evaluated in the period loop.
+    for op, fn in cost_advice(metric_store, ledger, catalog, clock, settings, store, arns):
+        registry.register("ce", op, fn)
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, trust.secret_for, clock, lambda: render(metrics))
     app.regions = settings.signing_regions
@@ -332,9 +341,12 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("sagemaker", op, fn)
     for op, fn in server.training.tideserve_operations().items():
         registry.register("tideserve", op, fn)
-    trust.attach(app)  # after every route is mounted: each is authorised after SigV4
+    server.budgets = build_budgets(
+        engine, settings, ledger, clock, sagemaker, capacity, scaling_store,
+        {**server.transform.operations(), **server.training.operations()}, trust.trail, registry)
     # CloudFormation stacks whose resources are made through the operations registered above.
     build_stacks(engine, registry, clock, settings.region, settings.account, app.s3.store)
+    trust.attach(app)  # after every route is mounted: each is authorised after SigV4
     app.lifespan = server.lifespan
     return server
 

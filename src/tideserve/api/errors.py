@@ -74,6 +74,14 @@ _BY_CLASS: dict[str, dict[type[domain.TideserveError], str]] = {
         domain.ConflictError: "ValidationException",
         domain.LimitExceededError: "LimitExceededException",
     },
+    # AWS Budgets: its own spellings; no ValidationException in its model (see below).
+    "budgets": {
+        domain.ValidationError: "InvalidParameterException",
+        domain.NotFoundError: "NotFoundException",
+        domain.AlreadyExistsError: "DuplicateRecordException",
+        domain.ConflictError: "ResourceLockedException",
+        domain.LimitExceededError: "CreationLimitExceededException",
+    },
     "tideserve": {
         domain.ValidationError: "ValidationException",
         domain.NotFoundError: "ResourceNotFoundException",
@@ -194,7 +202,7 @@ def _shape_validation(service: str, exc: ShapeValidationError) -> WireError:
             return _modeled(service, _CLOUDTRAIL_CONSTRAINTS[member], exc.message)
     if service in _QUERY_ONLY:
         return _modeled(service, "ValidationError", exc.message)
-    if service == "logs":  # CloudWatch Logs reports constraint failures this way
+    if service in ("logs", "budgets"):  # both report constraint failures this way
         return _modeled(service, "InvalidParameterException", exc.message)
     if service != "monitoring":
         return _modeled(service, "ValidationException", exc.message)

@@ -36,6 +36,7 @@ RPC_MODELS = {
     "monitoring": "cloudwatch",
     "logs": "logs",  # CloudWatch Logs (tideserve.logs)
     "ce": "ce",
+    "budgets": "budgets",  # AWS Budgets (tideserve.budgets)
     # Query-protocol globals that SDKs call before anything else (api/sts.py, access/iam_api.py).
     "sts": "sts",
     "iam": "iam",

@@ -57,7 +57,23 @@ def run_costs(args: argparse.Namespace, out: TextIO | None = None,
     rows = table_rows(response, by, per_inference)
     _print(out, ["PERIOD", *(b.upper() for b in by), "INSTANCE_HOURS", "COST_USD",
                  *(["COST_PER_INFERENCE"] if per_inference else [])], rows)
+    _savings_plans_line(ce, request, out)
     return 0
+
+
+def _savings_plans_line(ce: Any, request: dict[str, Any], out: TextIO) -> None:
+    """What the recorded savings plans saved over the same days (GetSavingsPlansUtilization);
+    nothing when no plan is recorded. The table's costs are on demand."""
+    period = {k: v[:10] for k, v in request["TimePeriod"].items()}
+    try:
+        total = ce.get_savings_plans_utilization(TimePeriod=period, Granularity="DAILY")["Total"]
+    except (ClientError, BotoCoreError):
+        return
+    saved, used = total["Savings"], total["Utilization"]
+    out.write(f"savings plans: ${float(used['TotalCommitment']):.6f} committed "
+              f"({float(used['UtilizationPercentage']):.1f} % used) covered "
+              f"${float(saved['OnDemandCostEquivalent']):.6f} of on-demand usage; "
+              f"net saved ${float(saved['NetSavings']):.6f}\n")
 
 
 def cost_request(args: argparse.Namespace, by: Sequence[str], now: datetime) -> dict[str, Any]:
