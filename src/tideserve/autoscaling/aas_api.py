@@ -11,9 +11,11 @@ scaling activity.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from tideserve.autoscaling.describe import (
@@ -35,6 +37,7 @@ from tideserve.autoscaling.validate import (
 )
 from tideserve.autoscaling.validate_schedule import (
     check_action_fits,
+    forecast_time,
     put_scheduled_action,
     validate_put_scheduled_action,
 )
@@ -119,6 +122,7 @@ class AutoScalingApi:
             "DescribeScheduledActions": self.describe_scheduled_actions,
             "DeleteScheduledAction": self.delete_scheduled_action,
             "DescribeScalingActivities": self.describe_scaling_activities,
+            "GetPredictiveScalingForecast": self.get_predictive_scaling_forecast,
             **self.tagging.operations(),
         }
 
@@ -205,6 +209,8 @@ class AutoScalingApi:
             self._replace_alarms(existing, policy, now)
             self.store.put_policy(policy)
         out: dict[str, Any] = {"PolicyARN": policy.arn}
+        if policy.predictive is not None:
+            out["Alarms"] = []  # AWS makes no alarms for a predictive policy
         if policy.tracking is not None:
             out["Alarms"] = [{"AlarmName": a.name, "AlarmARN": a.arn} for a in policy.alarms]
         return out
@@ -335,3 +341,40 @@ class AutoScalingApi:
         if token:
             out["NextToken"] = token
         return out
+
+    # --- predictive scaling -----------------------------------------------------------------
+
+    def get_predictive_scaling_forecast(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The forecast the driver acts on, between StartTime (inclusive) and EndTime
+        (exclusive), one value per forecast bin (a metric period; AWS's are hourly)."""
+        key = target_key(params)
+        name = params.get("PolicyName")
+        start, end = forecast_time(params, "StartTime"), forecast_time(params, "EndTime")
+        if end <= start:
+            raise ValidationError("EndTime must be after StartTime")
+        if end - start > 30 * 86400:
+            raise ValidationError("The time range between StartTime and EndTime can't be "
+                                  "longer than 30 days")
+        policy = self.store.policy(key, str(name))
+        if policy is None or policy.predictive is None:
+            raise ValidationError(f"No predictive scaling policy named {name} on "
+                                  f"{key.resource_id}")
+        forecast = self.store.forecast(policy.arn)
+        stamps: list[datetime] = []
+        load: list[float] = []
+        capacity: list[float] = []
+        if forecast is not None:
+            for i, (lv, cv) in enumerate(zip(forecast.load, forecast.capacity, strict=True)):
+                t = forecast.start + i * forecast.step
+                if start <= t < end:
+                    stamps.append(datetime.fromtimestamp(t, UTC))
+                    load.append(lv)
+                    capacity.append(float(cv))
+        spec = policy.predictive.spec
+        updated = forecast.update_time if forecast is not None else self.clock.now()
+        return {
+            "LoadForecast": [{"Timestamps": stamps, "Values": load,
+                              "MetricSpecification": json.loads(spec.echo)}],
+            "CapacityForecast": {"Timestamps": list(stamps), "Values": capacity},
+            "UpdateTime": datetime.fromtimestamp(updated, UTC),
+        }
