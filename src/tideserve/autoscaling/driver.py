@@ -89,7 +89,8 @@ class ScalingDriver:
         self.config = TickConfig.for_period(period)
         # Predictive policies' forecasts, one bin per metric period, remade every (compressed)
         # hour from the metric store; the simulator keeps one the same way.
-        self.forecaster = Forecaster(forecast_model(), period, self.config.time_scale)
+        self.forecaster = Forecaster(forecast_model(), period, self.config.time_scale,
+                                     self.config.evaluation_delay)
 
     async def run_forever(self) -> None:
         while True:

@@ -132,6 +132,10 @@ class Forecaster:
     model: ForecastModel
     step: float  # the metric period: one forecast bin
     time_scale: float
+    # Refreshes fall due at (compressed) hour boundaries plus this delay (the tick's
+    # evaluation delay), so a driver ticking every second and the simulator, ticking at the
+    # evaluation slots, remake a forecast at the same instant from the same history.
+    delay: float = 0.0
     forecasts: dict[str, Forecast] = field(default_factory=dict)
     _made_for: dict[str, ScalingPolicy] = field(default_factory=dict)
 
@@ -163,4 +167,6 @@ class Forecaster:
         old = self.forecasts.get(policy.arn)
         if old is None or self._made_for.get(policy.arn) != policy:
             return True
-        return now - old.update_time >= REFRESH * self.time_scale
+        hour = REFRESH * self.time_scale
+        return (math.floor((now - self.delay) / hour)
+                > math.floor((old.update_time - self.delay) / hour))

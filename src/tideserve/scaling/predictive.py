@@ -63,14 +63,17 @@ def decide(
     now: float,
     time_scale: float = 1.0,
     scalable: bool = True,
+    at: float | None = None,
 ) -> Decision:
     """One predictive policy at one tick: scale out to the forecast capacity if it is above
-    what the target has (or is already getting)."""
+    what the target has (or is already getting). `at` is the time the forecast is read at
+    (the tick's metric period, see tick._forecast_time); `now` by default."""
     config = policy.predictive
     assert config is not None
     if config.mode != FORECAST_AND_SCALE:
         return Decision(state, None, None, f"policy {policy.name} forecasts only")
-    wanted = forecast_capacity(config, forecast, state.target, now, time_scale)
+    wanted = forecast_capacity(config, forecast, state.target, now if at is None else at,
+                               time_scale)
     if wanted is None:
         why = forecast.note if forecast is not None and forecast.note else "no forecast yet"
         return Decision(state, None, None, f"policy {policy.name}: {why}")

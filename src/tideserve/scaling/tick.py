@@ -25,6 +25,7 @@ Per tick, in order:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -150,17 +151,29 @@ def _advance(
         t.record = replace(t.record, schedule_checked=now)
     policies = tuple(p for p in world.policies if p.key == key)
     forecasts = dict(obs.forecasts)
+    at = _forecast_time(now, config)
     if firings:
         ctx = TargetContext(t.current, policies, evaluations, scalable, unscalable)
         before = t.state
         decision = execute_policies(before, firings, ctx, now, config.time_scale)
-        floor = predictive.floor_for(policies, forecasts, before.target, now, config.time_scale)
+        floor = predictive.floor_for(policies, forecasts, before.target, at, config.time_scale)
         _apply(t, predictive.hold_scale_in(before, decision, floor, t.current, now), now)
     for policy in policies:
         if policy.predictive is not None:
-            _apply(t, predictive.decide(t.state, policy, forecasts.get(policy.arn), t.current,
-                                        now, config.time_scale, scalable), now)
+            decision = predictive.decide(t.state, policy, forecasts.get(policy.arn), t.current,
+                                         now, config.time_scale, scalable, at)
+            _apply(t, decision, now)
     return t
+
+
+def _forecast_time(now: float, config: TickConfig) -> float:
+    """The time predictive policies read the forecast at: the start of the metric period
+    whose evaluation slot (period start + evaluation delay) `now` is in. Forecasts move on
+    once a period, at the moment alarms evaluate, so a driver ticking every second and the
+    simulator, ticking at the slots, act at the same instant."""
+    if not config.resolution:
+        return now
+    return math.floor((now - config.evaluation_delay) / config.resolution) * config.resolution
 
 
 def _due_actions(
