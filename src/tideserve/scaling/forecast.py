@@ -17,6 +17,7 @@ forecast in a minute at TargetValue 500 → ceil(2.46) = 3 instances.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,9 +83,11 @@ def build_forecast(
     step: float,
     time_scale: float,
     model: ForecastModel,
+    known_error: float | None = None,
 ) -> Forecast:
     """The forecast made at `now` from `history` ({bin start: load}); bins without data count
-    as no load (a metric of invocations has no datapoint in a minute without any)."""
+    as no load (a metric of invocations has no datapoint in a minute without any).
+    `known_error`: a back-test error measured earlier today, reused instead of testing again."""
     end = math.floor(now / step) * step  # the bins before this one are closed
     empty = Forecast(policy.arn, now, end, step)
     if not history:
@@ -98,7 +101,9 @@ def build_forecast(
     values = values[-round(MAX_HISTORY * time_scale / step):]
     horizon = round(HORIZON * time_scale / step)
     used: ForecastModel = model if len(values) >= 2 * season else SeasonalNaive()
-    error = _backtest(used, values, season) if len(values) >= 2 * season else None
+    error = None
+    if len(values) >= 2 * season:
+        error = known_error if known_error is not None else _backtest(used, values, season)
     load = tuple(max(0.0, float(v)) for v in used.predict(values, season, horizon))
     per_bin_target = spec.target_value * (step / time_scale) / 60.0  # TargetValue per minute
     capacity = tuple(math.ceil(v / per_bin_target - 1e-9) for v in load)
@@ -138,6 +143,8 @@ class Forecaster:
     delay: float = 0.0
     forecasts: dict[str, Forecast] = field(default_factory=dict)
     _made_for: dict[str, ScalingPolicy] = field(default_factory=dict)
+    _models: dict[str, ForecastModel] = field(default_factory=dict)  # one per policy
+    _tested: dict[str, tuple[int, float]] = field(default_factory=dict)  # (day, error)
 
     def refresh(self, policies: Sequence[ScalingPolicy], read: ReadStat,
                 now: float) -> list[Forecast]:
@@ -145,8 +152,8 @@ class Forecaster:
         remade = []
         live = {p.arn for p in policies if p.predictive is not None}
         for arn in [a for a in self.forecasts if a not in live]:
-            self.forecasts.pop(arn)
-            self._made_for.pop(arn, None)
+            for memo in (self.forecasts, self._made_for, self._models, self._tested):
+                memo.pop(arn, None)
         for policy in policies:
             config = policy.predictive
             if config is None or not self._due(policy, now):
@@ -154,10 +161,19 @@ class Forecaster:
             spec = config.spec
             start = now - MAX_HISTORY * self.time_scale - self.step
             history, why = load_series(spec, read, start, now, self.step)
+            if self._made_for.get(policy.arn) != policy:  # new or changed: start afresh
+                self._models[policy.arn] = copy.deepcopy(self.model)
+                self._tested.pop(policy.arn, None)
+            day = math.floor((now - self.delay) / (DAY * self.time_scale))
+            tested = self._tested.get(policy.arn)
+            known = tested[1] if tested is not None and tested[0] == day else None
             forecast = build_forecast(policy, spec, history, now, self.step, self.time_scale,
-                                      self.model)
+                                      self._models[policy.arn], known)
             if why:
                 forecast = _note(forecast, why)
+            if forecast.error is not None:
+                # The back-test is redone once a day: the last day's error moves slowly.
+                self._tested[policy.arn] = (day, forecast.error)
             self.forecasts[policy.arn] = forecast
             self._made_for[policy.arn] = policy
             remade.append(forecast)
