@@ -99,6 +99,10 @@ def test_predictive_policy_scales_out_before_the_load_and_ahead_of_the_alarm(
     assert predicted[-1]["Cause"] == "predictive scaling policy forecast forecasted capacity 2"
     assert predicted[-1]["StartTime"].timestamp() < rise < alarm_at
 
+    scalable = aas.describe_scalable_targets(ServiceNamespace="sagemaker",
+                                             ResourceIds=[resource])["ScalableTargets"][0]
+    assert scalable["PredictedCapacity"] == 2
+
     forecast = aas.get_predictive_scaling_forecast(
         **target, PolicyName="forecast", StartTime=datetime.fromtimestamp(start, UTC),
         EndTime=datetime.fromtimestamp(start, UTC) + timedelta(seconds=120))

@@ -47,12 +47,14 @@ from tideserve.scaling.alarms import new_alarm_state
 from tideserve.scaling.engine import TargetState
 from tideserve.scaling.model import (
     SERVICE_NAMESPACE,
+    ScalableTarget,
     ScalingPolicy,
     TargetKey,
     delete_policy_plan,
     deregister_plan,
 )
 from tideserve.scaling.ports import CapacityPort
+from tideserve.scaling.predictive import forecast_capacity
 from tideserve.scaling.target_tracking import target_tracking_alarms
 from tideserve.scaling.world import AlarmRecord, TargetRecord
 from tideserve.settings import Settings
@@ -106,6 +108,7 @@ class AutoScalingApi:
         self.region = settings.region
         self.account = settings.account
         self.new_id = new_id
+        self.time_scale = settings.time_scale
         self.tagging = TaggingOperations(store)
 
     def operations(self) -> dict[str, Handler]:
@@ -174,9 +177,22 @@ class AutoScalingApi:
         found = [r.target for r in self.store.targets()
                  if r.key.service_namespace == namespace and _matches(r.key, params, "ResourceIds")]
         chunk, token = page(found, params)
-        out: dict[str, Any] = {"ScalableTargets": [describe_scalable_target(t) for t in chunk]}
+        out: dict[str, Any] = {"ScalableTargets": [self._with_prediction(t) for t in chunk]}
         if token:
             out["NextToken"] = token
+        return out
+
+    def _with_prediction(self, target: ScalableTarget) -> dict[str, Any]:
+        """PredictedCapacity: what the target's predictive policies forecast for now."""
+        out = describe_scalable_target(target)
+        now = self.clock.now()
+        predicted = [forecast_capacity(p.predictive, self.store.forecast(p.arn), target, now,
+                                       self.time_scale)
+                     for p in self.store.policies()
+                     if p.key == target.key and p.predictive is not None]
+        known = [c for c in predicted if c is not None]
+        if known:
+            out["PredictedCapacity"] = max(known)
         return out
 
     def deregister_scalable_target(self, params: dict[str, Any]) -> dict[str, Any]:

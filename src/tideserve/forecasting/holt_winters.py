@@ -49,7 +49,7 @@ class HoltWinters:
                 y = y[-3 * season:]
             model = ExponentialSmoothing(y, seasonal="add", seasonal_periods=season,
                                          initialization_method="heuristic")
-            if optimise:
+            if optimise or self._weights is None:
                 fit = model.fit(method="L-BFGS-B", use_brute=False)
                 self._weights = (float(fit.params["smoothing_level"]),
                                  float(fit.params["smoothing_seasonal"]))
