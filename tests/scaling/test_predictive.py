@@ -171,3 +171,29 @@ class TestWithReactivePolicies:
         p1, p2 = policy(), replace(policy(Mode="ForecastOnly"), arn="arn:2")
         forecasts = {p1.arn: forecast([3]), "arn:2": forecast([9])}
         assert predictive.floor_for((p1, p2), forecasts, target(), T0, 1.0) == 3
+
+
+class TestMetricMath:
+    def spec(self, *queries):
+        from tideserve.scaling.predictive_model import PredictiveMetricSpec
+        return PredictiveMetricSpec(100.0, tuple(queries), "{}")
+
+    def test_a_load_summed_over_two_variants(self):
+        from tideserve.scaling.forecast import load_series
+        from tideserve.scaling.predictive_model import ExpressionQuery, MetricStatQuery
+        a = MetricStatQuery("a", "AWS/SageMaker", "Invocations", "Sum", return_data=False)
+        b = MetricStatQuery("b", "AWS/SageMaker", "Invocations", "Sum", return_data=False)
+        total = ExpressionQuery("total", "(a + b) * 2")
+        data = {"a": {0.0: 1.0, 60.0: 2.0}, "b": {0.0: 10.0}}
+
+        def read(q, start, end, step):
+            return data[q.id]
+
+        assert load_series(self.spec(a, b, total), read, 0, 120, 60) == ({0.0: 22.0}, "")
+
+    def test_other_metric_math_is_reported_not_evaluated(self):
+        from tideserve.scaling.forecast import load_series
+        from tideserve.scaling.predictive_model import ExpressionQuery
+        search = ExpressionQuery("s", "SUM(SEARCH('{AWS/SageMaker} Invocations', 'Sum'))")
+        series, why = load_series(self.spec(search), lambda *a: {}, 0, 120, 60)
+        assert series == {} and why.startswith("metric math not evaluated for forecasts")

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tideserve.scaling import metric_math
 from tideserve.scaling.model import ScalingPolicy
 from tideserve.scaling.predictive_model import (
     ExpressionQuery,
@@ -67,12 +68,26 @@ class SeasonalNaive:
 
 def load_series(spec: PredictiveMetricSpec, read: ReadStat, start: float, end: float,
                 step: float) -> tuple[dict[float, float], str]:
-    """The load metric per bin over [start, end) and, if it cannot be read, why not."""
+    """The load metric per bin over [start, end) and, if it cannot be read, why not. Every
+    MetricStat query is read; expressions are evaluated (scaling.metric_math) once the ids
+    they read are known, so one may build on another."""
     query = spec.load_query
-    if isinstance(query, ExpressionQuery):
-        return {}, (f"metric math ({query.expression!r}) is not evaluated for forecasts; "
-                    "give the load as a MetricStat")
-    return dict(read(query, start, end, step)), ""
+    if isinstance(query, MetricStatQuery):
+        return dict(read(query, start, end, step)), ""
+    known: dict[str, Mapping[float, float]] = {
+        q.id: read(q, start, end, step) for q in spec.load if isinstance(q, MetricStatQuery)}
+    pending = [q for q in spec.load if isinstance(q, ExpressionQuery)]
+    try:
+        while pending:
+            ready = [q for q in pending if metric_math.referenced_ids(q.expression) <= set(known)]
+            if not ready:
+                return {}, f"metric math ({query.expression!r}) reads ids no query defines"
+            for q in ready:
+                known[q.id] = metric_math.evaluate(q.expression, known)
+                pending.remove(q)
+    except metric_math.UnsupportedExpression as exc:
+        return {}, f"metric math not evaluated for forecasts: {exc}"
+    return dict(known[query.id]), ""
 
 
 def build_forecast(
