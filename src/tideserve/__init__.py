@@ -17,9 +17,12 @@ dependency across packages needs its line changed here first).
                  -> state_files
     client       boto3 clients for a running server
                  -> -
-    scaling      the pure engine: alarms, target tracking, step, cron, and the per-tick step
-                 (world, tick, alarm_tick, ports) both the live driver and the simulator run
+    scaling      the pure engine: alarms, target tracking, step, cron, predictive scaling
+                 (forecast, predictive), and the per-tick step (world, tick, alarm_tick,
+                 ports) both the live driver and the simulator run
                  -> errors
+    forecasting  load forecasting models (statsmodels Holt-Winters) behind scaling's port
+                 -> scaling
     metrics      the metric catalogue, aggregation, CloudWatch store and queries, Prometheus
                  -> clock db errors
     tracing      OpenTelemetry spans and propagation, the OTLP pipeline, recent traces, the
@@ -36,8 +39,8 @@ dependency across packages needs its line changed here first).
     fleet        instance providers (local processes), readiness, restart backoff
                  -> cost serving
     autoscaling  AAS and alarm APIs (wire validation, AWS-shaped views), their storage, the
-                 live driver
-                 -> client clock db errors metrics scaling settings
+                 live driver and its forecasts
+                 -> client clock db errors forecasting metrics scaling settings
     asyncinf     async inference: queue, dispatcher, backlog, notifications
                  -> api clock db errors metrics serving settings tracing
     control      SageMaker control plane, controller (pure plans, executors), variant kinds
@@ -56,8 +59,8 @@ dependency across packages needs its line changed here first).
                  or spot instances, checkpoints, their storage
                  -> client clock control cost db errors fleet logs objectstore serving settings
     sim          the policy-rehearsal simulator
-                 -> asyncinf autoscaling client clock cost errors metrics scaling serverless
-                    settings
+                 -> asyncinf autoscaling client clock cost errors forecasting metrics scaling
+                    serverless settings
     logs         CloudWatch Logs: log groups, ingestion of instance output, the logs API,
                  filter patterns, Logs Insights
                  -> clock db errors

@@ -182,7 +182,8 @@ def test_describe_pagination_and_filters(env: Env) -> None:
 
 def test_validation_errors_name_the_field(env: Env) -> None:
     register(env)
-    with pytest.raises(ValidationError, match="PredictiveScaling"):
+    # Beyond AWS (ECS only there), predictive scaling is offered: its configuration is due.
+    with pytest.raises(ValidationError, match="predictiveScalingPolicyConfiguration"):
         env.aas.put_scaling_policy({**target_params(), "PolicyName": "p",
                                     "PolicyType": "PredictiveScaling"})
     with pytest.raises(ValidationError, match="Unsupported service namespace"):

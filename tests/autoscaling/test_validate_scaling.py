@@ -88,7 +88,8 @@ def test_predefined_sagemaker_metrics_are_exactly_botocores() -> None:
         ("customized without statistic", tt_request(
             PredefinedMetricSpecification=None,
             CustomizedMetricSpecification={"MetricName": "m", "Namespace": "n"}), "statistic"),
-        ("predictive", {**tt_request(), "PolicyType": "PredictiveScaling"}, "ECS"),
+        ("predictive with a target-tracking configuration",
+         {**tt_request(), "PolicyType": "PredictiveScaling"}, "does not match"),
         ("other namespace", {**tt_request(), "ServiceNamespace": "ecs"}, "Unsupported"),
         ("inference component dimension",
          {**tt_request(), "ScalableDimension": "sagemaker:inference-component:DesiredCopyCount"},

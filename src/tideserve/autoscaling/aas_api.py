@@ -11,9 +11,11 @@ scaling activity.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from tideserve.autoscaling.describe import (
@@ -35,6 +37,7 @@ from tideserve.autoscaling.validate import (
 )
 from tideserve.autoscaling.validate_schedule import (
     check_action_fits,
+    forecast_time,
     put_scheduled_action,
     validate_put_scheduled_action,
 )
@@ -44,12 +47,14 @@ from tideserve.scaling.alarms import new_alarm_state
 from tideserve.scaling.engine import TargetState
 from tideserve.scaling.model import (
     SERVICE_NAMESPACE,
+    ScalableTarget,
     ScalingPolicy,
     TargetKey,
     delete_policy_plan,
     deregister_plan,
 )
 from tideserve.scaling.ports import CapacityPort
+from tideserve.scaling.predictive import forecast_capacity
 from tideserve.scaling.target_tracking import target_tracking_alarms
 from tideserve.scaling.world import AlarmRecord, TargetRecord
 from tideserve.settings import Settings
@@ -103,6 +108,7 @@ class AutoScalingApi:
         self.region = settings.region
         self.account = settings.account
         self.new_id = new_id
+        self.time_scale = settings.time_scale
         self.tagging = TaggingOperations(store)
 
     def operations(self) -> dict[str, Handler]:
@@ -119,6 +125,7 @@ class AutoScalingApi:
             "DescribeScheduledActions": self.describe_scheduled_actions,
             "DeleteScheduledAction": self.delete_scheduled_action,
             "DescribeScalingActivities": self.describe_scaling_activities,
+            "GetPredictiveScalingForecast": self.get_predictive_scaling_forecast,
             **self.tagging.operations(),
         }
 
@@ -170,9 +177,22 @@ class AutoScalingApi:
         found = [r.target for r in self.store.targets()
                  if r.key.service_namespace == namespace and _matches(r.key, params, "ResourceIds")]
         chunk, token = page(found, params)
-        out: dict[str, Any] = {"ScalableTargets": [describe_scalable_target(t) for t in chunk]}
+        out: dict[str, Any] = {"ScalableTargets": [self._with_prediction(t) for t in chunk]}
         if token:
             out["NextToken"] = token
+        return out
+
+    def _with_prediction(self, target: ScalableTarget) -> dict[str, Any]:
+        """PredictedCapacity: what the target's predictive policies forecast for now."""
+        out = describe_scalable_target(target)
+        now = self.clock.now()
+        predicted = [forecast_capacity(p.predictive, self.store.forecast(p.arn), target, now,
+                                       self.time_scale)
+                     for p in self.store.policies()
+                     if p.key == target.key and p.predictive is not None]
+        known = [c for c in predicted if c is not None]
+        if known:
+            out["PredictedCapacity"] = max(known)
         return out
 
     def deregister_scalable_target(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +225,8 @@ class AutoScalingApi:
             self._replace_alarms(existing, policy, now)
             self.store.put_policy(policy)
         out: dict[str, Any] = {"PolicyARN": policy.arn}
+        if policy.predictive is not None:
+            out["Alarms"] = []  # AWS makes no alarms for a predictive policy
         if policy.tracking is not None:
             out["Alarms"] = [{"AlarmName": a.name, "AlarmARN": a.arn} for a in policy.alarms]
         return out
@@ -335,3 +357,40 @@ class AutoScalingApi:
         if token:
             out["NextToken"] = token
         return out
+
+    # --- predictive scaling -----------------------------------------------------------------
+
+    def get_predictive_scaling_forecast(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The forecast the driver acts on, between StartTime (inclusive) and EndTime
+        (exclusive), one value per forecast bin (a metric period; AWS's are hourly)."""
+        key = target_key(params)
+        name = params.get("PolicyName")
+        start, end = forecast_time(params, "StartTime"), forecast_time(params, "EndTime")
+        if end <= start:
+            raise ValidationError("EndTime must be after StartTime")
+        if end - start > 30 * 86400:
+            raise ValidationError("The time range between StartTime and EndTime can't be "
+                                  "longer than 30 days")
+        policy = self.store.policy(key, str(name))
+        if policy is None or policy.predictive is None:
+            raise ValidationError(f"No predictive scaling policy named {name} on "
+                                  f"{key.resource_id}")
+        forecast = self.store.forecast(policy.arn)
+        stamps: list[datetime] = []
+        load: list[float] = []
+        capacity: list[float] = []
+        if forecast is not None:
+            for i, (lv, cv) in enumerate(zip(forecast.load, forecast.capacity, strict=True)):
+                t = forecast.start + i * forecast.step
+                if start <= t < end:
+                    stamps.append(datetime.fromtimestamp(t, UTC))
+                    load.append(lv)
+                    capacity.append(float(cv))
+        spec = policy.predictive.spec
+        updated = forecast.update_time if forecast is not None else self.clock.now()
+        return {
+            "LoadForecast": [{"Timestamps": stamps, "Values": load,
+                              "MetricSpecification": json.loads(spec.echo)}],
+            "CapacityForecast": {"Timestamps": list(stamps), "Values": capacity},
+            "UpdateTime": datetime.fromtimestamp(updated, UTC),
+        }

@@ -28,6 +28,13 @@ from tideserve.scaling.model import (
     TargetKey,
     TargetTrackingConfig,
 )
+from tideserve.scaling.predictive_model import (
+    ExpressionQuery,
+    Forecast,
+    MetricStatQuery,
+    PredictiveConfig,
+    PredictiveMetricSpec,
+)
 from tideserve.scaling.world import AlarmRecord, TargetRecord
 
 _CLASSES: dict[str, type] = {
@@ -36,7 +43,8 @@ _CLASSES: dict[str, type] = {
         Activity, AlarmRecord, AlarmRef, AlarmState, CustomizedMetric, InFlight, MetricAlarm,
         NotScaledReason, PolicyCooldown, PredefinedMetric, ScalableTarget, ScalingPolicy,
         ScheduledAction, StepAdjustment, StepScalingConfig, SuspendedState, TargetKey,
-        TargetRecord, TargetState, TargetTrackingConfig,
+        TargetRecord, TargetState, TargetTrackingConfig, ExpressionQuery, Forecast,
+        MetricStatQuery, PredictiveConfig, PredictiveMetricSpec,
     )
 }  # fmt: skip
 T = TypeVar("T")

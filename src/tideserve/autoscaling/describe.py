@@ -3,6 +3,7 @@ aware UTC datetimes (the wire layer writes them as epoch seconds)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from tideserve.scaling.model import (
     StepScalingConfig,
     TargetTrackingConfig,
 )
+from tideserve.scaling.predictive_model import PredictiveConfig
 
 
 def _utc(t: float) -> datetime:
@@ -51,10 +53,24 @@ def describe_scaling_policy(policy: ScalingPolicy) -> dict[str, Any]:
     }
     if isinstance(policy.config, StepScalingConfig):
         out["StepScalingPolicyConfiguration"] = _step(policy.config)
+    elif isinstance(policy.config, PredictiveConfig):
+        out["PredictiveScalingPolicyConfiguration"] = describe_predictive(policy.config)
     else:
         out["TargetTrackingScalingPolicyConfiguration"] = _tracking(policy.config)
     out["Alarms"] = [{"AlarmName": a.name, "AlarmARN": a.arn} for a in policy.alarms]
     out["CreationTime"] = _utc(policy.creation_time)
+    return out
+
+
+def describe_predictive(c: PredictiveConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "MetricSpecifications": [json.loads(s.echo) for s in c.metric_specifications],
+        "Mode": c.mode,
+        "SchedulingBufferTime": c.scheduling_buffer_time,
+        "MaxCapacityBreachBehavior": c.max_capacity_breach_behavior,
+    }
+    if c.max_capacity_buffer is not None:
+        out["MaxCapacityBuffer"] = c.max_capacity_buffer
     return out
 
 

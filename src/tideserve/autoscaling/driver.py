@@ -25,11 +25,14 @@ from tideserve.autoscaling.startup_log import StartupLog
 from tideserve.autoscaling.storage import ScalingStorage
 from tideserve.clock import Clock
 from tideserve.errors import TideserveError
+from tideserve.forecasting.holt_winters import model as forecast_model
 from tideserve.metrics.model import Dimensions
 from tideserve.scaling.alarms import MetricAlarm, datapoint_query
 from tideserve.scaling.drive import drive_once, refused
+from tideserve.scaling.forecast import Forecaster
 from tideserve.scaling.model import TargetKey
 from tideserve.scaling.ports import Capacity, CapacityPort
+from tideserve.scaling.predictive_model import MetricStatQuery
 from tideserve.scaling.world import (
     AlarmChanged,
     Applied,
@@ -84,6 +87,10 @@ class ScalingDriver:
         period = settings.period
         self.tick_seconds = tick_seconds or min(1.0, period / 4)
         self.config = TickConfig.for_period(period)
+        # Predictive policies' forecasts, one bin per metric period, remade every (compressed)
+        # hour from the metric store; the simulator keeps one the same way.
+        self.forecaster = Forecaster(forecast_model(), period, self.config.time_scale,
+                                     self.config.evaluation_delay)
 
     async def run_forever(self) -> None:
         while True:
@@ -103,6 +110,13 @@ class ScalingDriver:
         outcome; setting a capacity is one quick write to the SageMaker service."""
         if self.flush is not None:
             self.flush()
+        # Forecasting takes up to a second: outside the lock, so API calls are not held up.
+        remade = self.forecaster.refresh(self.store.policies(), self._load_history, now)
+        if remade:
+            self.store.put_forecasts(remade)
+            for f in remade:
+                log.info("forecast for %s by %s: %s", f.policy_arn, f.model,
+                         f.note or f"{len(f.capacity)} bins, peak {max(f.capacity)}")
         with self.store.lock:
             before = self.store.load_world()
             result = drive_once(before, self._observe, now, self._apply, self.config)
@@ -112,7 +126,13 @@ class ScalingDriver:
 
     def _observe(self, world: World) -> Observation:
         capacities = {r.key.resource_id: self._capacity(r.key) for r in world.targets}
-        return Observation(self._datapoints, capacities, self._startup_seconds)
+        return Observation(self._datapoints, capacities, self._startup_seconds,
+                           dict(self.forecaster.forecasts))
+
+    def _load_history(self, q: MetricStatQuery, start: float, end: float,
+                      step: float) -> Mapping[float, float]:
+        return dict(self.metrics.series(q.namespace, q.metric_name, q.dimensions, q.stat, step,
+                                        start, end, q.unit))
 
     def _capacity(self, key: TargetKey) -> Capacity | None:
         """None also when the variant no longer has the target's dimension (an endpoint deleted

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from tideserve.scaling.model import Activity, ScalingPolicy, ScheduledAction, TargetKey
+from tideserve.scaling.predictive_model import Forecast
 from tideserve.scaling.world import AlarmRecord, TargetRecord, TickResult, World
 
 OPEN = ("Pending", "InProgress")
@@ -48,6 +49,8 @@ class ScalingStorage(Protocol):
     def delete_alarms(self, names: Iterable[str]) -> None: ...
     def load_world(self) -> World: ...
     def save_world(self, before: World, result: TickResult) -> None: ...
+    def forecast(self, policy_arn: str) -> Forecast | None: ...
+    def put_forecasts(self, forecasts: Iterable[Forecast]) -> None: ...
 
 
 class MemoryScalingStore:
@@ -58,6 +61,7 @@ class MemoryScalingStore:
         self._targets: dict[TargetKey, TargetRecord] = {}
         self._policies: dict[str, ScalingPolicy] = {}  # by ARN
         self._actions: dict[str, ScheduledAction] = {}  # by ARN
+        self._forecasts: dict[str, Forecast] = {}  # by PolicyARN
         self._activities: dict[str, Activity] = {}  # by id, in insertion order
         self._tags: dict[str, dict[str, str]] = {}  # by resource ARN
         self._alarms: dict[str, AlarmRecord] = {}  # by name
@@ -182,3 +186,10 @@ class MemoryScalingStore:
         self.put_alarms(r for r in after.alarms if old_alarms.pop(r.name, None) != r)
         self.delete_alarms(old_alarms)
         self.put_activities(result.activities)
+
+    def forecast(self, policy_arn: str) -> Forecast | None:
+        return self._forecasts.get(policy_arn)
+
+    def put_forecasts(self, forecasts: Iterable[Forecast]) -> None:
+        for f in forecasts:
+            self._forecasts[f.policy_arn] = f

@@ -18,12 +18,14 @@ from tideserve.autoscaling import codec
 from tideserve.autoscaling.tables import (
     aas_tags,
     metric_alarms,
+    predictive_forecasts,
     scalable_targets,
     scaling_activities,
     scaling_policies,
     scheduled_actions,
 )
 from tideserve.scaling.model import Activity, ScalingPolicy, ScheduledAction, TargetKey
+from tideserve.scaling.predictive_model import Forecast
 from tideserve.scaling.world import AlarmRecord, TargetRecord, TickResult, World
 
 OPEN = ("Pending", "InProgress")
@@ -233,6 +235,19 @@ class ScalingStore:
         _upsert(conn, scalable_targets, _key_where(scalable_targets, target.key), {
             **_key_cols(target.key), "arn": target.arn, "creation_time": target.creation_time,
             "record": codec.dumps(record)})
+
+    def forecast(self, policy_arn: str) -> Forecast | None:
+        t = predictive_forecasts
+        rows = self._scalars(select(t.c.forecast).where(t.c.policy_arn == policy_arn))
+        return codec.loads(rows[0], Forecast) if rows else None
+
+    def put_forecasts(self, forecasts: Iterable[Forecast]) -> None:
+        t = predictive_forecasts
+        with self._engine.begin() as conn:
+            for f in forecasts:
+                _upsert(conn, t, t.c.policy_arn == f.policy_arn, {
+                    "policy_arn": f.policy_arn, "update_time": f.update_time,
+                    "forecast": codec.dumps(f)})
 
     @staticmethod
     def _delete_target(conn: Connection, key: TargetKey) -> None:

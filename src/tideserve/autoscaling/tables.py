@@ -72,3 +72,11 @@ metric_alarms = Table(
     Column("name", String(255), primary_key=True),
     Column("record", Text, nullable=False),  # AlarmRecord: alarm, state, last evaluation
 )
+
+predictive_forecasts = Table(
+    "aas_predictive_forecasts",
+    metadata,
+    Column("policy_arn", String(1600), primary_key=True),
+    Column("update_time", Float, nullable=False),
+    Column("forecast", Text, nullable=False),  # Forecast: the one the driver acts on
+)

@@ -17,9 +17,11 @@ from typing import Any, cast
 
 from tideserve.autoscaling.fields import Request, constraint, optional_int
 from tideserve.autoscaling.validate_metric import tracking_config
+from tideserve.autoscaling.validate_predictive import predictive_config
 from tideserve.autoscaling.validate_step import StepRequest, step_request
 from tideserve.errors import LimitExceededError, ValidationError
 from tideserve.scaling.model import (
+    PREDICTIVE_SCALING,
     ROLE_ARN,
     SERVICE_NAMESPACE,
     STEP_SCALING,
@@ -34,6 +36,7 @@ from tideserve.scaling.model import (
     TargetKey,
     TargetTrackingConfig,
 )
+from tideserve.scaling.predictive_model import PredictiveConfig
 from tideserve.scaling.step import check_steps
 from tideserve.scaling.target_tracking import alarm_arn, alarm_name
 
@@ -136,6 +139,7 @@ class PolicyRequest:
     policy_type: str | None  # None on an update that leaves the type alone
     tracking: TargetTrackingConfig | None
     step: StepRequest | None
+    predictive: PredictiveConfig | None = None
 
 
 def validate_put_scaling_policy(request: Request) -> PolicyRequest:
@@ -147,8 +151,21 @@ def validate_put_scaling_policy(request: Request) -> PolicyRequest:
     policy_type = request.get("PolicyType")
     tt_raw = request.get("TargetTrackingScalingPolicyConfiguration")
     step_raw = request.get("StepScalingPolicyConfiguration")
-    if policy_type == "PredictiveScaling" or request.get("PredictiveScalingPolicyConfiguration"):
-        raise ValidationError("PredictiveScaling policies are only supported for ECS services")
+    pred_raw = request.get("PredictiveScalingPolicyConfiguration")
+    if policy_type == PREDICTIVE_SCALING or pred_raw:
+        # Beyond AWS (which offers predictive scaling for ECS only): SageMaker variants too,
+        # in AWS's wire shape.
+        if policy_type != PREDICTIVE_SCALING:
+            raise ValidationError("PredictiveScalingPolicyConfiguration is only valid with "
+                                  "PolicyType PredictiveScaling")
+        if tt_raw or step_raw:
+            raise ValidationError("The configuration given does not match PolicyType "
+                                  "PredictiveScaling")
+        if not isinstance(pred_raw, dict):
+            raise constraint(None, "predictiveScalingPolicyConfiguration",
+                             "Member must not be null")
+        return PolicyRequest(key, name, policy_type, None, None,
+                             predictive_config(pred_raw, key))
     if policy_type not in (None, TARGET_TRACKING, STEP_SCALING):
         raise constraint(policy_type, "policyType", "Member must satisfy enum value set: "
                          "[StepScaling, TargetTrackingScaling, PredictiveScaling]")
@@ -183,6 +200,14 @@ def put_policy(
         f"{req.key.service_namespace}/{req.key.resource_id}:policyName/{req.name}"
     )
     created = existing.creation_time if existing else now
+    if existing is not None and policy_type != existing.policy_type:
+        raise ValidationError(f"Policy {req.name} is a {existing.policy_type} policy; delete "
+                              "it to put a policy of another type under its name")
+    if policy_type == PREDICTIVE_SCALING:
+        if req.predictive is None:
+            raise ValidationError("PredictiveScalingPolicyConfiguration is required for "
+                                  "PredictiveScaling")
+        return ScalingPolicy(req.name, arn, req.key, PREDICTIVE_SCALING, req.predictive, created)
     if policy_type == STEP_SCALING:
         old = existing.step if existing else None
         config = _merge_step(old, req.step)

@@ -117,3 +117,11 @@ def check_action_fits(action: ScheduledAction, others: Sequence[ScheduledAction]
             f"A scalable target can have at most {MAX_ACTIONS_PER_TARGET} scheduled actions",
             code="LimitExceededException",
         )
+
+
+def forecast_time(request: Request, name: str) -> float:
+    """GetPredictiveScalingForecast's StartTime/EndTime: required timestamps."""
+    value = _time(request, name)
+    if value is None:
+        raise constraint(None, name[0].lower() + name[1:], "Member must not be null")
+    return value

@@ -149,7 +149,7 @@ def _start(state: TargetState, p: Proposal, ctx: TargetContext, now: float) -> D
     policy, key = p.firing.policy, state.target.key
     cause = acts.policy_cause(p.firing.alarm.name, policy.name)
     activity = acts.start_activity(key, p.capacity, cause, now, policy.arn)
-    new_state = _begin(state, activity, p.direction, p.base, p.cooldown)
+    new_state = begin(state, activity, p.direction, p.base, p.cooldown)
     if p.direction == "out":  # any scale-out ends every scale-in cooldown on the target
         new_state = replace(
             new_state,
@@ -157,18 +157,19 @@ def _start(state: TargetState, p: Proposal, ctx: TargetContext, now: float) -> D
         )
     verb = "scale out" if p.direction == "out" else "scale in"
     reason = f"{verb} from {ctx.current_capacity} to {p.capacity}: {p.reason}"
-    return Decision(new_state, p.capacity, activity, reason, _overridden(state))
+    return Decision(new_state, p.capacity, activity, reason, overridden(state))
 
 
-def _begin(
+def begin(
     state: TargetState, activity: Activity, direction: Direction, base: int, cooldown: int
 ) -> TargetState:
+    """The state once `activity` is in flight (a predictive decision starts one too)."""
     assert activity.desired is not None
     flight = InFlight(activity.activity_id, activity.policy_arn, direction, base, cooldown)
     return replace(state, desired=activity.desired, in_flight=flight, last_not_scaled=None)
 
 
-def _overridden(state: TargetState) -> tuple[str, ...]:
+def overridden(state: TargetState) -> tuple[str, ...]:
     return (state.in_flight.activity_id,) if state.in_flight else ()
 
 
@@ -226,8 +227,8 @@ def enforce_bounds(state: TargetState, current_capacity: int, now: float) -> Dec
         return Decision(state, None, None, f"capacity {current_capacity} is within bounds")
     activity = acts.start_activity(target.key, value, cause, now)
     direction: Direction = "out" if value > current_capacity else "in"
-    new_state = _begin(state, activity, direction, current_capacity, 0)
-    return Decision(new_state, value, activity, cause, _overridden(state))
+    new_state = begin(state, activity, direction, current_capacity, 0)
+    return Decision(new_state, value, activity, cause, overridden(state))
 
 
 def apply_scheduled_action(
@@ -263,5 +264,5 @@ def apply_scheduled_action(
         return Decision(state, None, acts.failed_activity(target.key, value, cause, now, why), why)
     activity = acts.start_activity(target.key, value, cause, now)
     direction: Direction = "out" if value > current_capacity else "in"
-    new_state = _begin(state, activity, direction, current_capacity, 0)
-    return Decision(new_state, value, activity, cause, _overridden(state))
+    new_state = begin(state, activity, direction, current_capacity, 0)
+    return Decision(new_state, value, activity, cause, overridden(state))

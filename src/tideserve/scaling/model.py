@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tideserve.scaling.predictive_model import PredictiveConfig
+
 SERVICE_NAMESPACE = "sagemaker"
 DIM_INSTANCES = "sagemaker:variant:DesiredInstanceCount"
 DIM_PROVISIONED_CONCURRENCY = "sagemaker:variant:DesiredProvisionedConcurrency"
@@ -18,6 +20,7 @@ SUPPORTED_DIMENSIONS = (DIM_INSTANCES, DIM_PROVISIONED_CONCURRENCY)
 
 TARGET_TRACKING = "TargetTrackingScaling"
 STEP_SCALING = "StepScaling"
+PREDICTIVE_SCALING = "PredictiveScaling"
 
 # SageMaker endpoint variants default both target-tracking cooldowns to 300 s
 # (SageMaker developer guide, endpoint-auto-scaling-prerequisites).
@@ -132,8 +135,8 @@ class ScalingPolicy:
     name: str
     arn: str
     key: TargetKey
-    policy_type: str  # TARGET_TRACKING | STEP_SCALING
-    config: TargetTrackingConfig | StepScalingConfig
+    policy_type: str  # TARGET_TRACKING | STEP_SCALING | PREDICTIVE_SCALING
+    config: TargetTrackingConfig | StepScalingConfig | PredictiveConfig
     creation_time: float
     # Target tracking only: the uuid of `<PolicyARN>:createdBy/<uuid>` (the alarm action) and
     # the alarms made for the current revision of the policy.
@@ -152,6 +155,10 @@ class ScalingPolicy:
     @property
     def step(self) -> StepScalingConfig | None:
         return self.config if isinstance(self.config, StepScalingConfig) else None
+
+    @property
+    def predictive(self) -> PredictiveConfig | None:
+        return self.config if isinstance(self.config, PredictiveConfig) else None
 
     def alarm(self, kind: Literal["high", "low"]) -> AlarmRef | None:
         return next((a for a in self.alarms if a.kind == kind), None)
@@ -262,4 +269,6 @@ def deregister_plan(
 def delete_policy_plan(policy: ScalingPolicy) -> DeletePolicyPlan:
     if policy.policy_type == TARGET_TRACKING:
         return DeletePolicyPlan(tuple(a.name for a in policy.alarms), None)
+    if policy.policy_type == PREDICTIVE_SCALING:  # no alarms: the forecast drives it
+        return DeletePolicyPlan((), None)
     return DeletePolicyPlan((), policy.arn)

@@ -10,7 +10,10 @@ Per tick, in order:
       instance serving (cooldowns start then, `complete_activity`);
    b. a RegisterScalableTarget's Min/Max is enforced (`enforce_bounds`) once InService;
    c. due scheduled actions run (`apply_scheduled_action`), in fire-time order;
-   d. the firings of its policies are decided together (`execute_policies`).
+   d. the firings of its policies are decided together (`execute_policies`), a scale-in
+      stopping at what a ForecastAndScale policy forecasts (`predictive.hold_scale_in`);
+   e. its predictive policies scale out to their forecast (`predictive.decide`): the higher
+      capacity wins, as AWS combines predictive with reactive policies.
    Each decision that sets a capacity supersedes the previous one of the same tick (the
    engine marks it Overridden), so at most one SetCapacity per target leaves a tick.
 3. a target whose endpoint or variant is gone is removed with its policies, scheduled
@@ -22,10 +25,12 @@ Per tick, in order:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from tideserve.scaling import activities as acts
+from tideserve.scaling import predictive
 from tideserve.scaling.alarm_tick import evaluate_alarms
 from tideserve.scaling.alarms import AlarmEvaluation
 from tideserve.scaling.engine import (
@@ -144,11 +149,31 @@ def _advance(
         _apply(t, decision, now)
     if mine:  # a target without scheduled actions keeps its row unchanged tick after tick
         t.record = replace(t.record, schedule_checked=now)
+    policies = tuple(p for p in world.policies if p.key == key)
+    forecasts = dict(obs.forecasts)
+    at = _forecast_time(now, config)
     if firings:
-        policies = tuple(p for p in world.policies if p.key == key)
         ctx = TargetContext(t.current, policies, evaluations, scalable, unscalable)
-        _apply(t, execute_policies(t.state, firings, ctx, now, config.time_scale), now)
+        before = t.state
+        decision = execute_policies(before, firings, ctx, now, config.time_scale)
+        floor = predictive.floor_for(policies, forecasts, before.target, at, config.time_scale)
+        _apply(t, predictive.hold_scale_in(before, decision, floor, t.current, now), now)
+    for policy in policies:
+        if policy.predictive is not None:
+            decision = predictive.decide(t.state, policy, forecasts.get(policy.arn), t.current,
+                                         now, config.time_scale, scalable, at)
+            _apply(t, decision, now)
     return t
+
+
+def _forecast_time(now: float, config: TickConfig) -> float:
+    """The time predictive policies read the forecast at: the start of the metric period
+    whose evaluation slot (period start + evaluation delay) `now` is in. Forecasts move on
+    once a period, at the moment alarms evaluate, so a driver ticking every second and the
+    simulator, ticking at the slots, act at the same instant."""
+    if not config.resolution:
+        return now
+    return math.floor((now - config.evaluation_delay) / config.resolution) * config.resolution
 
 
 def _due_actions(

@@ -21,6 +21,7 @@ from tideserve.scaling.model import (
     TargetKey,
 )
 from tideserve.scaling.ports import Capacity
+from tideserve.scaling.predictive_model import Forecast
 
 Point = tuple[float, float | None]
 
@@ -123,6 +124,9 @@ class Observation:
     capacities: Mapping[str, Capacity | None]  # resource id -> capacity now
     # (resource id, since, until) -> the longest instance start-up (s) reported in between
     startup_seconds: StartupSeconds | None = None
+    # Predictive policies' current forecasts by PolicyARN (scaling.forecast.Forecaster keeps
+    # them, the same way live and in the simulator).
+    forecasts: Mapping[str, Forecast] = field(default_factory=dict)
 
 
 # --- effects --------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ from typing import Protocol
 import numpy as np
 
 from tideserve.errors import ConflictError
+from tideserve.forecasting.holt_winters import model as forecast_model
 from tideserve.scaling.alarms import evaluation_interval
 from tideserve.scaling.drive import drive_once, refused
+from tideserve.scaling.forecast import Forecaster
 from tideserve.scaling.model import Activity
 from tideserve.scaling.schedule import next_fire_time
 from tideserve.scaling.world import Applied, Observation, SetCapacity, World
@@ -28,6 +30,7 @@ from tideserve.sim.endpoint import SimEndpoint
 from tideserve.sim.engine_adapter import PolicySet, build_world, tick_config
 from tideserve.sim.fluid import FluidModel, StepLog
 from tideserve.sim.metrics import SimMetrics
+from tideserve.sim.predictive import TraceLoad
 from tideserve.sim.requests import RequestModel
 from tideserve.sim.scenario import Scenario
 
@@ -52,7 +55,10 @@ class EndpointLoop:
     (`make_model`, `make_metrics`) and may end the run early (`finished`)."""
 
     def __init__(self, scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray,
-                 initial_instances: int | None = None) -> None:
+                 initial_instances: int | None = None,
+                 history: np.ndarray | None = None) -> None:
+        """`history`: the arrivals per step just before the trace's first step (the history
+        prefix, sim.predictive.split_history) that predictive policies forecast from."""
         opts, ep = scenario.options, scenario.endpoint
         instances = ep.initial_instances if initial_instances is None else initial_instances
         self.scenario = scenario
@@ -69,6 +75,15 @@ class EndpointLoop:
         self.step = 0
         slots = [self.config.evaluation_slot(evaluation_interval(r.alarm))
                  for r in self.world.alarms]
+        self.forecaster: Forecaster | None = None
+        if any(p.predictive is not None for p in self.world.policies):
+            # Forecasts as the live driver makes them, decided on every metric period.
+            self.forecaster = Forecaster(forecast_model(), opts.metric_period,
+                                         self.config.time_scale, self.config.evaluation_delay)
+            before = np.zeros(0) if history is None else np.asarray(history, dtype=float)
+            self.load = TraceLoad(np.concatenate([before, arrivals]),
+                                  self.t0 - len(before) * self.dt, self.dt, ep.name, ep.variant)
+            slots.append(opts.metric_period)
         self.slot = min(slots) if slots else math.inf
         self.fires = {a.arn: next_fire_time(a, self.t0) for a in self.world.actions}
 
@@ -104,7 +119,9 @@ class EndpointLoop:
             self.metrics.final_steps = stop
 
     def _tick(self, now: float) -> None:
-        """One drive_once, as the driver runs it."""
+        """One drive_once, as the driver runs it (forecasts remade first where due)."""
+        if self.forecaster is not None:
+            self.forecaster.refresh(self.world.policies, self.load.read, now)
         result = drive_once(self.world, self._observe, now, lambda e: self._apply(e, now),
                             self.config)
         self.world = result.world
@@ -114,7 +131,9 @@ class EndpointLoop:
     def _observe(self, world: World) -> Observation:
         capacities = {r.key.resource_id: self.endpoint.capacity(r.key.resource_id)
                       for r in world.targets}
-        return Observation(self.metrics.datapoints, capacities, self.endpoint.startup_seconds)
+        forecasts = dict(self.forecaster.forecasts) if self.forecaster is not None else {}
+        return Observation(self.metrics.datapoints, capacities, self.endpoint.startup_seconds,
+                           forecasts)
 
     def _apply(self, effect: SetCapacity, now: float) -> Applied:
         try:

@@ -19,6 +19,7 @@ from tideserve.sim.baseline import clairvoyant
 from tideserve.sim.engine_adapter import PolicySet
 from tideserve.sim.fluid import FluidModel, StepLog
 from tideserve.sim.loop import EndpointLoop, serving_model
+from tideserve.sim.predictive import split_history
 from tideserve.sim.requests import RequestModel
 from tideserve.sim.result import PolicyRun, SimResult, Summary
 from tideserve.sim.scenario import Scenario
@@ -32,25 +33,28 @@ __all__ = ["run_candidate", "run_policy_set", "serving_model", "simulate", "summ
 def simulate(scenario: Scenario, only: str | None = None) -> SimResult:
     """Run every policy set (or the one named `only`) and the clairvoyant baseline."""
     started = time.perf_counter()
-    arrivals = scenario.arrivals()
-    runs = [run_candidate(scenario, ps, arrivals) for ps in scenario.policy_sets
+    scenario, history, arrivals = split_history(scenario, scenario.arrivals())
+    runs = [run_candidate(scenario, ps, arrivals, history) for ps in scenario.policy_sets
             if only is None or ps.name == only]
     baseline = clairvoyant(scenario, arrivals)
     return SimResult(scenario, runs, baseline, time.perf_counter() - started)
 
 
-def run_candidate(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray) -> PolicyRun:
-    """One policy set, on the endpoint kind it names."""
+def run_candidate(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray,
+                  history: np.ndarray | None = None) -> PolicyRun:
+    """One policy set, on the endpoint kind it names. `history`: arrivals before the first
+    step, for predictive policies (real-time endpoints; the other kinds ignore it)."""
     if policy_set.serverless is not None:
         return run_serverless(scenario, policy_set, arrivals)
     if policy_set.asynchronous is not None:
         return run_async(scenario, policy_set, arrivals)
-    return run_policy_set(scenario, policy_set, arrivals)
+    return run_policy_set(scenario, policy_set, arrivals, history)
 
 
-def run_policy_set(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray) -> PolicyRun:
+def run_policy_set(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray,
+                   history: np.ndarray | None = None) -> PolicyRun:
     """A real-time policy set."""
-    run = EndpointLoop(scenario, policy_set, arrivals)
+    run = EndpointLoop(scenario, policy_set, arrivals, history=history)
     run.run()
     scaled, not_scaled = run.activities()
     assert isinstance(run.model, (FluidModel, RequestModel))

@@ -101,6 +101,9 @@ class SimOptions:
     mode: str = "fluid"  # fluid | requests
     seed: int = 0
     start_time: float = DEFAULT_START.timestamp()  # epoch seconds of the trace's first bin
+    # The trace's first seconds are history only (predictive policies forecast from them);
+    # every policy is simulated and scored on the rest (sim.predictive.split_history).
+    history_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,8 @@ def _measured(raw: Mapping[str, Any], endpoint: Endpoint, concurrency: int,
 
 def _options(raw: Any) -> SimOptions:
     raw = _mapping(raw, "simulation")
-    _known(raw, "simulation", {"step_seconds", "metric_period", "mode", "seed", "start_time"})
+    _known(raw, "simulation", {"step_seconds", "metric_period", "mode", "seed", "start_time",
+                               "history_seconds"})
     mode = raw.get("mode", "fluid")
     if mode not in MODES:
         raise ValidationError(f"simulation.mode {mode!r} is not one of {', '.join(MODES)}")
@@ -237,7 +241,11 @@ def _options(raw: Any) -> SimOptions:
         raise ValidationError("simulation: metric_period must be a multiple of step_seconds "
                               "and start_time a multiple of metric_period (CloudWatch periods "
                               "start on the minute)")
-    return SimOptions(step, period, mode, int(raw.get("seed", 0)), float(start))
+    history = _number(raw, "simulation", "history_seconds", 0.0)
+    if history < 0 or history % period:
+        raise ValidationError("simulation.history_seconds must be a non-negative multiple of "
+                              "metric_period")
+    return SimOptions(step, period, mode, int(raw.get("seed", 0)), float(start), history)
 
 
 AAS_CALLS = ("register_scalable_target", "put_scaling_policy", "put_metric_alarm",

@@ -1,0 +1,1 @@
+"""Load forecasting models for predictive scaling (scaling.forecast.ForecastModel)."""
