@@ -219,9 +219,8 @@ Outputs:
 
 def tideserve(server: RunningServer, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    command, *rest = args  # `stack --url U --state-dir D deploy ...`
-    return subprocess.run([sys.executable, "-m", "tideserve.cli", command, "--url", server.url,
-                           "--state-dir", str(server.state_dir), *rest], env=env,
+    return subprocess.run([sys.executable, "-m", "tideserve.cli", *args, "--url", server.url,
+                           "--state-dir", str(server.state_dir)], env=env,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -22,8 +22,6 @@ SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE"}
 def add_stack_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "stack", help="deploy or delete a CloudFormation stack (templates as in AWS)")
-    p.add_argument("--url", default=default_url())
-    p.add_argument("--state-dir", type=Path, default=Path(".tideserve"))
     actions = p.add_subparsers(dest="stack_command", required=True)
     deploy = actions.add_parser("deploy", help="create or update a stack from a template")
     deploy.add_argument("file", type=Path, help="the template, JSON or YAML")
@@ -31,6 +29,12 @@ def add_stack_parser(subparsers: Any) -> argparse.ArgumentParser:
     deploy.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     delete = actions.add_parser("delete", help="delete a stack and everything it made")
     delete.add_argument("name")
+    for action in (deploy, delete):
+        action.add_argument("--url", default=default_url(),
+                            help="the server (default: $TIDESERVE_URL, else "
+                            "http://127.0.0.1:8080)")
+        action.add_argument("--state-dir", type=Path, default=Path(".tideserve"),
+                            help="the server's state dir (its credentials file)")
     return p
 
 
