@@ -67,6 +67,20 @@ Resources:
         AdjustmentType: ChangeInCapacity
         Cooldown: 60
         StepAdjustments: [{MetricIntervalLowerBound: 0, ScalingAdjustment: 1}]
+  Busy:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      ComparisonOperator: GreaterThanThreshold
+      EvaluationPeriods: 1
+      MetricName: InvocationsPerInstance
+      Namespace: AWS/SageMaker
+      Dimensions:
+        - {Name: EndpointName, Value: !GetAtt Endpoint.EndpointName}
+        - {Name: VariantName, Value: AllTraffic}
+      Period: 60
+      Statistic: Sum
+      Threshold: 100
+      AlarmActions: [!Ref Step]
 Outputs:
   EndpointName: {Value: !GetAtt Endpoint.EndpointName}
   TrackingArn: {Value: !Ref Tracking}
@@ -119,6 +133,11 @@ def test_deploy_update_roll_back_and_delete(server: RunningServer, trained, tmp_
     policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker",
                                              ResourceId=resource)["ScalingPolicies"]
     assert {p["PolicyName"] for p in policies} == {"tracking", "step"}
+    busy = cfn.describe_stack_resource(StackName="serving", LogicalResourceId="Busy")
+    alarm = server.client("cloudwatch").describe_alarms(
+        AlarmNames=[busy["StackResourceDetail"]["PhysicalResourceId"]])["MetricAlarms"][0]
+    assert alarm["AlarmActions"] == [p["PolicyARN"] for p in policies
+                                     if p["PolicyName"] == "step"]
     target = cfn.describe_stack_resource(StackName="serving", LogicalResourceId="Target")
     assert target["StackResourceDetail"]["PhysicalResourceId"] == (
         f"endpoint/{first['EndpointName']}/variant/AllTraffic|"

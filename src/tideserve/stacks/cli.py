@@ -5,6 +5,7 @@ thin clients of the cloudformation API (deploy goes through a change set, as
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -53,7 +54,7 @@ def deploy_stack(cfn: Any, body: str, name: str, params: dict[str, str],
     kind = "UPDATE" if existing and existing["StackStatus"] != "REVIEW_IN_PROGRESS" else (
         "CREATE")
     change_set = cfn.create_change_set(
-        StackName=name, ChangeSetName=f"tideserve-deploy-{int(time.time())}",
+        StackName=name, ChangeSetName=f"tideserve-deploy-{int(time.time())}-{secrets.token_hex(3)}",
         TemplateBody=body, ChangeSetType=kind,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
     while True:
