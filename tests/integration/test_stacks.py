@@ -143,8 +143,9 @@ def test_deploy_update_roll_back_and_delete(server: RunningServer, trained, tmp_
         f"endpoint/{first['EndpointName']}/variant/AllTraffic|"
         "sagemaker:variant:DesiredInstanceCount|sagemaker")
 
-    # The target value changes in place: same policy ARN, the endpoint untouched.
-    deploy(server, path, "serving", f"ModelData={archive}", "TargetValue=70")
+    # The target value changes in place: same policy ARN, the endpoint untouched. ModelData
+    # is left out: the CLI sends UsePreviousValue for it.
+    deploy(server, path, "serving", "TargetValue=70")
     assert cfn.describe_stacks(StackName="serving")["Stacks"][0]["StackStatus"] == (
         "UPDATE_COMPLETE")
     assert outputs(cfn, "serving") == first
@@ -154,7 +155,7 @@ def test_deploy_update_roll_back_and_delete(server: RunningServer, trained, tmp_
     assert tracking["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 70
     after = sm.describe_endpoint(EndpointName=first["EndpointName"])
     assert after["LastModifiedTime"] == endpoint["LastModifiedTime"]
-    again = deploy(server, path, "serving", f"ModelData={archive}", "TargetValue=70", check=False)
+    again = deploy(server, path, "serving", "TargetValue=70", check=False)
     assert "No changes to deploy. Stack serving is up to date" in again.stdout + again.stderr
 
     aws(server, "cloudformation", "delete-stack", "--stack-name", "serving")
