@@ -67,6 +67,20 @@ Resources:
         AdjustmentType: ChangeInCapacity
         Cooldown: 60
         StepAdjustments: [{MetricIntervalLowerBound: 0, ScalingAdjustment: 1}]
+  Busy:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      ComparisonOperator: GreaterThanThreshold
+      EvaluationPeriods: 1
+      MetricName: InvocationsPerInstance
+      Namespace: AWS/SageMaker
+      Dimensions:
+        - {Name: EndpointName, Value: !GetAtt Endpoint.EndpointName}
+        - {Name: VariantName, Value: AllTraffic}
+      Period: 60
+      Statistic: Sum
+      Threshold: 100
+      AlarmActions: [!Ref Step]
 Outputs:
   EndpointName: {Value: !GetAtt Endpoint.EndpointName}
   TrackingArn: {Value: !Ref Tracking}
@@ -119,13 +133,19 @@ def test_deploy_update_roll_back_and_delete(server: RunningServer, trained, tmp_
     policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker",
                                              ResourceId=resource)["ScalingPolicies"]
     assert {p["PolicyName"] for p in policies} == {"tracking", "step"}
+    busy = cfn.describe_stack_resource(StackName="serving", LogicalResourceId="Busy")
+    alarm = server.client("cloudwatch").describe_alarms(
+        AlarmNames=[busy["StackResourceDetail"]["PhysicalResourceId"]])["MetricAlarms"][0]
+    assert alarm["AlarmActions"] == [p["PolicyARN"] for p in policies
+                                     if p["PolicyName"] == "step"]
     target = cfn.describe_stack_resource(StackName="serving", LogicalResourceId="Target")
     assert target["StackResourceDetail"]["PhysicalResourceId"] == (
         f"endpoint/{first['EndpointName']}/variant/AllTraffic|"
         "sagemaker:variant:DesiredInstanceCount|sagemaker")
 
-    # The target value changes in place: same policy ARN, the endpoint untouched.
-    deploy(server, path, "serving", f"ModelData={archive}", "TargetValue=70")
+    # The target value changes in place: same policy ARN, the endpoint untouched. ModelData
+    # is left out: the CLI sends UsePreviousValue for it.
+    deploy(server, path, "serving", "TargetValue=70")
     assert cfn.describe_stacks(StackName="serving")["Stacks"][0]["StackStatus"] == (
         "UPDATE_COMPLETE")
     assert outputs(cfn, "serving") == first
@@ -135,7 +155,7 @@ def test_deploy_update_roll_back_and_delete(server: RunningServer, trained, tmp_
     assert tracking["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 70
     after = sm.describe_endpoint(EndpointName=first["EndpointName"])
     assert after["LastModifiedTime"] == endpoint["LastModifiedTime"]
-    again = deploy(server, path, "serving", f"ModelData={archive}", "TargetValue=70", check=False)
+    again = deploy(server, path, "serving", "TargetValue=70", check=False)
     assert "No changes to deploy. Stack serving is up to date" in again.stdout + again.stderr
 
     aws(server, "cloudformation", "delete-stack", "--stack-name", "serving")
@@ -219,9 +239,8 @@ Outputs:
 
 def tideserve(server: RunningServer, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    command, *rest = args  # `stack --url U --state-dir D deploy ...`
-    return subprocess.run([sys.executable, "-m", "tideserve.cli", command, "--url", server.url,
-                           "--state-dir", str(server.state_dir), *rest], env=env,
+    return subprocess.run([sys.executable, "-m", "tideserve.cli", *args, "--url", server.url,
+                           "--state-dir", str(server.state_dir)], env=env,
                           capture_output=True, text=True, timeout=60)
 
 

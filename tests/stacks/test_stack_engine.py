@@ -33,6 +33,7 @@ class FakeServices:
 
     async def call(self, service: str, operation: str, params: dict[str, Any]
                    ) -> dict[str, Any]:
+        await asyncio.sleep(0)  # a real call yields to the loop, letting siblings run
         name = next((str(params[k]) for k in ("EndpointName", "EndpointConfigName",
                                              "ModelName", "PolicyName", "ResourceId",
                                              "AlarmName") if k in params), "")
@@ -341,5 +342,34 @@ def test_scheduled_actions_of_a_scalable_target_are_put_and_removed_in_place():
         await deploy(api, template(), "UPDATE")
         assert [c.split(":")[0] for c in services.calls] == [
             "RegisterScalableTarget", "DeleteScheduledAction"]
+
+    run(scenario())
+
+
+def test_independent_resources_are_made_together_and_all_rolled_back_when_one_fails():
+    api, services = stack_api()
+    services.fail.add("PutMetricAlarm")
+    body = template() + """
+  Busy:
+    Type: AWS::CloudWatch::Alarm
+    Properties: {MetricName: M, Namespace: N, Statistic: Sum, Period: 60,
+                 EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: GreaterThanThreshold}
+"""
+
+    async def scenario():
+        await deploy(api, body, "CREATE")
+        assert status(api) == "ROLLBACK_COMPLETE"
+        events = api.describe_stack_events({"StackName": "s"})["StackEvents"]
+        seen = [(e["LogicalResourceId"], e["ResourceStatus"]) for e in reversed(events)]
+        # Model and Busy need nothing: both start before either ends.
+        assert seen.index(("Busy", "CREATE_IN_PROGRESS")) < seen.index(
+            ("Model", "CREATE_COMPLETE"))
+        assert ("Model", "DELETE_COMPLETE") in seen
+        assert "Config" not in {name for name, _ in seen}
+        reasons = [e.get("ResourceStatusReason") for e in events
+                   if e["ResourceStatus"] == "ROLLBACK_IN_PROGRESS"]
+        assert reasons == ["The following resource(s) failed to create: [Busy]. Rollback "
+                           "requested by user."]
+        assert services.things == {}
 
     run(scenario())

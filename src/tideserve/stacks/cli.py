@@ -5,6 +5,7 @@ thin clients of the cloudformation API (deploy goes through a change set, as
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -22,8 +23,6 @@ SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE"}
 def add_stack_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "stack", help="deploy or delete a CloudFormation stack (templates as in AWS)")
-    p.add_argument("--url", default=default_url())
-    p.add_argument("--state-dir", type=Path, default=Path(".tideserve"))
     actions = p.add_subparsers(dest="stack_command", required=True)
     deploy = actions.add_parser("deploy", help="create or update a stack from a template")
     deploy.add_argument("file", type=Path, help="the template, JSON or YAML")
@@ -31,6 +30,12 @@ def add_stack_parser(subparsers: Any) -> argparse.ArgumentParser:
     deploy.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     delete = actions.add_parser("delete", help="delete a stack and everything it made")
     delete.add_argument("name")
+    for action in (deploy, delete):
+        action.add_argument("--url", default=default_url(),
+                            help="the server (default: $TIDESERVE_URL, else "
+                            "http://127.0.0.1:8080)")
+        action.add_argument("--state-dir", type=Path, default=Path(".tideserve"),
+                            help="the server's state dir (its credentials file)")
     return p
 
 
@@ -49,7 +54,7 @@ def deploy_stack(cfn: Any, body: str, name: str, params: dict[str, str],
     kind = "UPDATE" if existing and existing["StackStatus"] != "REVIEW_IN_PROGRESS" else (
         "CREATE")
     change_set = cfn.create_change_set(
-        StackName=name, ChangeSetName=f"tideserve-deploy-{int(time.time())}",
+        StackName=name, ChangeSetName=f"tideserve-deploy-{int(time.time())}-{secrets.token_hex(3)}",
         TemplateBody=body, ChangeSetType=kind,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
     while True:

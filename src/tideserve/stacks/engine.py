@@ -185,26 +185,36 @@ class StackEngine:
         self.set_status(stack, "CREATE_COMPLETE")
 
     async def _apply(self, run: Run, evaluated: Evaluated) -> None:
-        """Walk the new template in dependency order: create what is new, replace or update
-        what changed; leave the rest. A failure raises _ResourceFailed after the event."""
-        for logical_id in evaluated.order:
-            decl = evaluated.resources[logical_id]
-            provider = self.providers[decl.type]
-            old = run.live.get(logical_id)
-            try:
-                props = _clean(resolve(decl.properties,
-                                       self.scope(evaluated, run.live, run.stack)))
-            except TideserveError as exc:
-                self._fail(run, logical_id, decl.type, old, exc, creating=old is None)
-            if old is None or old.type != decl.type:
-                await self._create_one(run, logical_id, decl.type, provider, props, old)
-            elif provider.needs_replacement(old.properties, props):
-                if provider.custom_name(props):
-                    self._fail(run, logical_id, decl.type, old, custom_name_error(logical_id),
-                               creating=False)
-                await self._create_one(run, logical_id, decl.type, provider, props, old)
-            elif props != old.properties:
-                await self._update_one(run, logical_id, provider, props, old)
+        """Walk the new template in dependency order, the resources of a wave at once: create
+        what is new, replace or update what changed; leave the rest. A failure raises
+        _ResourceFailed (after the wave's other resources have finished)."""
+        for wave in evaluated.waves:
+            results = await asyncio.gather(*(self._apply_one(run, evaluated, logical_id)
+                                             for logical_id in wave), return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            failed = [r.logical_ids for r in failures if isinstance(r, _ResourceFailed)]
+            if len(failed) == len(failures) > 0:
+                raise _ResourceFailed(*(name for names in failed for name in names))
+            if failures:
+                raise failures[0]
+
+    async def _apply_one(self, run: Run, evaluated: Evaluated, logical_id: str) -> None:
+        decl = evaluated.resources[logical_id]
+        provider = self.providers[decl.type]
+        old = run.live.get(logical_id)
+        try:
+            props = _clean(resolve(decl.properties, self.scope(evaluated, run.live, run.stack)))
+        except TideserveError as exc:
+            self._fail(run, logical_id, decl.type, old, exc, creating=old is None)
+        if old is None or old.type != decl.type:
+            await self._create_one(run, logical_id, decl.type, provider, props, old)
+        elif provider.needs_replacement(old.properties, props):
+            if provider.custom_name(props):
+                self._fail(run, logical_id, decl.type, old, custom_name_error(logical_id),
+                           creating=False)
+            await self._create_one(run, logical_id, decl.type, provider, props, old)
+        elif props != old.properties:
+            await self._update_one(run, logical_id, provider, props, old)
 
     async def _create_one(self, run: Run, logical_id: str, rtype: str, provider: Provider,
                           props: dict[str, Any], old: ResourceRecord | None) -> None:
@@ -379,12 +389,12 @@ class StackEngine:
 
 
 class _ResourceFailed(Exception):
-    def __init__(self, logical_id: str) -> None:
-        super().__init__(logical_id)
-        self.logical_id = logical_id
+    def __init__(self, *logical_ids: str) -> None:
+        super().__init__(*logical_ids)
+        self.logical_ids = logical_ids
 
     def stack_reason(self, verb: str) -> str:
-        return f"The following resource(s) failed to {verb}: [{self.logical_id}]."
+        return f"The following resource(s) failed to {verb}: [{', '.join(self.logical_ids)}]."
 
 
 def _reverse_order(stack: StackRecord, records: Mapping[str, ResourceRecord]) -> list[str]:

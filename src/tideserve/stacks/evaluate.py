@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tideserve.errors import ValidationError
-from tideserve.stacks.graph import creation_order, dependencies
+from tideserve.stacks.graph import creation_waves, dependencies
 from tideserve.stacks.intrinsics import Scope, evaluate_conditions, resolve, template_error
 from tideserve.stacks.template import ParameterDecl, ResourceDecl, Template
 
@@ -27,7 +27,11 @@ class Evaluated:
     params: dict[str, Any]  # what Ref sees: parameters (lists split) and pseudo parameters
     conditions: dict[str, bool]
     resources: dict[str, ResourceDecl]  # those whose Condition holds
-    order: list[str]
+    waves: list[list[str]]  # groups made at once, in dependency order
+
+    @property
+    def order(self) -> list[str]:
+        return [name for wave in self.waves for name in wave]
 
     def scope(self, **ports: Any) -> Scope:
         return Scope(self.params, self.template.mappings, self.conditions,
@@ -62,8 +66,8 @@ def evaluate(template: Template, given: Mapping[str, str], pseudo: Mapping[str, 
                                  f"resource {name}")
         if res.condition is None or conditions[res.condition]:
             active[name] = res
-    order = creation_order(dependencies(active))
-    return Evaluated(template, values, resolved, params, conditions, active, order)
+    waves = creation_waves(dependencies(active))
+    return Evaluated(template, values, resolved, params, conditions, active, waves)
 
 
 def parameter_values(decls: Mapping[str, ParameterDecl], given: Mapping[str, str],

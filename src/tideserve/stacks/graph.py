@@ -65,10 +65,15 @@ def dependencies(resources: Mapping[str, ResourceDecl]) -> dict[str, set[str]]:
 
 
 def creation_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
-    """A topological order (prerequisites first, ties in template order); a cycle is AWS's
-    "Circular dependency between resources: [...]"."""
+    """A topological order (prerequisites first, ties in template order)."""
+    return [name for wave in creation_waves(deps) for name in wave]
+
+
+def creation_waves(deps: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Groups that can be made at once, each needing only earlier groups (ties in template
+    order); a cycle is AWS's "Circular dependency between resources: [...]"."""
     remaining = {name: set(needed) for name, needed in deps.items()}
-    order: list[str] = []
+    waves: list[list[str]] = []
     while remaining:
         ready = [name for name, needed in remaining.items() if not needed]
         if not ready:
@@ -76,7 +81,7 @@ def creation_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
                                   f"[{', '.join(sorted(remaining))}]")
         for name in ready:
             del remaining[name]
-            order.append(name)
         for needed in remaining.values():
             needed.difference_update(ready)
-    return order
+        waves.append(ready)
+    return waves
