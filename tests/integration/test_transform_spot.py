@@ -2,8 +2,9 @@
 `tideserve up` (period 2 s: the two-minute notice is 4 s): a job over 10 objects on 2 spot
 instances, one interrupted mid-object through InterruptSpotInstance by the job's name,
 completes with every row of every `.out` in order exactly once (the reclaimed instance's
-unfinished object redone from the start), billed at the spot rate. And the tag API on
-transform-job and training-job ARNs sees the tags their Create calls stored."""
+unfinished object redone from the start), billed at the spot rate; an on-demand instance whose
+process dies mid-object is replaced and the job completes. And the tag API on transform-job
+and training-job ARNs sees the tags their Create calls stored."""
 
 from __future__ import annotations
 
@@ -36,6 +37,18 @@ import time
 
 def predict_fn(data, model):
     time.sleep(len(data) * 0.0005)
+    return model.predict(data)
+'''
+
+# The first request of the job kills its instance's process; the replacement's work.
+CRASH_ONCE_HANDLER = '''
+import os
+
+def predict_fn(data, model):
+    marker = os.environ["CRASH_MARKER"]
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(3)
     return model.predict(data)
 '''
 
@@ -98,6 +111,29 @@ def test_a_spot_transform_interrupted_mid_job_writes_every_row_once(
     sm.add_tags(ResourceArn=arn, Tags=[{"Key": "night", "Value": "yes"}])
     sm.delete_tags(ResourceArn=arn, TagKeys=["team"])
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "night", "Value": "yes"}]
+
+
+def test_an_instance_that_crashes_mid_job_is_replaced(server: RunningServer, trained, tmp_path):
+    model, X, _, _ = trained
+    sm, s3 = server.client("sagemaker"), server.client("s3")
+    ensure_bucket(s3, "crash-in")
+    inputs = {f"crash/part-{i}.csv": X[i * 10:(i + 1) * 10] for i in range(3)}
+    for key, rows in inputs.items():
+        s3.put_object(Bucket="crash-in", Key=key, Body=(csv_rows(rows) + "\n").encode())
+    archive = pack_skops(model, tmp_path / "crash", {"code/inference.py": CRASH_ONCE_HANDLER})
+    create_model(sm, "tx-crash-model", archive)
+    marker = tmp_path / "crashed"
+    start_job(sm, "tx-crash", "tx-crash-model", "s3://crash-in/crash/",
+              Environment={"CRASH_MARKER": str(marker)})
+    desc = wait_done(sm, "tx-crash")
+    assert desc["TransformJobStatus"] == "Completed", desc.get("FailureReason")
+    assert marker.exists()  # the first instance did crash
+    for key, rows in inputs.items():
+        got = predictions(output(s3, "tx-crash", key.removeprefix("crash/")))
+        assert got == model.predict(rows).astype(int).tolist(), key
+    data_log = (server.state_dir / "logs" / "transform" / "tx-crash" / "data-log").read_text()
+    assert "the instance's process exited; its unfinished object goes to a replacement" \
+        in data_log
 
 
 def test_tags_on_a_training_job_arn(server: RunningServer):
