@@ -193,17 +193,16 @@ class JobRun:
         inst: JobInstance | None = None
         try:
             while not self._halted():
-                row = _next_object(queues, index)
-                if row is None:
-                    return
                 if inst is not None and self.fleet.condition(inst) is not None:
                     await self.fleet.stop(inst)  # noticed, or gone: no new object on it
                     inst = None
                 if inst is None:
-                    inst = await self._start(index)
+                    inst = await self._start(index, queues)
                     if inst is None:
-                        queues[index].appendleft(row)
                         return
+                row = _next_object(queues, index)
+                if row is None:
+                    return
                 if not await self._watched(inst, row):
                     continue
                 queues[index].appendleft(row)  # lost: first in line for the next instance
@@ -213,13 +212,16 @@ class JobRun:
             if inst is not None:
                 await self.fleet.stop(inst)
 
-    async def _start(self, index: int) -> JobInstance | None:
-        """The slot's next instance (on spot: once capacity of the type is to be had); None if
-        the job is stopping or an instance could not start."""
+    async def _start(self, index: int, queues: list[deque[ObjectRow]]) -> JobInstance | None:
+        """The slot's next instance (on spot: once capacity of the type is to be had, while
+        objects are left: the other instances may take them all meanwhile); None if there is
+        nothing left to do, the job is stopping, or an instance could not start."""
         while not self.fleet.spot_available(self.spec):
-            if self._halted():
+            if self._halted() or not any(queues):
                 return None
             await asyncio.sleep(WATCH_SECONDS)
+        if self._halted() or not any(queues):
+            return None
         try:
             inst = await self.fleet.start(self.spec, self.row.arn, index)
         except InstanceFailed as exc:
