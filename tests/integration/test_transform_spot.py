@@ -80,6 +80,10 @@ def test_a_spot_transform_interrupted_mid_job_writes_every_row_once(
         InstanceOrJob=name)
     assert answer["Holder"] == name and answer["InstanceId"].startswith("i-spot-")
     assert answer["NoticeSeconds"] == pytest.approx(4.0)
+    again = tideserve_client(server.url, server.state_dir).interrupt_spot_instance(
+        InstanceOrJob=answer["InstanceId"])  # by its instance id: the earlier notice stands
+    assert (again["InstanceId"], again["ReclaimTime"]) == (answer["InstanceId"],
+                                                           answer["ReclaimTime"])
 
     desc = wait_done(sm, name)
     assert desc["TransformJobStatus"] == "Completed", desc.get("FailureReason")
