@@ -5,6 +5,11 @@ memory of the server and of the instance while the job ran (sampled every 50 ms)
 row is checked against the model's own predictions. Asserts nothing on time.
 
     .venv/bin/python bench/transform.py [--mb 200] [--gb 1.2] [--instances 1] [--concurrent N]
+    .venv/bin/python bench/transform.py --files 20 --instances 2 --gb 1.1 [--small-mb 10]
+
+--files N writes N input objects: N-1 small ones (--small-mb each) and one of --mb/--gb (the
+issue's done-when: 20 files, one over 1 GB, on 2 instances); every `.out` is checked, row by
+row, streaming (64 MB of output lines at a time: bounded memory whatever the size).
 
 The in-process baseline runs one mini-batch at a time on one thread; the job's instance
 predicts MaxConcurrentTransforms mini-batches at once (by default its thread count, from
@@ -68,16 +73,18 @@ class Peaks:
         self._thread.join()
 
 
-def in_process(model, path: Path, out_path: Path) -> tuple[float, int]:
+def in_process(model, paths: list[Path], out_path: Path) -> tuple[float, int]:
     """The same mini-batches through the model in this process: seconds, rows."""
     rows = 0
     started = time.perf_counter()
-    with open(path, "rb") as source, open(out_path, "wb") as out:
-        for batch in batches(source, split_line=True, multi=True, max_payload_mb=PAYLOAD_MB):
-            data = codecs.decode(batch.body, "text/csv")
-            body, _ = codecs.encode(model.predict(data), "text/csv")
-            out.write(body if body.endswith(b"\n") else body + b"\n")
-            rows += batch.count
+    for path in paths:
+        with open(path, "rb") as source, open(out_path, "wb") as out:
+            for batch in batches(source, split_line=True, multi=True,
+                                 max_payload_mb=PAYLOAD_MB):
+                data = codecs.decode(batch.body, "text/csv")
+                body, _ = codecs.encode(model.predict(data), "text/csv")
+                out.write(body if body.endswith(b"\n") else body + b"\n")
+                rows += batch.count
     return time.perf_counter() - started, rows
 
 
@@ -121,6 +128,10 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=200.0, help="input size in MB")
     parser.add_argument("--gb", type=float, help="input size in GB (overrides --mb)")
     parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--files", type=int, default=1,
+                        help="input objects: N-1 of --small-mb and one of --mb/--gb")
+    parser.add_argument("--small-mb", type=float, default=10.0,
+                        help="size of each small input object in MB (with --files)")
     parser.add_argument("--concurrent", type=int, default=None,
                         help="MaxConcurrentTransforms (default: the instance's "
                         "execution-parameters, its thread count)")
@@ -132,14 +143,22 @@ def main() -> None:
         root = Path(tmp)
         state = root / "state"
         archive = pack_skops(model, root / "model")
-        path = state / "s3" / "inputs" / "bench" / "rows.csv"
-        picks = write_csv(path, lines, megabytes, seed=3)
+        folder = state / "s3" / "inputs" / "bench"
+        inputs = []  # (path, which pool row each line is)
+        for i in range(args.files):
+            # The big one last: part-00 .. part-18 small, part-19 big (sorted keys, dealt
+            # round-robin, so it lands on the second instance of two).
+            name = "rows.csv" if args.files == 1 else f"part-{i:02d}.csv"
+            size_mb = megabytes if i == args.files - 1 else args.small_mb
+            inputs.append((folder / name, write_csv(folder / name, lines, size_mb, seed=3 + i)))
         (state / "s3" / "outputs").mkdir(parents=True)
-        size = path.stat().st_size
-        print(f"input: {size / 1e6:.0f} MB, {len(picks):,} rows; mini-batches of "
-              f"{PAYLOAD_MB} MB", flush=True)
+        size = sum(p.stat().st_size for p, _ in inputs)
+        total_rows = sum(len(picks) for _, picks in inputs)
+        print(f"input: {len(inputs)} objects, {size / 1e6:.0f} MB (largest "
+              f"{inputs[-1][0].stat().st_size / 1e6:.0f} MB), {total_rows:,} rows; "
+              f"mini-batches of {PAYLOAD_MB} MB; {args.instances} instance(s)", flush=True)
 
-        local_s, local_rows = in_process(model, path, root / "local.out")
+        local_s, local_rows = in_process(model, [p for p, _ in inputs], root / "local.out")
         (root / "local.out").unlink()
         print(f"in-process:  {local_rows / local_s:12,.0f} rows/s  "
               f"{size / local_s / 1e6:8.1f} MB/s  ({local_s:.1f} s)", flush=True)
@@ -150,8 +169,12 @@ def main() -> None:
             got = run_job(server, args.instances, args.concurrent)
         finally:
             stop_server(server)
-        out = state / "s3" / "outputs" / "bench" / "rows.csv.out"
-        check(out, predicted[picks])
+        checked = 0
+        for path, picks in inputs:
+            checked += check(state / "s3" / "outputs" / "bench" / (path.name + ".out"),
+                             predicted, picks)
+        print(f"checked: {len(inputs)} .out files, {checked:,} output rows, each in input "
+              "order")
         rate = got["rows"] / got["transform_s"]
         print(f"transform:   {rate:12,.0f} rows/s  {size / got['transform_s'] / 1e6:8.1f} MB/s  "
               f"({got['transform_s']:.1f} s transforming, {got['job_s']:.1f} s with instance "
@@ -160,18 +183,19 @@ def main() -> None:
         print(f"peak RSS: server {got['server_mb']:.0f} MB, instance {got['instance_mb']:.0f} MB")
 
 
-def check(out: Path, expected: np.ndarray) -> None:
-    """Every output row, in order, is the model's prediction for its input row."""
+def check(out: Path, predicted: np.ndarray, picks: np.ndarray) -> int:
+    """Every output row, in order, is the model's prediction for its input row; read 64 MB of
+    lines at a time and compared with the predictions of just those rows (bounded memory)."""
     done = 0
     with open(out, "rb") as f:
         for chunk in iter(lambda: f.readlines(64 << 20), []):
             values = np.array([float(v) for v in chunk])
-            if not np.array_equal(values, expected[done:done + len(values)]):
-                raise SystemExit(f"output rows {done}..{done + len(values)} differ")
+            if not np.array_equal(values, predicted[picks[done:done + len(values)]]):
+                raise SystemExit(f"{out.name}: output rows {done}..{done + len(values)} differ")
             done += len(values)
-    if done != len(expected):
-        raise SystemExit(f"output has {done} rows, input {len(expected)}")
-    print(f"checked: {done:,} output rows, in input order")
+    if done != len(picks):
+        raise SystemExit(f"{out.name}: output has {done} rows, input {len(picks)}")
+    return done
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ from tideserve.cost.publish import publish_cost_metrics
 from tideserve.cost.sources import invocations_from_metrics, tags_from_store
 from tideserve.db import create_sqlite_files, make_engine, sqlite_url
 from tideserve.fleet.local import LocalProcessProvider, kill_orphan
+from tideserve.fleet.spot import SpotCapacity
 from tideserve.logs.service import Logs
 from tideserve.metrics import catalogue
 from tideserve.metrics.aggregator import MetricAggregator
@@ -328,19 +329,23 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     sagemaker.async_endpoints = server.asyncinf.endpoints
     server.logs = logs
     app.async_front = server.asyncinf.front
-    # Batch transform: jobs on the same fleet provider, object store and ledger as endpoints.
+    # Batch transform: jobs on the same fleet provider, object store and ledger as endpoints;
+    # one spot capacity for every job that runs on spot (training, transform).
+    spot = SpotCapacity.from_state_dir(settings.state_dir, settings.time_scale)
     server.transform = build_transform(engine, settings, store, models, provider, catalog,
-                                       ledger, arns, clock, external)
+                                       ledger, arns, clock, external, spot)
     for op, fn in server.transform.operations().items():
         registry.register("sagemaker", op, fn)
     app.mounts.append(server.transform.route(app.secret_for, lambda: app.regions))
     server.transform.logs = logs
     server.training = build_training_jobs(engine, settings, ledger, catalog, clock, external,
-                                          logs)
+                                          logs, spot)
     for op, fn in server.training.operations().items():
         registry.register("sagemaker", op, fn)
     for op, fn in server.training.tideserve_operations().items():
         registry.register("tideserve", op, fn)
+    sagemaker.tags.taggable.update({"training-job": server.training.exists,
+                                    "transform-job": server.transform.exists})
     server.budgets = build_budgets(
         engine, settings, ledger, clock, sagemaker, capacity, scaling_store,
         {**server.transform.operations(), **server.training.operations()}, trust.trail, registry)

@@ -26,6 +26,15 @@ def test_rate_zero_never_reclaims_and_interrupt_notices_now():
     assert spot.interrupt("job-a", now=160.0) is None
 
 
+def test_a_holder_of_several_is_interrupted_one_instance_at_a_time():
+    spot = SpotCapacity({"*": 0.0}, time_scale=1 / 30)
+    first = spot.acquire("ml.m5.large", "transform-a", now=0.0)
+    second = spot.acquire("ml.m5.large", "transform-a", now=0.0)
+    hit = [spot.interrupt("transform-a", now=t) for t in (10.0, 11.0, 12.0)]
+    assert [i.instance_id for i in hit if i] == [first.instance_id, second.instance_id,
+                                                 first.instance_id]  # all noticed: the first
+
+
 def test_random_reclaims_arrive_at_the_configured_rate():
     # 2 interruptions per instance-hour, AWS time 1:1: mean time to notice 30 min.
     spot = SpotCapacity({"ml.g4dn.xlarge": 2.0}, time_scale=1.0, rng=random.Random(7))

@@ -7,6 +7,7 @@ staged output without transforming its object again."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from tideserve.clock import WallClock
 from tideserve.db import make_engine, sqlite_url
 from tideserve.schema import create_all
 from tideserve.serving.routes import Backend
-from tideserve.transform.instances import JobInstance
+from tideserve.transform.instances import EXITED, RECLAIMED, JobInstance
 from tideserve.transform.jobs import JobStore
 from tideserve.transform.objects import EmbeddedObjects
 from tideserve.transform.runner import JobRun
@@ -62,6 +63,47 @@ class Fleet:
     async def stop(self, inst: JobInstance, grace: float = 0.0) -> None:
         pass
 
+    def spot_available(self, spec: Any) -> bool:
+        return True
+
+    def condition(self, inst: JobInstance) -> str | None:
+        return None
+
+
+class ReclaimedFleet(Fleet):
+    """The first instance is a spot instance reclaimed 0.3 s after it started."""
+
+    async def start(self, spec: Any, job_arn: str, index: int) -> JobInstance:
+        inst = await super().start(spec, job_arn, index)
+        inst.instance_id = f"i{self.started}"
+        if self.started == 1:
+            self.reclaim_at = time.monotonic() + 0.3
+        return inst
+
+    def condition(self, inst: JobInstance) -> str | None:
+        gone = inst.instance_id == "i1" and time.monotonic() >= self.reclaim_at
+        return RECLAIMED if gone else None
+
+    def reclaim_at(self, inst: JobInstance) -> float | None:  # type: ignore[override]
+        return 0.0
+
+    async def halt(self, inst: JobInstance, grace: float) -> None:
+        pass
+
+
+class CrashedFleet(Fleet):
+    """The first instance's process has exited: nothing answers at its URL."""
+
+    async def start(self, spec: Any, job_arn: str, index: int) -> JobInstance:
+        inst = await super().start(spec, job_arn, index)
+        inst.instance_id = f"i{self.started}"
+        if self.started == 1:
+            inst.backend = Backend("i1", "http://127.0.0.1:9")  # discard port: refused
+        return inst
+
+    def condition(self, inst: JobInstance) -> str | None:
+        return EXITED if inst.instance_id == "i1" else None
+
 
 def request(name: str, **extra: Any) -> dict[str, Any]:
     return {"TransformJobName": name, "ModelName": "m",
@@ -90,10 +132,11 @@ def read(objects: EmbeddedObjects, uri: str) -> list[str]:
         return f.read().decode().splitlines()
 
 
-def run(world, container: Container, req: dict[str, Any], *, stop_after: float | None = None):
+def run(world, container: Container, req: dict[str, Any], *, stop_after: float | None = None,
+        fleet_type: type[Fleet] = Fleet):
     store, objects = world
     with serve_asgi(container) as url:
-        fleet = Fleet(url)
+        fleet = fleet_type(url)
         row = store.get(req["TransformJobName"]) or store.create(
             req["TransformJobName"], "arn:job", req, 0.0)
         job = JobRun(row, TransformJobSpec.parse(req), store, objects, fleet,  # type: ignore[arg-type]
@@ -171,3 +214,29 @@ def test_a_resumed_job_publishes_its_staged_output_and_redoes_only_unfinished_ob
     assert read(objects, "s3://outputs/resume/1.csv.out") == ["staged before"]
     assert read(objects, "s3://outputs/resume/2.csv.out") == ["f(2)"]
     assert container.bodies == [b"2"]  # only the unfinished object was sent
+
+
+def test_a_reclaimed_instance_gives_its_unfinished_object_to_a_replacement(world):
+    store, objects = world
+    inputs = {f"p/{i}.csv": [f"{i}-{n}" for n in range(8)] for i in range(4)}
+    for key, lines in inputs.items():
+        put(objects, key, lines)
+    # One record per request, 0.1 s each: the first instance is mid-object at its reclaim.
+    job, fleet = run(world, Container(delay=0.1), request("reclaim", BatchStrategy="SingleRecord"),
+                     fleet_type=ReclaimedFleet)
+    assert job.status == "Completed"
+    assert fleet.started == 3  # two, and one replacement for the reclaimed one
+    for key, lines in inputs.items():  # each row once, in order: the partial pass discarded
+        assert read(objects, f"s3://outputs/reclaim/{key[2:]}.out") == [f"f({x})" for x in lines]
+    assert {r.state for r in store.objects("reclaim")} == {"done"}
+
+
+def test_an_instance_whose_process_exited_is_replaced_rather_than_failing_its_objects(world):
+    store, objects = world
+    for i in range(4):
+        put(objects, f"p/{i}.csv", [str(i), f"{i}{i}"])
+    job, fleet = run(world, Container(), request("crash"), fleet_type=CrashedFleet)
+    assert job.status == "Completed", job.failure_reason
+    assert fleet.started == 3
+    for i in range(4):
+        assert read(objects, f"s3://outputs/crash/{i}.csv.out") == [f"f({i})", f"f({i}{i})"]

@@ -31,6 +31,7 @@ def request(**extra: Any) -> dict[str, Any]:
     ({"split": "TFRecord"}, "SplitType TFRecord is not supported"),
     ({"data_type": "AugmentedManifestFile"}, "not supported for transform jobs"),
     ({"DataProcessing": {"InputFilter": "features"}}, "not a valid JSONPath"),
+    ({"Environment": {"TIDESERVE_SPOT": "yes"}}, "TIDESERVE_SPOT 'yes' is not valid"),
 ])
 def test_refused_requests_say_why(extra, message):
     with pytest.raises(ValidationError, match=message):
@@ -56,3 +57,9 @@ def test_request_beats_execution_parameters_beats_defaults():
 ])
 def test_one_output_per_input_named_after_it(prefix, obj, expected):
     assert output_uri("s3://out/j/", prefix, obj) == expected
+
+
+@pytest.mark.parametrize(("environment", "spot"), [
+    ({}, False), ({"TIDESERVE_SPOT": "true"}, True), ({"TIDESERVE_SPOT": "False"}, False)])
+def test_tideserve_spot_in_the_environment_runs_the_job_on_spot(environment, spot):
+    assert TransformJobSpec.parse(request(Environment=environment)).spot is spot

@@ -1,8 +1,12 @@
-"""AddTags, ListTags, DeleteTags on models, endpoint configs and endpoints."""
+"""AddTags, ListTags, DeleteTags on models, endpoint configs and endpoints, and on the ARN
+kinds other packages register (`taggable`: training-job and transform-job, wired in
+server.py, so the tags CreateTrainingJob/CreateTransformJob stored -- the ones Cost Explorer
+reads -- are the ones this API lists and edits)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from tideserve.control import tables as t
@@ -18,6 +22,8 @@ MAX_TAGS = 50  # per resource
 class TagOps:
     def __init__(self, plane: Plane) -> None:
         self.plane = plane
+        # ARN resource kind -> whether a resource of that name exists (e.g. "training-job").
+        self.taggable: dict[str, Callable[[str], bool]] = {}
 
     def add(self, arn: str, tags: tuple[Tag, ...]) -> dict[str, Any]:
         # One transaction, the resource's row locked: two AddTags at once cannot together
@@ -49,7 +55,13 @@ class TagOps:
             "endpoint-config": lambda: tx.resource(t.endpoint_configs, name, for_update=for_update),
             "endpoint": lambda: tx.endpoint(name, for_update=for_update),
         }.get(kind)
+        if lookup is None and kind in self.taggable:
+            lookup = partial(_found, self.taggable[kind], name)
         arns = self.plane.arns
         prefix = f"arn:aws:sagemaker:{arns.region}:{arns.account}:"
         if lookup is None or not arn.startswith(prefix) or lookup() is None:
             raise ValidationError(f"Resource {arn} does not exist or is not taggable.")
+
+
+def _found(exists: Callable[[str], bool], name: str) -> object:
+    return True if exists(name) else None

@@ -107,7 +107,7 @@ class SpotCapacity:
         there is none. An instance already noticed keeps its earlier notice. With
         `unavailable_seconds` (AWS seconds), no spot capacity of its type is to be had for
         that long after the reclaim."""
-        instance = self.find(instance_or_holder)
+        instance = self.find(instance_or_holder, now)
         if instance is None:
             return None
         if not instance.noticed(now):
@@ -119,12 +119,15 @@ class SpotCapacity:
                           noticed.reclaim_at + unavailable_seconds * self.time_scale)
         return noticed
 
-    def find(self, instance_or_holder: str) -> SpotInstance | None:
+    def find(self, instance_or_holder: str, now: float = math.inf) -> SpotInstance | None:
+        """The instance with this id, else one held by this holder: the first acquired that
+        has had no notice by `now` (a transform job holds several), else the first."""
         found = self._instances.get(instance_or_holder)
         if found is not None:
             return found
         wanted = instance_or_holder.lower()
-        return next((i for i in self._instances.values() if i.holder.lower() == wanted), None)
+        held = [i for i in self._instances.values() if i.holder.lower() == wanted]
+        return next((i for i in held if not i.noticed(now)), held[0] if held else None)
 
     def get(self, instance_id: str) -> SpotInstance | None:
         instance = self._instances.get(instance_id)

@@ -17,7 +17,9 @@ def add_spot_parser(subparsers: Any) -> argparse.ArgumentParser:
     interrupt = actions.add_parser(
         "interrupt", help="give the two-minute reclaim notice now (scaled by --period)")
     interrupt.add_argument("target", metavar="INSTANCE-OR-JOB",
-                           help="a spot instance id (i-spot-...) or a training job's name")
+                           help="a spot instance id (i-spot-...), or the name of a training "
+                           "job or spot transform job (then one of its instances not yet "
+                           "noticed)")
     interrupt.add_argument("--no-capacity-for", type=float, default=0.0, metavar="SECONDS",
                            help="and no spot capacity of its type for this long after the "
                            "reclaim (AWS seconds, scaled like the notice)")

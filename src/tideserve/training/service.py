@@ -110,6 +110,9 @@ class TrainingJobs:
                 "Holder": instance.holder, "NoticeSeconds": self.ctx.spot.notice_seconds,
                 "ReclaimTime": instance.reclaim_at}
 
+    def exists(self, name: str) -> bool:
+        return self.ctx.store.get(name) is not None
+
     def _record(self, name: str) -> JobRecord:
         record = self.ctx.store.get(name)
         if record is None:

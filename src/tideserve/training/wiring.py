@@ -21,11 +21,13 @@ from tideserve.training.transfer import EmbeddedObjects, ExternalObjects, JobObj
 
 def build_training_jobs(engine: Engine, settings: Settings, ledger: Ledger, catalog: Catalog,
                         clock: Clock, external: FsspecObjects | None,
-                        logs: Logs | None = None) -> TrainingJobs:
+                        logs: Logs | None = None,
+                        spot: SpotCapacity | None = None) -> TrainingJobs:
+    """`spot`: the fleet's spot capacity, shared with transform jobs (server.py)."""
     add_missing_columns(engine)  # schema.create_all has made the table; older ones gain columns
     objects: JobObjects = (ExternalObjects(external) if external is not None
                            else EmbeddedObjects(settings.state_dir / "s3"))
-    spot = SpotCapacity.from_state_dir(settings.state_dir, settings.time_scale)
+    spot = spot or SpotCapacity.from_state_dir(settings.state_dir, settings.time_scale)
     ctx = JobContext(store=JobStore(engine), objects=objects, spot=spot, ledger=ledger,
                      catalog=catalog, clock=clock, root=settings.state_dir / "training",
                      time_scale=settings.time_scale, region=settings.region, logs=logs)

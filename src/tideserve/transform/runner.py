@@ -12,6 +12,16 @@ twice and none is half-written.
 A failed object does not stop the others (AWS: outputs of successful objects remain); the job
 ends Failed with the first failure's reason, which names the object and the record. Stopping
 lets the requests in flight end, publishes nothing more, and ends the job Stopped.
+
+Instances come and go under a job. One worker per instance slot takes its own objects in
+order and, once it has none left, the last object of the longest other queue, so objects move
+to whichever instance is free. An instance that is lost mid-object -- a spot instance reclaimed
+at the end of its two-minute notice (tideserve's spot transform, spec.py), or a process that
+exited (a crash) -- gives its object back: the partial output is discarded, the object is
+pending again at the front of the queue, and the worker starts a replacement (on spot, once
+capacity allows). An output is published only from a whole, uninterrupted pass over its
+object, so none is written twice. A spot instance that has been noticed starts no new object.
+A model that crashes its instance more than MAX_CRASH_REPLACEMENTS times fails its objects.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import logging
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -30,7 +41,14 @@ from tideserve.transform.batch import BatchFailed, Caller, split_outputs
 from tideserve.transform.datalog import DataLog, object_name
 from tideserve.transform.filters import FilterError, apply_filter, join
 from tideserve.transform.inputs import InputMissing, list_inputs
-from tideserve.transform.instances import InstanceFailed, JobFleet, JobInstance
+from tideserve.transform.instances import (
+    EXITED,
+    NOTICED,
+    RECLAIMED,
+    InstanceFailed,
+    JobFleet,
+    JobInstance,
+)
 from tideserve.transform.jobs import JobRow, JobStore, ObjectRow
 from tideserve.transform.objects import JobObjects, output_uri
 from tideserve.transform.output import Assembler
@@ -43,6 +61,10 @@ log = logging.getLogger("tideserve.transform")
 TAKE_BATCHES = 256  # mini-batches read per hop to the reader thread
 TAKE_BYTES = 4 << 20  # ... or this many bytes of them
 INTERNAL = "InternalServerError: We encountered an internal error.  Please try again."
+WATCH_SECONDS = 0.1  # how often a working instance's spot notice and process are looked at
+EXIT_WAIT_SECONDS = 2.0  # after a broken connection: how long to wait to see the process exit
+MAX_CRASH_REPLACEMENTS = 3  # per job: a model that crashes every instance fails its objects
+RECLAIM_GRACE_SECONDS = 1.0  # a reclaimed instance's SIGTERM -> SIGKILL
 
 
 class ObjectFailed(Exception):
@@ -51,6 +73,10 @@ class ObjectFailed(Exception):
 
 class Stopped(Exception):
     pass
+
+
+class InstanceLost(Exception):
+    """The object's instance went away under it (reclaimed, or its process exited)."""
 
 
 @dataclass
@@ -77,6 +103,9 @@ class JobRun:
                              spec.accept, spec.invocation_retries)
         self.base = spec.input_uri
         self.data_log = data_log or DataLog(None)
+        self.start_failure: str | None = None  # an instance that could not start fails the job
+        self.resolved: Resolved | None = None  # from the first instance's execution-parameters
+        self.crashes = 0  # instances replaced after their process exited mid-object
 
     def stop(self) -> None:
         self.stopping = True
@@ -148,44 +177,120 @@ class JobRun:
     # -- instances ----------------------------------------------------------------------------
 
     async def _on_instances(self, pending: list[ObjectRow]) -> str | None:
-        """Start the job's instances, transform the pending objects on them, stop them;
-        returns a FailureReason if the instances could not start."""
-        started = await asyncio.gather(*(
-            self.fleet.start(self.spec, self.row.arn, i)
-            for i in range(self.spec.instance_count)), return_exceptions=True)
-        instances = [s for s in started if isinstance(s, JobInstance)]
+        """Transform the pending objects with one worker per instance slot; returns a
+        FailureReason if an instance could not start."""
+        queues = [deque(r for r in pending if r.instance == i)
+                  for i in range(self.spec.instance_count)]
+        async with asyncio.TaskGroup() as workers:  # one raising cancels the others
+            for i in range(self.spec.instance_count):
+                workers.create_task(self._worker(i, queues))
+        return self.start_failure
+
+    def _halted(self) -> bool:
+        return self.stopping or self.start_failure is not None
+
+    async def _worker(self, index: int, queues: list[deque[ObjectRow]]) -> None:
+        inst: JobInstance | None = None
         try:
-            errors = [s for s in started if isinstance(s, BaseException)]
-            if errors:
-                first = errors[0]
-                if not isinstance(first, InstanceFailed):
-                    raise first
-                return str(first)
+            while not self._halted():
+                if inst is not None and self.fleet.condition(inst) is not None:
+                    await self.fleet.stop(inst)  # noticed, or gone: no new object on it
+                    inst = None
+                if inst is None:
+                    inst = await self._start(index, queues)
+                    if inst is None:
+                        return
+                row = _next_object(queues, index)
+                if row is None:
+                    return
+                if not await self._watched(inst, row):
+                    continue
+                queues[index].appendleft(row)  # lost: first in line for the next instance
+                await self.fleet.stop(inst, grace=RECLAIM_GRACE_SECONDS)
+                inst = None
+        finally:
+            if inst is not None:
+                await self.fleet.stop(inst)
+
+    async def _start(self, index: int, queues: list[deque[ObjectRow]]) -> JobInstance | None:
+        """The slot's next instance (on spot: once capacity of the type is to be had, while
+        objects are left: the other instances may take them all meanwhile); None if there is
+        nothing left to do, the job is stopping, or an instance could not start."""
+        while not self.fleet.spot_available(self.spec):
+            if self._halted() or not any(queues):
+                return None
+            await asyncio.sleep(WATCH_SECONDS)
+        if self._halted() or not any(queues):
+            return None
+        try:
+            inst = await self.fleet.start(self.spec, self.row.arn, index)
+        except InstanceFailed as exc:
+            self.start_failure = self.start_failure or str(exc)
+            return None
+        if self.resolved is None:
             strategy, payload, concurrent = effective_parameters(
-                self.spec, instances[0].execution_parameters)
-            resolved = Resolved(strategy == "MultiRecord", payload, concurrent)
+                self.spec, inst.execution_parameters)
+            self.resolved = Resolved(strategy == "MultiRecord", payload, concurrent)
             self.data_log.line(
                 f"MaxConcurrentTransforms={concurrent}, MaxPayloadInMB={payload}, "
-                f"BatchStrategy={'MULTI_RECORD' if resolved.multi else 'SINGLE_RECORD'}",
+                f"BatchStrategy={'MULTI_RECORD' if self.resolved.multi else 'SINGLE_RECORD'}",
                 self.clock.now())
-            await asyncio.gather(*(
-                self._instance_worker(inst, [r for r in pending if r.instance == i], resolved)
-                for i, inst in enumerate(instances)))
-            return None
-        finally:
-            await asyncio.gather(*(self.fleet.stop(i) for i in instances),
-                                 return_exceptions=True)
+        if inst.spot:
+            self.data_log.line(f"{inst.instance_id}: a spot instance", self.clock.now())
+        return inst
 
-    async def _instance_worker(self, inst: JobInstance, rows: list[ObjectRow],
-                               resolved: Resolved) -> None:
-        for r in rows:
-            if self.stopping:
+    async def _watched(self, inst: JobInstance, r: ObjectRow) -> bool:
+        """Transform one object while watching its instance; True if the instance was lost
+        under it (the object is pending again)."""
+        watch = asyncio.create_task(self._watch(inst))
+        try:
+            assert self.resolved is not None
+            return await self._object(inst, r, self.resolved)
+        finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+
+    async def _watch(self, inst: JobInstance) -> None:
+        """Log a spot notice; at the reclaim, take the instance away (its requests in flight
+        break, and the object sees it lost)."""
+        noticed = False
+        while True:
+            condition = self.fleet.condition(inst)
+            if condition in (NOTICED, RECLAIMED) and not noticed:
+                noticed = True
+                at = self.fleet.reclaim_at(inst) or self.clock.now()
+                self.data_log.line(f"{inst.instance_id}: spot interruption notice, reclaimed "
+                                   f"at {_iso(at)}", self.clock.now())
+            if condition == RECLAIMED:
+                inst.lost = True
+                self.data_log.line(f"{inst.instance_id}: reclaimed; its unfinished object "
+                                   "goes back to the queue", self.clock.now())
+                await self.fleet.halt(inst, RECLAIM_GRACE_SECONDS)
                 return
-            await self._object(inst, r, resolved)
+            await asyncio.sleep(WATCH_SECONDS)
+
+    async def _crashed(self, inst: JobInstance) -> bool:
+        """After a mini-batch got no answer: is the instance lost (reclaimed, or its process
+        exited within EXIT_WAIT_SECONDS), and may its object go to a replacement?"""
+        deadline = self.clock.now() + EXIT_WAIT_SECONDS
+        while not inst.lost and self.fleet.condition(inst) != EXITED:
+            if self.clock.now() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        if inst.lost:
+            return True
+        if self.crashes >= MAX_CRASH_REPLACEMENTS:
+            return False
+        self.crashes += 1
+        inst.lost = True
+        self.data_log.line(f"{inst.instance_id}: the instance's process exited; its "
+                           "unfinished object goes to a replacement", self.clock.now())
+        return True
 
     # -- one object ---------------------------------------------------------------------------
 
-    async def _object(self, inst: JobInstance, r: ObjectRow, resolved: Resolved) -> None:
+    async def _object(self, inst: JobInstance, r: ObjectRow, resolved: Resolved) -> bool:
+        """Transform, stage and publish one object; True if its instance was lost under it."""
         target = output_uri(self.spec.output_path, self.base, r.uri)
         out = Assembler(self.objects.new_output(), self.spec.assemble_line)
         # Recorded so that a server killed meanwhile removes the partial file when it resumes.
@@ -203,7 +308,13 @@ class JobRun:
         except Stopped:
             out.discard()
             self.store.mark(self.spec.name, r.seq, "pending", staged_path=None)
-            return
+            return False
+        except InstanceLost:
+            out.discard()
+            self.store.mark(self.spec.name, r.seq, "pending", staged_path=None)
+            self.progress.bytes_done -= counted.count  # it is read again from the start
+            self.progress.records_done -= out.records
+            return True
         except ObjectFailed as exc:
             out.discard()
             self.store.mark(self.spec.name, r.seq, "failed", reason=str(exc),
@@ -211,6 +322,7 @@ class JobRun:
             self.progress.objects_failed += 1
             self.data_log.line(f"{object_name(r.uri)}: {exc}", self.clock.now())
         self.progress.bytes_done += r.size - counted.count  # the whole object, read or not
+        return False
 
     async def _transform(self, inst: JobInstance, r: ObjectRow, resolved: Resolved,
                          out: Assembler, counted: _Counting) -> None:
@@ -232,6 +344,8 @@ class JobRun:
                 for batch, originals, body in group:
                     if self.stopping:
                         raise Stopped
+                    if inst.lost:
+                        raise InstanceLost
                     while len(window) >= resolved.concurrent:
                         await self._settle(inst, r, window.popleft(), out)
                     task = asyncio.create_task(self.caller.send(inst.backend, body))
@@ -288,6 +402,8 @@ class JobRun:
         try:
             answer = await task
         except BatchFailed as exc:
+            if exc.status == 0 and await self._crashed(inst):
+                raise InstanceLost from None
             where = await self._locate(inst, batch, originals, exc)
             kind = "ClientError" if exc.client else "AlgorithmError"
             raise ObjectFailed(f"{kind}: {r.uri}: {where}: {exc.message}") from None
@@ -339,6 +455,19 @@ class JobRun:
             except BatchFailed:
                 hi = mid
         return f"record {batch.first + lo}"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _next_object(queues: list[deque[ObjectRow]], index: int) -> ObjectRow | None:
+    """The slot's own next object, else the last of the longest other queue (taken from its
+    end, so the owner keeps going in order); None when every queue is empty."""
+    if queues[index]:
+        return queues[index].popleft()
+    longest = max(queues, key=len)
+    return longest.pop() if longest else None
 
 
 class _Counting:

@@ -32,6 +32,7 @@ from tideserve.cost.catalog import Catalog
 from tideserve.cost.ledger import Ledger
 from tideserve.errors import NotFoundError, ValidationError
 from tideserve.fleet.base import InstanceProvider
+from tideserve.fleet.spot import SpotCapacity
 from tideserve.logs import names
 from tideserve.logs.names import LogTarget
 from tideserve.logs.service import Logs
@@ -131,8 +132,14 @@ class TransformService:
         self.catalog.get(spec.instance_type)  # an unknown type is a ValidationException
         arn = self.arns.sagemaker("transform-job", spec.name)
         row = self.jobs.create(spec.name, arn, dict(p), self.clock.now())
+        if p.get("Tags"):  # where ListTags and Cost Explorer's cost-allocation tags read them
+            self.control.put_tags(arn, [{"Key": t["Key"], "Value": t.get("Value", "")}
+                                        for t in p["Tags"]])
         self._launch(row)
         return {"TransformJobArn": arn}
+
+    def exists(self, name: str) -> bool:
+        return self.jobs.get(name) is not None
 
     def _get(self, name: str) -> JobRow:
         row = self.jobs.get(name)
@@ -198,11 +205,14 @@ def _stored_progress(jobs: JobStore, name: str) -> Progress:
 
 def build_transform(engine: Any, settings: Settings, control: ControlStore, models: ModelCache,
                     provider: InstanceProvider, catalog: Catalog, ledger: Ledger, arns: Arns,
-                    clock: Clock, external: FsspecObjects | None) -> TransformService:
-    """The service over the embedded object store, or the external one (--object-store)."""
+                    clock: Clock, external: FsspecObjects | None,
+                    spot: SpotCapacity | None = None) -> TransformService:
+    """The service over the embedded object store, or the external one (--object-store);
+    `spot`: the fleet's spot capacity, for jobs with Environment TIDESERVE_SPOT=true."""
     state = Path(settings.state_dir)
     objects: JobObjects = (EmbeddedObjects(state / "s3") if external is None
                            else ExternalObjects(external, state / "s3-tmp"))
-    fleet = JobFleet(control, models, provider, catalog, ledger, clock, settings.trust_pickle)
+    fleet = JobFleet(control, models, provider, catalog, ledger, clock, settings.trust_pickle,
+                     spot)
     return TransformService(JobStore(engine), control, objects, fleet, catalog, arns, clock,
                             state / "logs" / "transform")

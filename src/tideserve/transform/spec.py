@@ -9,6 +9,13 @@ Defaults (AWS's documented ones): MaxPayloadInMB 6, MaxConcurrentTransforms 1 an
 MultiRecord, each unless the container's GET /execution-parameters says otherwise (runner.py
 resolves them: request > execution-parameters > default); InvocationsTimeoutInSeconds 600,
 InvocationsMaxRetries 3; AssembleWith None; SplitType None; CompressionType None.
+
+Beyond AWS, clearly named: Environment {"TIDESERVE_SPOT": "true"} runs the job's instances on
+the fleet's spot capacity (runner.py re-queues a reclaimed instance's unfinished objects). An
+Environment entry because boto3 validates request shapes before sending (an extra member would
+never reach us), Environment is part of the job's immutable request (DescribeTransformJob shows
+it, unlike a tag, which AddTags/DeleteTags could change mid-job), and on AWS the same request
+only sets a variable the container ignores.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ DEFAULT_INVOCATION_TIMEOUT = 600  # seconds
 DEFAULT_INVOCATION_RETRIES = 3
 DATA_TYPES = ("S3Prefix", "ManifestFile")
 SPLIT_TYPES = ("None", "Line")
+SPOT_ENVIRONMENT = "TIDESERVE_SPOT"  # "true": the job runs on spot capacity (tideserve's own)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class TransformJobSpec:
     input_filter: JsonPath | None
     output_filter: JsonPath | None
     join_input: bool
+    spot: bool = False  # Environment TIDESERVE_SPOT=true
 
     @property
     def per_record(self) -> bool:
@@ -82,6 +91,7 @@ class TransformJobSpec:
         client = p.get("ModelClientConfig") or {}
         processing = p.get("DataProcessing") or {}
         resources = p["TransformResources"]
+        environment = {str(k): str(v) for k, v in (p.get("Environment") or {}).items()}
         return cls(
             name=p["TransformJobName"], model_name=p["ModelName"], data_type=data_type,
             input_uri=source["S3Uri"], content_type=tin.get("ContentType"),
@@ -91,7 +101,7 @@ class TransformJobSpec:
             accept=out.get("Accept"), assemble_line=out.get("AssembleWith") == "Line",
             instance_type=resources["InstanceType"],
             instance_count=int(resources["InstanceCount"]),
-            environment={str(k): str(v) for k, v in (p.get("Environment") or {}).items()},
+            environment=environment, spot=_spot(environment),
             invocation_timeout=float(client.get("InvocationsTimeoutInSeconds")
                                      or DEFAULT_INVOCATION_TIMEOUT),
             invocation_retries=int(client.get("InvocationsMaxRetries",
@@ -100,6 +110,14 @@ class TransformJobSpec:
             output_filter=_filter(processing, "OutputFilter"),
             join_input=processing.get("JoinSource") == "Input",
         )
+
+
+def _spot(environment: Mapping[str, str]) -> bool:
+    value = environment.get(SPOT_ENVIRONMENT, "false").strip().lower()
+    if value not in ("true", "false"):
+        raise ValidationError(f"Environment {SPOT_ENVIRONMENT} '{environment[SPOT_ENVIRONMENT]}'"
+                              " is not valid: use true (run on spot capacity) or false.")
+    return value == "true"
 
 
 def _check_payload(payload: int | None, concurrent: int | None) -> None:
