@@ -20,6 +20,7 @@ from tideserve.client import URL_ENV, client, default_url
 from tideserve.cost.cli import add_costs_parser, run_costs
 from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
+from tideserve.recommender.cli import add_recommend_parser, run_recommend
 from tideserve.settings import DEFAULT_REGION, Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
 from tideserve.tracing.cli import add_traces_parser, run_traces
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     add_jobs_parser(sub)
     add_spot_parser(sub)
     add_traces_parser(sub)
+    add_recommend_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -287,7 +289,8 @@ run_all_jobs = partial(run_jobs, sources=(transform_job_rows, training_job_rows)
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
     "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
-    "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces}
+    "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces,
+    "recommend": run_recommend}
 
 if __name__ == "__main__":
     sys.exit(main())

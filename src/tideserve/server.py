@@ -60,6 +60,7 @@ from tideserve.metrics.store import MetricStore
 from tideserve.metrics.system import InstanceSampler
 from tideserve.objectstore.remote import FsspecObjects
 from tideserve.objectstore.s3_api import S3App
+from tideserve.recommender.service import build_recommender
 from tideserve.schema import create_all
 from tideserve.serverless.config import keep_alive_seconds
 from tideserve.serverless.kind import ServerlessKind
@@ -331,6 +332,13 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     for op, fn in server.training.operations().items():
         registry.register("sagemaker", op, fn)
     for op, fn in server.training.tideserve_operations().items():
+        registry.register("tideserve", op, fn)
+    # Inference Recommender: load tests on the same provider, object store and ledger.
+    recommender = build_recommender(settings, store, models, provider, catalog, ledger, arns,
+                                    clock, external)
+    for op, fn in recommender.operations().items():
+        registry.register("sagemaker", op, fn)
+    for op, fn in recommender.tideserve_operations().items():
         registry.register("tideserve", op, fn)
     app.lifespan = server.lifespan
     return server
