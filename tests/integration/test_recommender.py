@@ -1,7 +1,7 @@
 """Inference Recommender through boto3 on a real server: a job over three instance types for
 a RandomForest model really load-tests an instance of each, ranks them by cost per inference,
 and `tideserve recommend apply` deploys the cheapest that meets the p95 threshold with its
-scaling policy. Traffic is tiny and the period compressed (2 s: a 60 s phase runs in 2 s)."""
+scaling policy. Traffic is tiny and the period compressed (2 s: the 90 s phase runs in 3 s)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import csv_rows, pack_skops, train_breast_cancer
+from tests.support import csv_rows, pack_skops
 from tideserve.cli import main as cli_main
 
 ROLE = "arn:aws:iam::123456789012:role/ir"
@@ -32,7 +32,11 @@ def payload_tar(rows: list[str]) -> bytes:
 
 @pytest.fixture(scope="module")
 def forest(server, tmp_path_factory):
-    model, X = train_breast_cancer("forest")
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = RandomForestClassifier(n_estimators=30, random_state=0, n_jobs=1).fit(X, y)
     archive = pack_skops(model, tmp_path_factory.mktemp("forest"))
     sm, s3 = server.client("sagemaker"), server.client("s3")
     sm.create_model(ModelName="ir-forest", ExecutionRoleArn=ROLE,
@@ -57,7 +61,7 @@ def job_request(name: str, types=TYPES, **overrides):
                                                   "SupportedContentTypes": ["text/csv"]}},
             "EndpointConfigurations": [{"InstanceType": t} for t in types],
             "TrafficPattern": {"TrafficType": "PHASES", "Phases": [
-                {"InitialNumberOfUsers": 1, "SpawnRate": 3, "DurationInSeconds": 120}]},
+                {"InitialNumberOfUsers": 1, "SpawnRate": 3, "DurationInSeconds": 90}]},
         },
         "StoppingConditions": {"ModelLatencyThresholds": [
             {"Percentile": "P95", "ValueInMilliseconds": 500}]},
