@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -106,9 +107,11 @@ def test_three_types_ranked_and_the_cheapest_applied(server, forest, capsys):
     assert 0 < target["TargetValue"] <= best["Metrics"]["MaxInvocations"]
 
     args = ["--url", server.url, "--state-dir", str(server.state_dir)]
-    assert cli_main(["recommend", "show", "ir-three", *args]) == 0
+    trace = Path(__file__).parents[2] / "examples/traces/azure_llm_code_2023_1s.csv"
+    assert cli_main(["recommend", "show", "ir-three", "--trace", str(trace), *args]) == 0
     table = capsys.readouterr().out
     assert best["EndpointConfiguration"]["InstanceType"] in table and "TargetValue" in table
+    assert "replay $" in table and "%" in table
     assert cli_main(["recommend", "apply", "ir-three", "--endpoint", "ir-applied", *args]) == 0
     endpoint = sm.describe_endpoint(EndpointName="ir-applied")
     assert endpoint["EndpointStatus"] == "InService"

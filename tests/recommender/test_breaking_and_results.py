@@ -123,3 +123,18 @@ def test_default_picks_the_cheapest_type_of_each_family_the_machine_holds():
 def test_bad_requests(case, config, message):
     with pytest.raises(ValidationError, match=message):
         JobSpec.parse(request(**config), Catalog.default(), 2)
+
+
+def test_a_recommendation_replays_in_the_simulator_on_a_named_trace():
+    from pathlib import Path
+
+    from tideserve.recommender.replay import replay
+
+    trace = Path(__file__).parents[2] / "examples/traces/azure_llm_code_2023_1s.csv"
+    rec = {"EndpointConfiguration": {"InstanceType": "ml.c5.large", "InitialInstanceCount": 1},
+           "Metrics": {"MaxInvocations": 30000, "ModelSetupTime": 3}}
+    points = [{"users": 1, "p50_ms": 2.0, "p95_ms": 3.0, "p99_ms": 4.0, "per_minute": 25000},
+              {"users": 4, "p50_ms": 6.0, "p95_ms": 9.0, "p99_ms": 12.0, "per_minute": 30000}]
+    r = replay(rec, points, 15000, trace, slo_ms=50, percentile=95)
+    assert r.instance_type == "ml.c5.large"
+    assert r.cost_usd > 0 and 0 <= r.over_slo_share <= 1 and r.mean_instances >= 1
