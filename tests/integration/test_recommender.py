@@ -100,7 +100,16 @@ def test_three_types_ranked_and_the_cheapest_applied(server, forest, capsys):
     steps = sm.list_inference_recommendations_job_steps(JobName="ir-three")["Steps"]
     assert len(steps) == 3 and all(s["StepType"] == "BENCHMARK" for s in steps)
 
+    listed = sm.list_inference_recommendations_jobs(NameContains="ir-thr", StatusEquals="COMPLETED")
+    assert [j["JobName"] for j in listed["InferenceRecommendationsJobs"]] == ["ir-three"]
+    assert listed["InferenceRecommendationsJobs"][0]["ModelName"] == "ir-forest"
+
     best = recs[0]
+    by_endpoint = sm.get_scaling_configuration_recommendation(
+        InferenceRecommendationsJobName="ir-three",
+        EndpointName=best["EndpointConfiguration"]["EndpointName"],
+        ScalingPolicyObjective={"MinInvocationsPerMinute": 1, "MaxInvocationsPerMinute": 10**6})
+    assert by_endpoint["DynamicScalingConfiguration"]["MaxCapacity"] >= 1
     scaling = sm.get_scaling_configuration_recommendation(
         InferenceRecommendationsJobName="ir-three", RecommendationId=best["RecommendationId"])
     target = scaling["DynamicScalingConfiguration"]["ScalingPolicies"][0]["TargetTracking"]
@@ -146,6 +155,17 @@ def test_bad_input_gets_aws_errors(server, forest, case, overrides, message):
                                                               **overrides))
     assert err.value.response["Error"]["Code"] == "ValidationException"
     assert message in err.value.response["Error"]["Message"]
+
+
+def test_a_stopped_job_stops(server, forest):
+    sm = server.client("sagemaker")
+    sm.create_inference_recommendations_job(**job_request("ir-stop", types=TYPES[:1]))
+    sm.stop_inference_recommendations_job(JobName="ir-stop")
+    job = wait_terminal(sm, "ir-stop")
+    assert job["Status"] == "STOPPED" and "CompletionTime" in job
+    with pytest.raises(ClientError) as err:
+        sm.stop_inference_recommendations_job(JobName="ir-stop")
+    assert err.value.response["Error"]["Code"] == "ValidationException"
 
 
 def test_bad_shapes_and_unknown_jobs(server, forest):

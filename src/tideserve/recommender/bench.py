@@ -93,7 +93,9 @@ class Bench:
     trust_pickle: bool = False
 
     async def run(self, spec: JobSpec, job_arn: str, candidate: Candidate, index: int,
-                  payload_dir: Path) -> StepOutcome:
+                  payload_dir: Path, stop: asyncio.Event | None = None) -> StepOutcome:
+        """Benchmark one candidate; `stop` set (StopInferenceRecommendationsJob) ends the
+        load test at its next window and the step is STOPPED, its instance stopped."""
         endpoint = benchmark_endpoint_name(spec.name, index)
         itype = candidate.instance_type
         outcome = StepOutcome(endpoint, itype.name, "FAILED")
@@ -125,7 +127,8 @@ class Bench:
             await self._ready(handle)
             outcome.setup_seconds = time.monotonic() - began
             pin(handle.pid, itype.vcpu)
-            await self._load_test(spec, handle, itype, payload_dir, outcome)
+            await self._load_test(spec, handle, itype, payload_dir, outcome,
+                                  stop or asyncio.Event())
         except TideserveError as exc:
             outcome.failure_reason = f"ClientError: {exc.message}"
         except NotReady as exc:
@@ -147,7 +150,8 @@ class Bench:
             await wait_until_ready(self.provider, handle, http, STARTUP_TIMEOUT_SECONDS)
 
     async def _load_test(self, spec: JobSpec, handle: InstanceHandle, itype: InstanceType,
-                         payload_dir: Path, outcome: StepOutcome) -> None:
+                         payload_dir: Path, outcome: StepOutcome,
+                         stop: asyncio.Event) -> None:
         schedule = spec.traffic.duration_seconds * self.time_scale
         config = {"url": handle.url, "payload_dir": str(payload_dir),
                   "content_type": spec.content_type, "time_scale": self.time_scale,
@@ -174,6 +178,9 @@ class Bench:
                     outcome.windows.append(Window(cpu_percent=cpu, memory_percent=memory,
                                                   **raw))
                 result = verdict(outcome.windows, spec.stopping, schedule_done=done)
+                if stop.is_set():
+                    outcome.status, outcome.failure_reason = "STOPPED", "Stopped by request"
+                    return
                 if result.stop or done:
                     outcome.verdict = result
                     break

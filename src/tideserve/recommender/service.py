@@ -34,6 +34,7 @@ from tideserve.objectstore.remote import FsspecObjects
 from tideserve.recommender.bench import (
     Bench,
     StepOutcome,
+    benchmark_endpoint_name,
     machine_cores,
     payload_folder,
     remove_folder,
@@ -66,6 +67,7 @@ class Recommender:
         self.bench, self.catalog, self.arns, self.clock = bench, catalog, arns, clock
         self.jobs: dict[str, JobRecord] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.stops: dict[str, asyncio.Event] = {}
         for record in files.load_all():
             if record.status not in TERMINAL:  # a server stopped while it ran
                 record.move("STOPPED" if record.status == "STOPPING" else "FAILED",
@@ -102,6 +104,7 @@ class Recommender:
                                                           spec.name),
                            p, "PENDING", now, now)
         self.jobs[key] = record
+        self.stops[key] = asyncio.Event()
         self.files.save(record)
         self.tasks[key] = asyncio.get_running_loop().create_task(
             self._run(record, spec, payloads), name=f"recommendations-{key}")
@@ -142,9 +145,11 @@ class Recommender:
                                   "stopped.")
         record.move("STOPPING", self.clock.now())
         self.files.save(record)
-        task = self.tasks.get(record.name.lower())
-        if task is not None:
-            task.cancel()
+        # The running step ends at its next window and stops its instance; the job then
+        # moves to STOPPED (a flag, not a task cancel: an instance mid-start is still stopped).
+        event = self.stops.get(record.name.lower())
+        if event is not None:
+            event.set()
         return {}
 
     def list_steps(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -263,8 +268,11 @@ class Recommender:
     async def _run(self, record: JobRecord, spec: JobSpec, payloads: list[bytes]) -> None:
         folder = payload_folder(payloads)
         try:
-            record.move("IN_PROGRESS", self.clock.now())
-            record.steps = [StepRecord(f"pending-{i}", c.instance_type.name, "PENDING",
+            stop = self.stops[record.name.lower()]
+            if not stop.is_set():
+                record.move("IN_PROGRESS", self.clock.now())
+            record.steps = [StepRecord(benchmark_endpoint_name(spec.name, i),
+                                       c.instance_type.name, "PENDING",
                                        environment=c.environment)
                             for i, c in enumerate(spec.candidates)]
             self.files.save(record)
@@ -272,19 +280,23 @@ class Recommender:
 
             async def one(i: int) -> None:
                 async with gate:
+                    if stop.is_set():
+                        record.steps[i].status = "STOPPED"
+                        return
                     record.steps[i].status = "IN_PROGRESS"
                     outcome = await self.bench.run(spec, record.arn, spec.candidates[i], i,
-                                                   Path(folder))
+                                                   Path(folder), stop)
                     record.steps[i] = _step_record(outcome, spec.candidates[i].environment)
                     self.files.save(record)
 
             await asyncio.gather(*(one(i) for i in range(len(spec.candidates))))
-            self._finish(record)
-        except asyncio.CancelledError:
-            for step in record.steps:
-                if step.status in ("PENDING", "IN_PROGRESS"):
-                    step.status = "STOPPED"
-            record.move("STOPPED", self.clock.now())
+            if stop.is_set():
+                record.move("STOPPED", self.clock.now())
+            else:
+                self._finish(record)
+        except asyncio.CancelledError:  # the server is shutting down
+            record.move("STOPPED", self.clock.now(), "The server stopped while the job ran")
+            raise
         except Exception as exc:
             log.exception("recommendations job %s failed", record.name)
             record.move("FAILED", self.clock.now(), f"InternalError: {exc}")
@@ -292,6 +304,7 @@ class Recommender:
             remove_folder(folder)
             self.files.save(record)
             self.tasks.pop(record.name.lower(), None)
+            self.stops.pop(record.name.lower(), None)
 
     def _finish(self, record: JobRecord) -> None:
         now = self.clock.now()
