@@ -68,8 +68,11 @@ def test_metrics_follow_aws_cost_formulas():
 
 
 def test_target_value_interpolates_cpu_per_core_to_the_docstrings_example():
-    points = [Point(1200, 1, 5, 6, 7, 60.0, 10.0), Point(2400, 2, 5, 8, 9, 140.0, 10.0)]
-    assert invocations_at_cpu(points, points[1], vcpu=2, cpu_per_core=50) == pytest.approx(1800)
+    points = [Point(1200, 1, 5, 6, 7, 60.0, 10.0), Point(2400, 2, 5, 8, 9, 140.0, 10.0),
+              Point(4000, 4, 5, 8, 9, 190.0, 10.0)]
+    assert invocations_at_cpu(points, points[2], vcpu=2, cpu_per_core=50) == pytest.approx(1800)
+    cool = [Point(4000, 4, 5, 8, 9, 60.0, 10.0)]  # CPU never near the target: the safety factor
+    assert invocations_at_cpu(cool, cool[0], vcpu=2, cpu_per_core=50) == 2000
     no_cpu = [Point(2400, 2, 5, 8, 9, None, None)]
     assert invocations_at_cpu(no_cpu, no_cpu[0], vcpu=2, cpu_per_core=50) == 1200  # x 0.5
 

@@ -23,9 +23,10 @@ from typing import Any
 
 from tideserve.cost.catalog import InstanceType
 
-# Beyond AWS: the TargetValue of SageMakerVariantInvocationsPerInstance when the breaking
-# point has no CPU series to interpolate: half the per-instance breaking point, AWS's own
-# manual rule (TargetValue = MAX_RPS x 0.5 x 60, base spec §6.5).
+# The safety factor on the breaking point: a TargetValue of SageMakerVariantInvocationsPerInstance
+# is at most half the per-instance breaking point, AWS's own manual rule (TargetValue = MAX_RPS
+# x 0.5 x 60, base spec §6.5), so an instance scales out well before it saturates even when its
+# CPU per core stays under the target (a latency-bound model, or a busy machine).
 SAFETY_FACTOR = 0.5
 DEFAULT_CPU_PER_CORE = 50  # GetScalingConfigurationRecommendation's default
 COOLDOWN_SECONDS = 300  # SageMaker target tracking's default cooldowns
@@ -72,9 +73,14 @@ def invocations_at_cpu(points: list[Point], breaking: Point, vcpu: int,
                        cpu_per_core: float) -> float:
     """The largest per-instance invocations/min whose CPU per core stays at or under
     `cpu_per_core` %, interpolated linearly between the step's windows up to its breaking
-    point. Example (2 vCPUs, target 50 %/core): windows (1 200/min, 60 %) and (2 400/min,
-    140 %) are 30 and 70 %/core, so 1 200 + (50-30)/(70-30) x 1 200 = 1 800/min. Without a CPU
-    series: SAFETY_FACTOR x the breaking point."""
+    point, and at most SAFETY_FACTOR x the breaking point. Example (2 vCPUs, target 50 %/core,
+    breaking at 4 000/min): windows (1 200/min, 60 %) and (2 400/min, 140 %) are 30 and 70
+    %/core, so 1 200 + (50-30)/(70-30) x 1 200 = 1 800/min (under 0.5 x 4 000 = 2 000)."""
+    return min(_at_cpu(points, breaking, vcpu, cpu_per_core),
+               SAFETY_FACTOR * breaking.per_minute)
+
+
+def _at_cpu(points: list[Point], breaking: Point, vcpu: int, cpu_per_core: float) -> float:
     usable = sorted((p for p in points if p.cpu_percent is not None
                      and p.per_minute <= breaking.per_minute and p.per_minute > 0),
                     key=lambda p: p.per_minute)
