@@ -87,8 +87,8 @@ def test_scaling_configuration_sizes_capacity_from_the_objective():
         "SageMakerVariantInvocationsPerInstance"
 
 
-def request(**config):
-    return {"JobName": "j", "JobType": "Advanced", "RoleArn": "arn:aws:iam::1:role/r",
+def request(name="j", **config):
+    return {"JobName": name, "JobType": "Advanced", "RoleArn": "arn:aws:iam::1:role/r",
             "InputConfig": {"ModelName": "m", "ContainerConfig": {"PayloadConfig": {
                 "SamplePayloadUrl": "s3://b/p.tar.gz"}},
                 "EndpointConfigurations": [{"InstanceType": "ml.c5.large"}], **config}}
@@ -141,3 +141,21 @@ def test_a_recommendation_replays_in_the_simulator_on_a_named_trace():
     r = replay(rec, points, 15000, trace, slo_ms=50, percentile=95)
     assert r.instance_type == "ml.c5.large"
     assert r.cost_usd > 0 and 0 <= r.over_slo_share <= 1 and r.mean_instances >= 1
+
+
+def test_a_job_a_stopped_server_left_running_is_failed_on_restart(tmp_path):
+    from tideserve.clock import FakeClock
+    from tideserve.control.names import Arns
+    from tideserve.recommender.record import JobFiles, JobRecord
+    from tideserve.recommender.service import Recommender
+
+    files = JobFiles(tmp_path)
+    files.save(JobRecord("ran", "arn:x", request("ran"), "IN_PROGRESS", 1.0, 1.0))
+    files.save(JobRecord("stopping", "arn:y", request("stopping"), "STOPPING", 1.0, 1.0))
+    ir = Recommender(files, None, None, None, Catalog.default(),  # type: ignore[arg-type]
+                     Arns("us-east-1", "123456789012"), FakeClock(100.0))
+    ran = ir.describe({"JobName": "ran"})
+    assert ran["Status"] == "FAILED"
+    assert ran["FailureReason"] == "The server stopped while the job ran"
+    assert ir.describe({"JobName": "stopping"})["Status"] == "STOPPED"
+    assert [r.status for r in JobFiles(tmp_path).load_all()] == ["FAILED", "STOPPED"]
