@@ -120,6 +120,8 @@ def test_default_picks_the_cheapest_type_of_each_family_the_machine_holds():
      "exactly one of ModelName and ModelPackageVersionArn"),
     ("traffic longer than the job", {"JobDurationInSeconds": 60},
      "greater than InputConfig.JobDurationInSeconds"),
+    ("an existing endpoint", {"Endpoints": [{"EndpointName": "e"}]},
+     "does not benchmark existing endpoints"),
     ("serverless", {"EndpointConfigurations": [{"ServerlessConfig": {
         "MemorySizeInMB": 1024, "MaxConcurrency": 1}}]}, "instance types only"),
 ])

@@ -87,6 +87,9 @@ class JobSpec:
     def parse(p: dict[str, Any], catalog: Catalog, machine_cores: int) -> JobSpec:
         config = p["InputConfig"]
         model = _model_name(config)
+        if config.get("Endpoints"):
+            raise ValidationError("InputConfig.Endpoints: tideserve does not benchmark existing "
+                                  "endpoints yet; name EndpointConfigurations to test")
         container = config.get("ContainerConfig") or {}
         payload = container.get("PayloadConfig") or {}
         url = payload.get("SamplePayloadUrl")
