@@ -58,6 +58,10 @@ dependency across packages needs its line changed here first).
     training     SageMaker training jobs: specs, the toolkit's environment, runs on on-demand
                  or spot instances, checkpoints, their storage
                  -> client clock control cost db errors fleet logs objectstore serving settings
+    recommender  SageMaker Inference Recommender: load tests of candidate instance types on
+                 this machine, ranked recommendations, scaling advice, `tideserve recommend`
+                 -> client clock control cost errors fleet objectstore serving settings sim
+                    transform
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors forecasting metrics scaling
                     serverless settings

@@ -22,6 +22,7 @@ from tideserve.cost.cli import add_costs_parser, run_costs
 from tideserve.cost.rightsize_cli import add_rightsize_parser, run_rightsize
 from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
+from tideserve.recommender.cli import add_recommend_parser, run_recommend
 from tideserve.settings import DEFAULT_REGION, Settings
 from tideserve.sim.cli import add_simulate_parser, run_simulate
 from tideserve.stacks.cli import add_stack_parser, run_stack
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     add_stack_parser(sub)
     add_rightsize_parser(sub)  # cost advice (cost/rightsize_cli.py, budgets/cli.py)
     add_budgets_parser(sub)
+    add_recommend_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -294,7 +296,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
     "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
     "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces,
-    "stack": run_stack, "rightsize": run_rightsize, "budgets": run_budgets}
+    "stack": run_stack, "rightsize": run_rightsize, "budgets": run_budgets,
+    "recommend": run_recommend}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -63,6 +63,7 @@ from tideserve.metrics.store import MetricStore
 from tideserve.metrics.system import InstanceSampler
 from tideserve.objectstore.remote import FsspecObjects
 from tideserve.objectstore.s3_api import S3App
+from tideserve.recommender.service import build_recommender
 from tideserve.schema import create_all
 from tideserve.serverless.config import keep_alive_seconds
 from tideserve.serverless.kind import ServerlessKind
@@ -351,6 +352,13 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         {**server.transform.operations(), **server.training.operations()}, trust.trail, registry)
     # CloudFormation stacks whose resources are made through the operations registered above.
     build_stacks(engine, registry, clock, settings.region, settings.account, app.s3.store)
+    # Inference Recommender: load tests on the same provider, object store and ledger.
+    recommender = build_recommender(settings, store, models, provider, catalog, ledger, arns,
+                                    clock, external)
+    for op, fn in recommender.operations().items():
+        registry.register("sagemaker", op, fn)
+    for op, fn in recommender.tideserve_operations().items():
+        registry.register("tideserve", op, fn)
     trust.attach(app)  # after every route is mounted: each is authorised after SigV4
     app.lifespan = server.lifespan
     return server
