@@ -34,7 +34,8 @@ dependency across packages needs its line changed here first).
                  -> clock errors serving settings tracing
     objectstore  embedded S3 store and API, fsspec adapter
                  -> api clock errors settings
-    cost         price catalog, ledger, billing, reports, Cost Explorer
+    cost         price catalog, ledger, billing, reports, Cost Explorer (usage, forecasts,
+                 rightsizing, Savings Plans), `tideserve rightsize`
                  -> client clock db errors metrics
     fleet        instance providers (local processes), readiness, restart backoff
                  -> cost serving

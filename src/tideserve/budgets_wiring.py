@@ -90,7 +90,7 @@ def cost_advice(metrics: MetricStore, ledger: Ledger, catalog: Catalog, clock: C
     tags_for = tags_from_store(store)
     ops: dict[str, Operation] = {}
     ops.update(Rightsizing(metrics, ledger, catalog, clock, settings.account, settings.region,
-                           arns.endpoint).operations())
+                           arns.endpoint, tags_for).operations())
     ops.update(CostForecasts(ledger, tags_for, clock).operations())
     ops.update(SavingsPlans(ledger, catalog, clock, settings.state_dir / PLANS_FILE).operations())
     return list(ops.items())

@@ -217,6 +217,9 @@ def test_cost_forecast_from_the_daily_history(ledger: Ledger, fleet: Fleet,
     with pytest.raises(ValidationError, match="current date"):
         api.get_cost_forecast({"TimePeriod": {"Start": "2024-03-01", "End": "2024-03-14"},
                                "Metric": "UNBLENDED_COST", "Granularity": "DAILY"})
+    with pytest.raises(ValidationError, match="92 days ahead"):
+        api.get_cost_forecast({"TimePeriod": {"Start": "2024-03-12", "End": "2024-07-01"},
+                               "Metric": "UNBLENDED_COST", "Granularity": "DAILY"})
     with pytest.raises(ValidationError, match="Granularity"):
         api.get_cost_forecast({"TimePeriod": {"Start": "2024-03-12", "End": "2024-03-14"},
                                "Metric": "UNBLENDED_COST", "Granularity": "HOURLY"})

@@ -102,13 +102,21 @@ def test_the_ce_operation_answers_in_its_shapes(
     store = history(engine, clock, "shop", cpu=80.0, memory=10.0, invocations=3)
     clock.set(T0 + DAY)
     api = Rightsizing(store, ledger, catalog, clock, "123456789012", "us-east-1",
-                      lambda name: f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}")
+                      lambda name: f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}",
+                      lambda arn: {"team": "vision"})
     out = api.get_rightsizing_recommendation({"Service": "AmazonSageMaker"})
     [rec] = out["RightsizingRecommendations"]
     target = rec["ModifyRecommendationDetail"]["TargetInstances"][0]
     assert target["ResourceDetails"]["EC2ResourceDetails"]["InstanceType"] == "ml.m5.large"
     assert target["EstimatedMonthlySavings"] == "589.11"
     assert out["Summary"]["SavingsPercentage"] == "87.5271149675"
+    assert rec["CurrentInstance"]["Tags"] == [{"Key": "team", "Values": ["vision"]}]
+    by_tag = {"Service": "AmazonSageMaker",
+              "Filter": {"Tags": {"Key": "team", "Values": ["web"]}}}
+    assert api.get_rightsizing_recommendation(by_tag)["RightsizingRecommendations"] == []
+    by_type = {"Service": "AmazonSageMaker",
+               "Filter": {"Dimensions": {"Key": "INSTANCE_TYPE", "Values": ["ml.m5.4xlarge"]}}}
+    assert len(api.get_rightsizing_recommendation(by_type)["RightsizingRecommendations"]) == 1
     assert api.get_rightsizing_recommendation({"Service": "AmazonEC2"})[
         "RightsizingRecommendations"] == []
     with pytest.raises(ValidationError, match="AmazonRDS"):

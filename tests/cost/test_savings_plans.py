@@ -73,3 +73,27 @@ def test_a_recorded_plan_shows_what_it_saved(ledger: Ledger, fleet: Fleet, clock
     assert total["Utilization"]["TotalCommitment"] == "2.4"
     assert total["Utilization"]["UtilizationPercentage"] == "100"
     assert float(total["Savings"]["NetSavings"]) == pytest.approx(24 * (0.1 / 0.72 - 0.1))
+
+
+def test_tideserve_costs_prints_what_the_plans_saved(ledger: Ledger, fleet: Fleet,
+                                                     clock: FakeClock, catalog: Catalog,
+                                                     tmp_path: Path) -> None:
+    import io
+
+    from tideserve.cost.cli import _savings_plans_line
+
+    fleet.run("shop", "AllTraffic", "ml.m5.xlarge", at("2024-03-10 00:00:00"), None)
+    clock.set(at("2024-03-11 00:00:00"))
+    plans = tmp_path / "savings_plans.json"
+    plans.write_text(json.dumps([{"commitment": "0.1", "start": "2024-03-01T00:00:00Z"}]))
+    api = SavingsPlans(ledger, catalog, clock, plans)
+
+    class CostExplorerClient:  # what the CLI's boto3 client would answer, from the handler
+        def get_savings_plans_utilization(self, **params: object) -> dict:
+            return api.utilization(params)
+
+    out = io.StringIO()
+    _savings_plans_line(CostExplorerClient(), {"TimePeriod": {"Start": "2024-03-10",
+                                                              "End": "2024-03-11"}}, out)
+    assert out.getvalue() == ("savings plans: $2.400000 committed (100.0 % used) covered "
+                              "$3.333333 of on-demand usage; net saved $0.933333\n")

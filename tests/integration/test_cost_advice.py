@@ -133,6 +133,14 @@ def test_rightsizing_and_a_budget_that_acts(server: RunningServer, trained, subs
         ExecutionRoleArn=ROLE, ApprovalModel="AUTOMATIC",
         Subscribers=[{"SubscriptionType": "SNS", "Address": url}])["ActionId"]
 
+    budgets.create_budget_action(
+        AccountId=account, BudgetName="vision-daily", NotificationType="ACTUAL",
+        ActionType="APPLY_SCP_POLICY",
+        ActionThreshold={"ActionThresholdValue": 100, "ActionThresholdType": "PERCENTAGE"},
+        Definition={"ScpActionDefinition": {"PolicyId": "p-novision", "TargetIds": [account]}},
+        ExecutionRoleArn=ROLE, ApprovalModel="AUTOMATIC",
+        Subscribers=[{"SubscriptionType": "EMAIL", "Address": "finops@example.com"}])
+
     def executed():
         action = budgets.describe_budget_action(AccountId=account, BudgetName="vision-daily",
                                                 ActionId=action_id)["Action"]
@@ -140,6 +148,11 @@ def test_rightsizing_and_a_budget_that_acts(server: RunningServer, trained, subs
     assert until(executed), "the action did not run"
     variant = sm.describe_endpoint(EndpointName="oversized")["ProductionVariants"][0]
     assert variant["DesiredInstanceCount"] == 1
+    # The APPLY_SCP_POLICY action refuses new endpoints tagged team=vision.
+    with pytest.raises(ClientError) as refused:
+        sm.create_endpoint(EndpointName="more-vision", EndpointConfigName="oversized",
+                           Tags=[{"Key": "team", "Value": "vision"}])
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     spent = budgets.describe_budget(AccountId=account, BudgetName="vision-daily")["Budget"]
     assert float(spent["CalculatedSpend"]["ActualSpend"]["Amount"]) > 0.002
     notes = budgets.describe_notifications_for_budget(AccountId=account,
@@ -186,4 +199,6 @@ def test_rightsizing_and_a_budget_that_acts(server: RunningServer, trained, subs
             "VariantName": "AllTraffic", "ModelName": "oversized",
             "InstanceType": "ml.bogus.large", "InitialInstanceCount": 1}])
     assert bad.value.response["Error"]["Code"] == "ValidationException"
-    budgets.delete_budget(AccountId=account, BudgetName="vision-daily")
+    budgets.delete_budget(AccountId=account, BudgetName="vision-daily")  # lifts the refusal
+    sm.create_endpoint(EndpointName="more-vision", EndpointConfigName="oversized",
+                       Tags=[{"Key": "team", "Value": "vision"}])

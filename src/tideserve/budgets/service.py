@@ -41,6 +41,11 @@ class Budgets(ActionOperations):
                  account: str, effects: Effects) -> None:
         self.store, self.ledger, self.tags_for, self.clock = store, ledger, tags_for, clock
         self.account, self.effects = account, effects
+        for action in store.actions():  # refusals in force survive a restart
+            if action["ActionType"] == "APPLY_SCP_POLICY" and action["Status"] == \
+                    "EXECUTION_SUCCESS":
+                doc = store.budget(action["BudgetName"]) or {"Budget": {}}
+                effects.execute(action, _tag_filters(doc))
 
     def operations(self) -> dict[str, Handler]:
         return {name: getattr(self, f"_{name}") for name in (
@@ -108,6 +113,8 @@ class Budgets(ActionOperations):
             raise NotFoundError(f"Unable to delete budget: {params.get('BudgetName')} - the "
                                 "budget doesn't exist. Try creating it first. ",
                                 code="NotFoundException") from None
+        for action in self.store.actions(doc["Budget"]["BudgetName"]):
+            self.effects.targets.refusals.pop(action["ActionId"], None)  # lifted with it
         self.store.delete_budget(doc["Budget"]["BudgetName"])
         return {}
 
@@ -313,6 +320,10 @@ class Budgets(ActionOperations):
     def events(self, budget_name: str | None = None) -> list[dict[str, Any]]:
         """The alerts recorded (notifications and action alerts), oldest first."""
         return self.store.events(budget_name)
+
+
+def _tag_filters(doc: Mapping[str, Any]) -> list[str]:
+    return list((doc["Budget"].get("CostFilters") or {}).get("TagKeyValue") or [])
 
 
 def _amount(value: float) -> str:

@@ -24,6 +24,7 @@ from tideserve.errors import ValidationError
 COST_METRICS: Final = ("AMORTIZED_COST", "BLENDED_COST", "NET_AMORTIZED_COST",
                        "NET_UNBLENDED_COST", "UNBLENDED_COST")
 DEFAULT_LEVEL: Final = 80
+HORIZON_DAYS: Final = {"DAILY": 92, "MONTHLY": 549}  # 3 and 18 months ahead (botocore 1.44.8)
 
 
 class CostForecasts:
@@ -53,6 +54,9 @@ class CostForecasts:
         if query.window.start < today:
             raise ValidationError("Start date must be equal to or later than the current date "
                                   f"({datetime.fromtimestamp(today, UTC):%Y-%m-%d}).")
+        if query.window.end > today + HORIZON_DAYS[granularity] * SECONDS_PER_DAY:
+            raise ValidationError(f"A {granularity} forecast reaches at most "
+                                  f"{HORIZON_DAYS[granularity]} days ahead.")
         model = self._model(query.filter, now)
         if model is None:
             raise ValidationError("Insufficient amount of historical data.",

@@ -6,7 +6,9 @@ its instances are SageMaker ML instances, so it answers `Service="AmazonSageMake
 Price List service code) with one recommendation per endpoint variant, in the EC2-shaped
 members (CurrentInstance.ResourceDetails.EC2ResourceDetails carries the ml.* type; ResourceId
 is the endpoint ARN + "/variant/<name>"). "AmazonEC2" gets an empty answer; anything else a
-ValidationException. The look-back is Cost Explorer's 14 days (the LookbackPeriodInDays enum
+ValidationException. `Filter` (a Cost Explorer Expression) is matched against each variant's
+dimensions and its endpoint's tags, as GetCostAndUsage matches usage; the tags are also in
+CurrentInstance.Tags. The look-back is Cost Explorer's 14 days (the LookbackPeriodInDays enum
 has no 14-day value, so Metadata leaves it out and says so in AdditionalMetadata); `tideserve
 rightsize --days N` chooses another. Savings are on-demand (BenefitsConsidered is echoed).
 """
@@ -19,14 +21,18 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from tideserve.clock import Clock
+from tideserve.cost import ce_filter
+from tideserve.cost.attribution import Attributor, Facts, TagsFor
+from tideserve.cost.billing import ON_DEMAND
 from tideserve.cost.catalog import Catalog
 from tideserve.cost.explorer import amount
-from tideserve.cost.ledger import Ledger
+from tideserve.cost.ledger import Ledger, Usage
 from tideserve.cost.rightsizing import (
     CROSS_FAMILY,
     HOURS_PER_MONTH,
     SAME_FAMILY,
     Recommendation,
+    VariantUtilisation,
     recommend,
 )
 from tideserve.cost.rightsizing_data import SECONDS_PER_DAY, gather
@@ -41,9 +47,11 @@ ArnOf = Callable[[str], str]  # endpoint name -> endpoint ARN
 
 class Rightsizing:
     def __init__(self, metrics: MetricStore, ledger: Ledger, catalog: Catalog, clock: Clock,
-                 account: str, region: str, arn_of: ArnOf) -> None:
+                 account: str, region: str, arn_of: ArnOf,
+                 tags_for: TagsFor = lambda arn: {}) -> None:
         self.metrics, self.ledger, self.catalog, self.clock = metrics, ledger, catalog, clock
         self.account, self.region, self.arn_of = account, region, arn_of
+        self.tags_for = tags_for
 
     def operations(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         return {"GetRightsizingRecommendation": self.get_rightsizing_recommendation}
@@ -65,18 +73,30 @@ class Rightsizing:
         if params.get("NextPageToken"):
             raise ValidationError("The NextPageToken is not valid: tideserve answers in one "
                                   "page.", code="InvalidNextTokenException")
-        recs = [] if service == "AmazonEC2" else self.recommendations(LOOKBACK_DAYS, target)
+        filter_ = params.get("Filter")
+        expression = None if filter_ is None else ce_filter.parse(filter_)
+        recs = ([] if service == "AmazonEC2"
+                else self.recommendations(LOOKBACK_DAYS, target, expression))
         return self.response(recs, config)
 
-    def recommendations(self, days: float, target: str) -> list[Recommendation]:
+    def recommendations(self, days: float, target: str,
+                        expression: ce_filter.Expression | None = None) -> list[Recommendation]:
         end = self.clock.now()
         found = []
         for u in gather(self.metrics, self.ledger, self.catalog, end - days * SECONDS_PER_DAY,
                         end):
+            if expression is not None and not ce_filter.matches(expression, self._facts(u)):
+                continue
             rec = recommend(u, self.catalog, target)
             if rec is not None:
                 found.append(rec)
         return found
+
+    def _facts(self, u: VariantUtilisation) -> Facts:
+        """What Cost Explorer knows of the variant's instances, as of its usage records."""
+        usage = Usage("", self.arn_of(u.endpoint), u.endpoint, u.variant, u.instance_type,
+                      ON_DEMAND, 0.0, 0.0, None)
+        return Attributor(self.tags_for).facts(usage)
 
     def response(self, recs: list[Recommendation], config: Mapping[str, Any]) -> dict[str, Any]:
         saved = sum(r.monthly_savings for r in recs if r.monthly_savings > 0)
@@ -106,7 +126,8 @@ class Rightsizing:
             "CurrentInstance": {
                 "ResourceId": f"{self.arn_of(u.endpoint)}/variant/{u.variant}",
                 "InstanceName": f"{u.endpoint}/{u.variant}",
-                "Tags": [],
+                "Tags": [{"Key": k, "Values": [v]}
+                         for k, v in sorted(self.tags_for(self.arn_of(u.endpoint)).items())],
                 "ResourceDetails": self._details(u.instance_type),
                 "ResourceUtilization": {"EC2ResourceUtilization": _utilisation(
                     u.cpu_max, u.memory_max)},
