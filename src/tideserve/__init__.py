@@ -18,7 +18,8 @@ dependency across packages needs its line changed here first).
     client       boto3 clients for a running server
                  -> -
     scaling      the pure engine: alarms, target tracking, step, cron, and the per-tick step
-                 (world, tick, alarm_tick, ports) both the live driver and the simulator run
+                 (world, tick, alarm_tick, ports) both the live driver and the simulator run;
+                 tideserve's latency target (M/M/c) and burst mode
                  -> errors
     metrics      the metric catalogue, aggregation, CloudWatch store and queries, Prometheus
                  -> clock db errors
@@ -58,6 +59,9 @@ dependency across packages needs its line changed here first).
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors metrics scaling serverless
                     settings
+    tuning       policy families, their search on a trace's training part (optuna) and report
+                 on the held-out part, the calls that install the choice; `tideserve tune`
+                 -> cost errors sim
     logs         CloudWatch Logs: log groups, ingestion of instance output, the logs API,
                  filter patterns, Logs Insights
                  -> clock db errors

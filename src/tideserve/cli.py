@@ -26,6 +26,7 @@ from tideserve.tracing.cli import add_traces_parser, run_traces
 from tideserve.training.cli import add_spot_parser, run_spot
 from tideserve.training.rows import print_training_job, training_job_rows
 from tideserve.transform.cli import add_jobs_parser, run_jobs, transform_job_rows
+from tideserve.tuning.cli import add_tune_parser, run_tune
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     add_costs_parser(sub)
     add_scaling_parser(sub)
     add_simulate_parser(sub)
+    add_tune_parser(sub)
     add_keys_parser(sub)
     add_jobs_parser(sub)
     add_spot_parser(sub)
@@ -287,7 +289,7 @@ run_all_jobs = partial(run_jobs, sources=(transform_job_rows, training_job_rows)
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
     "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
-    "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces}
+    "tune": run_tune, "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces}
 
 if __name__ == "__main__":
     sys.exit(main())
