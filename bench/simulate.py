@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -178,6 +179,9 @@ def family_rows(path: Path, trials: int, seed: int = 0) -> list[dict[str, Any]]:
                      "cost_ratio": round(t.held_out.cost_ratio, 4),
                      "over_slo_pct": round(t.held_out.over_slo_pct, 4),
                      "seconds": round(time.perf_counter() - started, 1), "params": t.params})
+        print(f"  {path.stem} {name}: {t.held_out.cost_ratio:.2f}x, "
+              f"{t.held_out.over_slo_pct:.2f} % over SLO ({rows[-1]['seconds']} s; "
+              f"{t.params})", file=sys.stderr, flush=True)
     return rows
 
 

@@ -31,6 +31,7 @@ Pure: plain values in, a decision with its reason out.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from tideserve.errors import ValidationError
@@ -94,21 +95,33 @@ class LatencyDecision:
 def wait_tail(instances: int, measure: ServiceMeasure, wait_seconds: float) -> float:
     """M/M/c: P(a request waits longer than `wait_seconds`) with `instances` instances;
     1.0 when the fleet is saturated."""
-    c = instances * measure.concurrency
-    if c == 0:
-        return 1.0 if measure.arrival_rate > 0 else 0.0
+    return next(_tails(measure, wait_seconds, instances, instances))[1]
+
+
+def _tails(measure: ServiceMeasure, wait_seconds: float, first: int,
+           last: int) -> Iterator[tuple[int, float]]:
+    """(n, P(wait > t) with n instances) for n = first..last, in one pass of the stable
+    Erlang B recursion B(k) = aB(k−1) / (k + aB(k−1)) over the slots (O(last × concurrency))."""
     a = measure.arrival_rate * measure.service_mean  # offered load, in busy slots
-    if a >= c:
-        return 1.0
-    if a == 0:
-        return 0.0
-    erlang_b = 1.0
-    for k in range(1, c + 1):  # the stable recursion B(k) = aB / (k + aB)
-        erlang_b = a * erlang_b / (k + a * erlang_b)
-    rho = a / c
-    erlang_c = erlang_b / (1.0 - rho * (1.0 - erlang_b))
-    decay = (c / measure.service_mean - measure.arrival_rate) * max(0.0, wait_seconds)
-    return erlang_c * math.exp(-decay)
+    erlang_b, k = 1.0, 0
+    for n in range(first, last + 1):
+        c = n * measure.concurrency
+        if c == 0:
+            yield n, 1.0 if measure.arrival_rate > 0 else 0.0
+            continue
+        if a >= c:
+            yield n, 1.0
+            continue
+        if a == 0:
+            yield n, 0.0
+            continue
+        while k < c:
+            k += 1
+            erlang_b = a * erlang_b / (k + a * erlang_b)
+        rho = a / c
+        erlang_c = erlang_b / (1.0 - rho * (1.0 - erlang_b))
+        decay = (c / measure.service_mean - measure.arrival_rate) * max(0.0, wait_seconds)
+        yield n, erlang_c * math.exp(-decay)
 
 
 def queueing_capacity(config: LatencyTargetConfig, measure: ServiceMeasure) -> tuple[int, str]:
@@ -120,14 +133,15 @@ def queueing_capacity(config: LatencyTargetConfig, measure: ServiceMeasure) -> t
             f"the service time alone ({measure.service_tail:.2f} s at its tail) exceeds the "
             f"{config.latency_seconds:g}-s target: no capacity meets it")
     load = measure.arrival_rate * measure.service_mean
-    n = max(config.min_capacity, math.ceil(load / (config.max_utilization *
-                                                   measure.concurrency) - 1e-9))
-    while n < config.max_capacity and wait_tail(n, measure, budget) > half:
-        n += 1
-    n = min(n, config.max_capacity)
+    low = max(config.min_capacity, math.ceil(load / (config.max_utilization *
+                                                     measure.concurrency) - 1e-9))
+    fits = (nt for nt in _tails(measure, budget, low, config.max_capacity) if nt[1] <= half)
+    n, tail = next(fits, (config.max_capacity, 1.0))
+    if n == config.max_capacity and low <= config.max_capacity:
+        tail = wait_tail(n, measure, budget)
     return n, (f"M/M/c: {measure.arrival_rate:.2f} req/s × {measure.service_mean:.3f} s on "
                f"{n} × {measure.concurrency} slots keeps P(wait > {budget:.2f} s) at "
-               f"{wait_tail(n, measure, budget):.2g}")
+               f"{tail:.2g}")
 
 
 def decide(config: LatencyTargetConfig, state: LatencyTargetState, measure: ServiceMeasure,
