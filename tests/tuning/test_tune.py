@@ -82,6 +82,14 @@ def test_the_cli_prints_the_choice_the_boto3_calls_and_the_yaml(tmp_path: Path) 
     load_scenario(scenario_file(tmp_path, [chosen]))
 
 
+def test_tideserve_tune_is_a_subcommand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tideserve.cli import main
+
+    path = scenario_file(tmp_path)
+    assert main(["tune", str(path), "--family", "latency-target", "--trials", "3"]) in (0, None)
+    assert "tideserve_policy" in capsys.readouterr().out
+
+
 def test_a_latency_target_set_loads_and_tunes(tmp_path: Path) -> None:
     scn = load_scenario(scenario_file(tmp_path))
     tuned = tune(scn, FAMILIES["latency-target+burst"], trials=4, seed=1)
