@@ -26,6 +26,9 @@ Each policy-set entry is the parameter dict of that boto3 call (see engine_adapt
 placeholders). `profile` may instead say `measure: {url, state_dir, hours}` to read
 the service time and start-up delay from a live tideserve endpoint of that name.
 
+A real-time policy set may carry `tideserve_policy` (tideserve's latency target and burst mode,
+beyond AWS; sim.extension has the YAML) instead of put_scaling_policy and put_metric_alarm.
+
 A policy set may say `kind: serverless` or `kind: async` (default realtime) with the settings
 of that kind, so one scenario compares the three on one trace (sim.kinds has the YAML).
 
