@@ -19,7 +19,8 @@ dependency across packages needs its line changed here first).
                  -> -
     scaling      the pure engine: alarms, target tracking, step, cron, predictive scaling
                  (forecast, predictive), and the per-tick step (world, tick, alarm_tick,
-                 ports) both the live driver and the simulator run
+                 ports) both the live driver and the simulator run; tideserve's latency target
+                 (M/M/c) and burst mode
                  -> errors
     forecasting  load forecasting models (statsmodels Holt-Winters) behind scaling's port
                  -> scaling
@@ -66,6 +67,9 @@ dependency across packages needs its line changed here first).
     sim          the policy-rehearsal simulator
                  -> asyncinf autoscaling client clock cost errors forecasting metrics scaling
                     serverless settings
+    tuning       policy families, their search on a trace's training part (optuna) and report
+                 on the held-out part, the calls that install the choice; `tideserve tune`
+                 -> cost errors sim
     logs         CloudWatch Logs: log groups, ingestion of instance output, the logs API,
                  filter patterns, Logs Insights
                  -> clock db errors

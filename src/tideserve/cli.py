@@ -30,6 +30,7 @@ from tideserve.tracing.cli import add_traces_parser, run_traces
 from tideserve.training.cli import add_spot_parser, run_spot
 from tideserve.training.rows import print_training_job, training_job_rows
 from tideserve.transform.cli import add_jobs_parser, run_jobs, transform_job_rows
+from tideserve.tuning.cli import add_tune_parser, run_tune
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     add_costs_parser(sub)
     add_scaling_parser(sub)
     add_simulate_parser(sub)
+    add_tune_parser(sub)
     add_keys_parser(sub)
     add_jobs_parser(sub)
     add_spot_parser(sub)
@@ -297,7 +299,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
     "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces,
     "stack": run_stack, "rightsize": run_rightsize, "budgets": run_budgets,
-    "recommend": run_recommend}
+    "recommend": run_recommend, "tune": run_tune}
 
 if __name__ == "__main__":
     sys.exit(main())

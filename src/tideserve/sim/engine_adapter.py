@@ -52,6 +52,9 @@ class PolicySet:
     put_scheduled_action: tuple[Mapping[str, Any], ...] = ()
     serverless: ServerlessSpec | None = None
     asynchronous: AsyncSpec | None = None
+    # tideserve's own policy (sim.extension_spec.TideservePolicy): decides instead of the
+    # AAS tick; the target's Min/Max still come from register_scalable_target
+    extension: Any = None
 
     @property
     def dimension(self) -> str:

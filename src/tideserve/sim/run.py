@@ -17,6 +17,7 @@ from tideserve.cost.billing import SECONDS_PER_HOUR, usd_for_seconds
 from tideserve.sim.async_run import run_async
 from tideserve.sim.baseline import clairvoyant
 from tideserve.sim.engine_adapter import PolicySet
+from tideserve.sim.extension import run_extension
 from tideserve.sim.fluid import FluidModel, StepLog
 from tideserve.sim.loop import EndpointLoop, serving_model
 from tideserve.sim.predictive import split_history
@@ -48,6 +49,8 @@ def run_candidate(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarra
         return run_serverless(scenario, policy_set, arrivals)
     if policy_set.asynchronous is not None:
         return run_async(scenario, policy_set, arrivals)
+    if policy_set.extension is not None:
+        return run_extension(scenario, policy_set, arrivals)
     return run_policy_set(scenario, policy_set, arrivals, history)
 
 

@@ -26,6 +26,9 @@ Each policy-set entry is the parameter dict of that boto3 call (see engine_adapt
 placeholders). `profile` may instead say `measure: {url, state_dir, hours}` to read
 the service time and start-up delay from a live tideserve endpoint of that name.
 
+A real-time policy set may carry `tideserve_policy` (tideserve's latency target and burst mode,
+beyond AWS; sim.extension has the YAML) instead of put_scaling_policy and put_metric_alarm.
+
 A policy set may say `kind: serverless` or `kind: async` (default realtime) with the settings
 of that kind, so one scenario compares the three on one trace (sim.kinds has the YAML).
 
@@ -59,6 +62,8 @@ import yaml
 from tideserve.cost.catalog import Catalog
 from tideserve.errors import ValidationError
 from tideserve.sim.engine_adapter import PolicySet, build_world
+from tideserve.sim.extension_spec import KEY as EXTENSION
+from tideserve.sim.extension_spec import parse_tideserve_policy
 from tideserve.sim.kinds import (
     ASYNC,
     KINDS,
@@ -143,7 +148,7 @@ def scenario_from_dict(raw: Any, base_dir: Path | None = None) -> Scenario:
               _number(slo_raw, "slo", "percentile", 99.0))
     if not 0 < slo.percentile < 100:
         raise ValidationError("slo.percentile must be between 0 and 100")
-    sets = tuple(_policy_set(s, i, endpoint, profile) for i, s in enumerate(
+    sets = tuple(_policy_set(s, i, endpoint, profile, slo) for i, s in enumerate(
         _list(root.get("policy_sets"), "policy_sets")))
     if not sets:
         raise ValidationError("policy_sets: give at least one policy set")
@@ -263,10 +268,11 @@ def initial_instances(policy_set: PolicySet, endpoint: Endpoint) -> int:
     return endpoint.initial_instances
 
 
-def _policy_set(raw: Any, index: int, endpoint: Endpoint, profile: Profile) -> PolicySet:
+def _policy_set(raw: Any, index: int, endpoint: Endpoint, profile: Profile,
+                slo: Slo) -> PolicySet:
     where = f"policy_sets[{index}]"
     raw = _mapping(raw, where)
-    _known(raw, where, {"name", "kind", "serverless", "async", *AAS_CALLS})
+    _known(raw, where, {"name", "kind", "serverless", "async", EXTENSION, *AAS_CALLS})
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise ValidationError(f"{where}.name: give each policy set a name")
@@ -286,9 +292,16 @@ def _policy_set(raw: Any, index: int, endpoint: Endpoint, profile: Profile) -> P
         if asynchronous.initial_instances is None:
             asynchronous = replace(asynchronous, initial_instances=endpoint.initial_instances)
     policies, alarms, actions = _calls(raw, where)
-    return PolicySet(
-        name, _mapping(raw.get("register_scalable_target"), f"{where}.register_scalable_target"),
-        policies, alarms, actions, asynchronous=asynchronous)
+    target = _mapping(raw.get("register_scalable_target"), f"{where}.register_scalable_target")
+    extension = None
+    if raw.get(EXTENSION) is not None:  # tideserve's own policy (sim.extension)
+        if kind != REALTIME or policies or alarms:
+            raise ValidationError(f"{where}.{EXTENSION}: only for a real-time set without "
+                                  "put_scaling_policy or put_metric_alarm")
+        extension = parse_tideserve_policy(raw[EXTENSION], f"{where}.{EXTENSION}", target,
+                                           (slo.latency_seconds, slo.percentile))
+    return PolicySet(name, target, policies, alarms, actions, asynchronous=asynchronous,
+                     extension=extension)
 
 
 def _calls(raw: Mapping[str, Any], where: str) -> tuple[tuple[dict[str, Any], ...], ...]:
@@ -348,3 +361,12 @@ def _number(raw: Mapping[str, Any], where: str, key: str, default: float | None 
         raise ValidationError(f"Value {value!r} at '{where}.{key}' failed to satisfy "
                               "constraint: Member must be a number ≥ 0")
     return float(value)
+
+
+def policy_set_from_dict(raw: Any, scenario: Scenario, index: int = 0) -> PolicySet:
+    """One policy set in the YAML's shape, checked against `scenario` as load_scenario checks
+    its own (the tuner builds its candidates with it)."""
+    policy_set = _policy_set(raw, index, scenario.endpoint, scenario.profile, scenario.slo)
+    build_world(policy_set, scenario.endpoint.name, scenario.endpoint.variant,
+                initial_instances(policy_set, scenario.endpoint), scenario.options.start_time)
+    return policy_set
