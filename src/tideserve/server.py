@@ -318,6 +318,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         lambda name: getattr(store.get_endpoint(name), "status", None), external)
     sagemaker.async_endpoints = server.asyncinf.endpoints
     server.logs = logs
+    server.asyncinf.dispatcher.data_log = logs.async_data_log  # <variant>/<instance>/data-log
     app.async_front = server.asyncinf.front
     # Batch transform: jobs on the same fleet provider, object store and ledger as endpoints.
     server.transform = build_transform(engine, settings, store, models, provider, catalog,
