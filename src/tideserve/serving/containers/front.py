@@ -252,6 +252,9 @@ async def run(plan: ContainerPlan, args: argparse.Namespace, token: str | None,
         log.error("cannot start the instance: %s", exc)
         await asyncio.gather(*(c.stop(2.0) for c in containers))
         return 1
+    # Only now, with every container started: the exporter's thread and its fork hooks
+    # must not be there while a container's process forks (its preexec_fn would hang).
+    setup_instance_tracing({**os.environ, **(shared_env or {})})
     client = InstanceClient(HOP_TIMEOUT_SECONDS)
     app = FrontApp(plan, {c.name: c.backend for c in containers}, client, args.threads,
                    int(args.max_payload_mb * 2**20), int(args.max_async_payload_mb * 2**20),
@@ -312,11 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = ContainerPlan.decode(raw)
     token = take_token()
-    # The exporter's settings, for the containers too: setting up the front's own provider
-    # takes its token out of the environment.
-    tracing_env = {k: os.environ[k] for k in (TRACES_ENDPOINT_ENV, TRACES_TOKEN_ENV)
+    # The exporter's settings: the containers get them, and the front's own provider once
+    # they have started (run()).
+    tracing_env = {k: os.environ.pop(k) for k in (TRACES_ENDPOINT_ENV, TRACES_TOKEN_ENV)
                    if k in os.environ}
-    setup_instance_tracing(os.environ)
     # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler makes that a
     # clean return (as serving/instance.py does).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
