@@ -7,9 +7,9 @@ AWS documents the stream and that its lines name the inference id, not their for
 JSON, so that a filter pattern picks them apart (`{ $.status = "Failed" }`):
 
     {"inferenceId": "...", "status": "Succeeded", "inputLocation": "s3://in/x.csv",
-     "outputLocation": "s3://results/ep/out/<id>.out", "attempts": 1}
+     "outputLocation": "s3://results/ep/out/<request id>.out", "attempts": 1}
     {"inferenceId": "...", "status": "Failed", "inputLocation": ..., "failureLocation":
-     "s3://results/ep/failed/<id>-error.out", "failureReason": "...", "attempts": 3}
+     "s3://results/ep/failed/<request id>-error.out", "failureReason": "...", "attempts": 3}
 
 status is Succeeded, Failed or Expired (its RequestTTLSeconds passed before the instance
 began it). The request's payload is never logged, only where it is.
