@@ -56,7 +56,7 @@ dependency across packages needs its line changed here first).
                  -> clock control cost errors fleet metrics scaling serving tracing
     transform    batch transform jobs: inputs, mini-batches, filters, instances, progress
                  -> api asyncinf client clock control cost db errors fleet logs objectstore
-                    serving settings
+                    serving settings tracing
     training     SageMaker training jobs: specs, the toolkit's environment, runs on on-demand
                  or spot instances, checkpoints, their storage
                  -> client clock control cost db errors fleet logs objectstore serving settings

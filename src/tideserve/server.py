@@ -329,6 +329,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         lambda name: getattr(store.get_endpoint(name), "status", None), external)
     sagemaker.async_endpoints = server.asyncinf.endpoints
     server.logs = logs
+    server.asyncinf.dispatcher.data_log = logs.async_data_log  # <variant>/<instance>/data-log
     app.async_front = server.asyncinf.front
     # Batch transform: jobs on the same fleet provider, object store and ledger as endpoints;
     # one spot capacity for every job that runs on spot (training, transform).

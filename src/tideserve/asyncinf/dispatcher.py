@@ -23,6 +23,7 @@ from collections.abc import Iterable
 import aiohttp
 
 from tideserve.asyncinf.backlog import backlog_sample, record_backlog
+from tideserve.asyncinf.datalog import DataLogSink, data_log_line
 from tideserve.asyncinf.endpoints import AsyncEndpoints
 from tideserve.asyncinf.invoke import Completed, Failed, Lost, Outcome, attempt
 from tideserve.asyncinf.notify import Notifier, inference_event
@@ -77,6 +78,8 @@ class Dispatcher:
         self._session: aiohttp.ClientSession | None = None  # notifications' HTTP calls
         # Instances: each request brings its own InvocationTimeoutSeconds to stream().
         self.client = InstanceClient(timeout=3600.0)
+        # Where each settled request's data-log line goes (the wiring sets it: logs).
+        self.data_log: DataLogSink | None = None
 
     def wake(self, endpoint_lower: str) -> None:
         """Thread-safe: new work for the endpoint (the front calls it after a commit)."""
@@ -176,10 +179,10 @@ class Dispatcher:
                  int((req.claimed_at or self.clock.now()) * 1e9))
         try:
             if req.expired(self.clock.now()):
-                await self._expire(req, variant)
+                await self._expire(req, variant, backend.instance_id)
                 return
             outcome = await attempt(self.client, self.objects, req, backend)
-            await self._settle(req, variant, outcome)
+            await self._settle(req, variant, outcome, backend.instance_id)
         except asyncio.CancelledError:
             await asyncio.to_thread(self.queue.release, req)  # shutting down: run it later
             raise
@@ -190,7 +193,8 @@ class Dispatcher:
             backend.in_flight -= 1
             self._poke(req.endpoint_lower)
 
-    async def _settle(self, req: QueuedRequest, variant: str, outcome: Outcome) -> None:
+    async def _settle(self, req: QueuedRequest, variant: str, outcome: Outcome,
+                      instance_id: str) -> None:
         if isinstance(outcome, Lost):
             if req.attempts < MAX_ATTEMPTS:
                 log.info("async request %s: instance lost (%s); re-queued", req.id, outcome.detail)
@@ -201,10 +205,10 @@ class Dispatcher:
                              f"the request: {outcome.detail}", 0, "model")
         if isinstance(outcome, Completed):
             await asyncio.to_thread(self.objects.remove, req.failure_location)
-            await self._finish(req, variant, "done", outcome)
+            await self._finish(req, variant, "done", outcome, instance_id)
         else:
             await asyncio.to_thread(self._write_failure, req, outcome.reason)
-            await self._finish(req, variant, "failed", outcome)
+            await self._finish(req, variant, "failed", outcome, instance_id)
 
     def _write_failure(self, req: QueuedRequest, reason: str) -> None:
         self.objects.remove(req.output_location)
@@ -212,27 +216,44 @@ class Dispatcher:
             self.objects.put_bytes(req.failure_location, reason.encode())
 
     async def _finish(self, req: QueuedRequest, variant: str, state: str,
-                      outcome: Completed | Failed) -> None:
+                      outcome: Completed | Failed, instance_id: str) -> None:
         now = self.clock.now()
         error = outcome.reason if isinstance(outcome, Failed) else None
         if not await asyncio.to_thread(self.queue.finish, req, state, now, error):
             log.warning("async request %s lost its lease before finishing", req.id)
             return
+        await self._data_log(req, variant, instance_id,
+                             "Succeeded" if error is None else "Failed", error)
         self._record(req, variant, outcome, now)
         await self._notify(req, outcome, now)
 
-    async def _expire(self, req: QueuedRequest, variant: str | None = None) -> None:
+    async def _expire(self, req: QueuedRequest, variant: str | None = None,
+                      instance_id: str | None = None) -> None:
         now = self.clock.now()
         reason = (f"Request expired: it waited {now - req.enqueued_at:.0f} seconds in the queue, "
                   f"longer than its RequestTTLSeconds ({req.ttl_seconds}).")
         await asyncio.to_thread(self._write_failure, req, reason)
         if not await asyncio.to_thread(self.queue.finish, req, "expired", now, reason):
             return
+        if variant is not None and instance_id is not None:  # one that reached an instance
+            await self._data_log(req, variant, instance_id, "Expired", reason)
         name = self._display_name(req.endpoint_lower)
         variant = variant or self._first_variant(req.endpoint_lower)
         if variant is not None:
             self.metrics.put(c.EXPIRED_REQUESTS, self._dims(name, variant), 1.0, timestamp=now)
         await self._notify(req, Failed(reason, 0, "expired"), now)
+
+    async def _data_log(self, req: QueuedRequest, variant: str, instance_id: str, status: str,
+                        reason: str | None) -> None:
+        """The request's line in its instance's data-log stream (datalog.py)."""
+        if self.data_log is None:
+            return
+        line = data_log_line(req, status, reason)
+        try:
+            await asyncio.to_thread(self.data_log, self._display_name(req.endpoint_lower),
+                                    variant, instance_id, line)
+        except Exception:  # the log is not worth failing a settled request over
+            log.exception("could not write the data log line of async request %s", req.id)
 
     # -- metrics and notifications -----------------------------------------------------------
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tideserve.fleet.base import InstanceHandle, InstanceSpec
-from tideserve.serving.containers.plan import PLAN_ENV
+from tideserve.serving.containers.plan import LOG_DIR_ENV, PLAN_ENV, container_log
 from tideserve.serving.instance_token import new_token
 
 # Read when the interpreter starts or a numeric library is imported: a spare has done both.
@@ -78,6 +78,9 @@ class LogObserver(Protocol):
 
     def opened(self, spec: InstanceSpec, path: Path) -> None: ...
 
+    def container_opened(self, spec: InstanceSpec, container: str, path: Path) -> None:
+        """A pipeline container's own output file (the front writes one per container)."""
+
     def closed(self, path: Path) -> None: ...
 
 
@@ -119,6 +122,7 @@ class LocalProcessProvider:
         log_path = self.log_dir / f"{spec.instance_id}.log"
         if spec.containers is not None:  # the front starts one process per container
             env[PLAN_ENV] = spec.containers.encode()
+            env[LOG_DIR_ENV] = str(self._container_log_dir(spec))
         kind = (None if spec.command or spec.containers is not None
                 else _spare_kind(spec, model_dir, threads))
         proc = None
@@ -144,6 +148,8 @@ class LocalProcessProvider:
         self._procs[spec.instance_id] = proc
         if self.log_observer is not None:
             self.log_observer.opened(spec, log_path)
+            for name, path in self._container_logs(spec).items():
+                self.log_observer.container_opened(spec, name, path)
         return InstanceHandle(
             spec=spec, url=f"http://{self.host}:{port}", pid=proc.pid, log_path=log_path,
             started_at=time.time(), token=token,
@@ -212,6 +218,18 @@ class LocalProcessProvider:
                 await asyncio.to_thread(proc.wait)
         if proc is not None and self.log_observer is not None:
             self.log_observer.closed(handle.log_path)
+            for path in self._container_logs(handle.spec).values():
+                self.log_observer.closed(path)
+
+    def _container_log_dir(self, spec: InstanceSpec) -> Path:
+        return self.log_dir / f"{spec.instance_id}.containers"
+
+    def _container_logs(self, spec: InstanceSpec) -> dict[str, Path]:
+        """A pipeline's output files by ContainerHostname ({} for one container)."""
+        if spec.containers is None:
+            return {}
+        where = self._container_log_dir(spec)
+        return {name: container_log(where, name) for name in spec.containers.hostnames}
 
     def stop_all_now(self) -> None:
         """Synchronous last resort at shutdown."""

@@ -82,6 +82,12 @@ class InstanceLogs:
                                              spec.instance_id)
         self.ingester.follow(path, target)
 
+    def container_opened(self, spec: InstanceLike, container: str, path: Path) -> None:
+        """A pipeline container's output: its own stream, <variant>/<instance-id>/<container>
+        (the instance's stream keeps the front's own lines)."""
+        self.ingester.follow(path, names.endpoint_container(
+            spec.endpoint_name, spec.variant_name, spec.instance_id, container))
+
     def closed(self, path: Path) -> None:
         self.ingester.close(path)
 
@@ -110,6 +116,10 @@ class Logs:
 
     def writer(self, target: LogTarget) -> LogWriter:
         return LogWriter(self.store, target, self.clock)
+
+    def async_data_log(self, endpoint: str, variant: str, instance_id: str, line: str) -> None:
+        """One line of an async endpoint's data log (<variant>/<instance-id>/data-log)."""
+        self.writer(names.async_data_log(endpoint, variant, instance_id)).write([line])
 
     def prune(self) -> int:
         return self.store.prune(int(self.clock.now() * 1000))

@@ -141,13 +141,16 @@ class InstanceClient:
         return out
 
     async def invoke(
-        self, backend: Backend, body: bytes, headers: Mapping[str, str], *, track: bool = True
+        self, backend: Backend, body: bytes, headers: Mapping[str, str], *, track: bool = True,
+        hop_span: tuple[str, Mapping[str, str | int]] | None = None,
     ) -> Reply:
         """POST `body` to the instance's /invocations and read the whole answer. Raises
         Undelivered, or ModelInvocationError for a timeout or an answer that broke off; a
         non-2xx status is a Reply (the caller words it with model_error). A traced request
-        is one `instance.invoke` span per call, whose context the instance continues."""
-        with span(HOP_SPAN, {"tideserve.instance_id": backend.instance_id}, CLIENT) as hop:
+        is one `instance.invoke` span per call (or the caller's `hop_span`, name and
+        attributes: a pipeline's hop to a container), whose context the instance continues."""
+        name, attributes = hop_span or (HOP_SPAN, {"tideserve.instance_id": backend.instance_id})
+        with span(name, attributes, CLIENT) as hop:
             reply = await self._invoke(backend, body, headers, track)
             if hop.is_recording():
                 hop.set_attribute("http.response.status_code", reply.status)

@@ -25,7 +25,14 @@ Concurrency: one lock guards the tables (held for dictionary work only); each mo
 own load lock, so concurrent first requests for the same cold model download and load it once
 while other models load in parallel.
 
-Standard library only at import: the instance limits numeric threads before numpy loads.
+Traced requests (the thread runs in the request's context, multi_model.py) get a span per
+step: `model download` (the archive fetched and unpacked), `model load` (the runtime loading
+it; TargetModel, bytes, and whether the archive came from the disk cache), `model unload` for
+each model evicted for it, and `model load wait` when another request was already loading
+the same model. A hit in memory opens no span; the lookup's outcome is on the caller's span.
+
+Standard library and the tracing API only at import: the instance limits numeric threads
+before numpy loads.
 """
 
 from __future__ import annotations
@@ -36,14 +43,20 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tideserve.tracing import span
+
 log = logging.getLogger("tideserve.instance.models")
 
 MAX_TARGET_MODEL_CHARS = 1024  # botocore sagemaker-runtime TargetModelHeader
+TARGET_ATTRIBUTE = "tideserve.target_model"
+# hit: loaded already; disk: loaded from the archive unpacked earlier; miss: downloaded first
+CACHE_ATTRIBUTE = "tideserve.model_cache"
 
 
 class CacheError(Exception):
@@ -150,7 +163,7 @@ class ModelCache:
                 return model, stats
             load_lock = self._load_locks.setdefault(key, threading.Lock())
         t0 = time.perf_counter()
-        with load_lock:
+        with self._load_lock(load_lock, target):
             with self._lock:
                 model = self._use(key)  # another request loaded it while this one waited
             if model is None:
@@ -165,6 +178,19 @@ class ModelCache:
         stats.wait_us = (time.perf_counter() - t0) * 1e6
         stats.loaded = len(self._loaded)
         return model, stats
+
+    @staticmethod
+    @contextmanager
+    def _load_lock(lock: threading.Lock, target: str) -> Iterator[None]:
+        """The model's load lock; the time spent waiting for another request's load of it is
+        a `model load wait` span."""
+        if not lock.acquire(blocking=False):
+            with span("model load wait", {TARGET_ATTRIBUTE: target}):
+                lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def release(self, model: LoadedModel) -> None:
         with self._lock:
@@ -205,8 +231,12 @@ class ModelCache:
         for victim in self._victims(size, budget):
             stats.unload_us.append(self._unload(victim))
         t0 = time.perf_counter()
+        attributes: dict[str, str | int] = {
+            TARGET_ATTRIBUTE: target, "tideserve.bytes": size,
+            CACHE_ATTRIBUTE: "miss" if stats.download_us else "disk"}
         try:
-            runtime = self.load(model_dir)
+            with span("model load", attributes):
+                runtime = self.load(model_dir)
         except Exception as exc:  # the model's own failure: only its requests fail
             text = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             log.error("cannot load model %s: %s", target, text, exc_info=exc)
@@ -242,7 +272,9 @@ class ModelCache:
         t0 = time.perf_counter()
         # Reference counting frees the model here; no gc.collect(): a full collection over a
         # heap holding a framework takes ~50-100 ms with the GIL held, stalling every request.
-        model.runtime = None
+        with span("model unload", {TARGET_ATTRIBUTE: model.target,
+                                   "tideserve.bytes": model.size}):
+            model.runtime = None
         elapsed = (time.perf_counter() - t0) * 1e6
         log.info("unloaded model %s", model.target)
         return elapsed
@@ -256,9 +288,11 @@ class ModelCache:
         if present:
             return dest
         t0 = time.perf_counter()
-        self.fetch(target, dest)
+        with span("model download", {TARGET_ATTRIBUTE: target}) as downloading:
+            self.fetch(target, dest)
+            size = _tree_bytes(dest)
+            downloading.set_attribute("tideserve.bytes", size)
         stats.download_us = (time.perf_counter() - t0) * 1e6
-        size = _tree_bytes(dest)
         with self._lock:
             self._on_disk[key] = size
         self._trim_disk(keep=key)

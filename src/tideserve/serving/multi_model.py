@@ -41,12 +41,15 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from opentelemetry.trace import get_current_span
 
 from tideserve.serving.abandonable import AbandonableWork, Abandoned
 from tideserve.serving.instance import (
@@ -57,8 +60,11 @@ from tideserve.serving.instance import (
     _read_body,
     _respond,
     _timeout,
+    _traced_invoke,
 )
 from tideserve.serving.model_cache import (
+    CACHE_ATTRIBUTE,
+    TARGET_ATTRIBUTE,
     Budgets,
     CacheError,
     LoadedModel,
@@ -66,6 +72,7 @@ from tideserve.serving.model_cache import (
     ModelCache,
     check_target_model,
 )
+from tideserve.tracing import current_context, failed, failed_with, run_in
 
 log = logging.getLogger("tideserve.instance")
 
@@ -185,8 +192,9 @@ class MultiModelApp(InstanceApp):
                            "loads": self.cache.loads, "evictions": self.cache.evictions})
         await _respond(send, 200, body.encode(), [(b"content-type", b"application/json")])
 
-    async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope["headers"])
+    async def _invocations(self, scope: Scope, receive: Receive, send: Send,
+                           headers: dict[bytes, bytes]) -> None:
+        # Under the base class's `instance /invocations` span when the request is traced.
         target = headers.get(_TARGET, b"").decode("utf-8", "replace")
         why = check_target_model(target)
         if why is not None:
@@ -201,18 +209,24 @@ class MultiModelApp(InstanceApp):
             return
         loop = asyncio.get_running_loop()
         handoff = _Handoff(self.cache)
-        lookup = loop.run_in_executor(self.loaders, handoff.acquire, target)
+        traced = current_context()  # the loader thread's spans join the request's trace
+        current = get_current_span()
+        current.set_attribute(TARGET_ATTRIBUTE, target)
+        lookup = loop.run_in_executor(self.loaders, run_in, traced, handoff.acquire, target)
         try:
             model, stats = await asyncio.wait_for(asyncio.shield(lookup), self.load_wait_s)
         except TimeoutError:
             handoff.abandon()
+            failed_with(current, "ModelNotReadyException")
             await _refuse(send, 429, "ModelNotReadyException",
                           f"Model {target} is still loading; retry the request.")
             return
         except CacheError as exc:
             status = 500 if exc.code == "ModelError" else 400
+            failed_with(current, exc.code, exc.message)
             await _refuse(send, status, exc.code, exc.message)
             return
+        current.set_attribute(CACHE_ATTRIBUTE, _cache_outcome(stats))
         try:
             await self._predict(model, stats, body, headers, scope, receive, send)
         finally:
@@ -225,10 +239,12 @@ class MultiModelApp(InstanceApp):
         work = AbandonableWork(loop.time() + _timeout(headers), loop.time)
         watcher = asyncio.create_task(work.watch(receive))
         attributes = headers.get(_CUSTOM_ATTRIBUTES)
-        invoke = partial(
-            model.runtime.invoke, body, headers.get(b"content-type", b"").decode("latin-1"),
-            headers.get(b"accept", b"").decode("latin-1"),
-            attributes.decode("latin-1") if attributes is not None else None)
+        args = (body, headers.get(b"content-type", b"").decode("latin-1"),
+                headers.get(b"accept", b"").decode("latin-1"),
+                attributes.decode("latin-1") if attributes is not None else None)
+        traced = current_context()
+        invoke = (partial(model.runtime.invoke, *args) if traced is None
+                  else partial(_traced_invoke, traced, time.time_ns(), model.runtime, *args))
         try:
             result = await loop.run_in_executor(self.pool, work.run, invoke)
         except Abandoned as exc:
@@ -247,6 +263,7 @@ class MultiModelApp(InstanceApp):
 
     async def _fail(self, send: Send, exc: Exception, stats: LoadStats | None = None) -> None:
         status = getattr(exc, "status", 500)
+        failed(get_current_span(), exc)
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         if status >= 500:
             log.error("invocation failed: %s", message, exc_info=exc.__cause__ or exc)
@@ -254,6 +271,13 @@ class MultiModelApp(InstanceApp):
         await _respond(send, status, message.encode("utf-8", "replace"),
                        [(b"content-type", b"text/plain; charset=utf-8"), *extra])
 
+
+
+def _cache_outcome(stats: LoadStats) -> str:
+    """hit: in memory already; disk: loaded from its unpacked archive; miss: downloaded."""
+    if stats.hit:
+        return "hit"
+    return "miss" if stats.download_us else "disk"
 
 
 class _Handoff:

@@ -20,7 +20,12 @@ Span names, so that every path reads alike in a trace:
       instance.invoke                         the hop to an instance (CLIENT), one per attempt
         instance /invocations                 at the instance (SERVER, service tideserve-instance)
           receive body, queue, decode, predict, encode, transform_fn
+          model download, model load, model unload, model load wait   (multi-model)
+          container.invoke                    a pipeline's hop to one container (CLIENT),
+            instance /invocations             with that container's own spans below
       async.enqueue, async.queue, async.process, objectstore.head/get/put
+    TransformJob object                       a transform job's input object (its own trace)
+      TransformJob mini-batch                 one request: record range, bytes
 
 For paths still to come, the same few calls: a hop through serving's InstanceClient is an
 `instance.invoke` span with the context passed on (each pipeline container's call gets one

@@ -55,6 +55,7 @@ from tideserve.transform.output import Assembler
 from tideserve.transform.progress import Progress
 from tideserve.transform.records import Batch, RecordTooLarge, batches, open_input
 from tideserve.transform.spec import TransformJobSpec, effective_parameters
+from tideserve.transform.traced import traced_object, traced_request
 
 log = logging.getLogger("tideserve.transform")
 
@@ -297,7 +298,8 @@ class JobRun:
         self.store.mark(self.spec.name, r.seq, "pending", staged_path=str(out.temp.path))
         counted = _Counting(self.progress)
         try:
-            await self._transform(inst, r, resolved, out, counted)
+            await traced_object(self.spec.name, r,  # the object's trace (traced.py)
+                                self._transform(inst, r, resolved, out, counted))
             etag = await asyncio.to_thread(out.finish)
             self.store.mark(self.spec.name, r.seq, "staged", staged_path=str(out.temp.path),
                             records=out.records)
@@ -348,7 +350,8 @@ class JobRun:
                         raise InstanceLost
                     while len(window) >= resolved.concurrent:
                         await self._settle(inst, r, window.popleft(), out)
-                    task = asyncio.create_task(self.caller.send(inst.backend, body))
+                    task = asyncio.create_task(
+                        traced_request(self.caller, inst.backend, r.uri, batch, body))
                     window.append((batch, originals, task))
             while window:
                 await self._settle(inst, r, window.popleft(), out)

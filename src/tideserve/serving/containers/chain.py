@@ -18,6 +18,11 @@ The first container that answers non-2xx, or not at all, stops the chain; the fr
 with its status (502 when there was none) and says which one in the X-Tideserve-Containers
 report (report.py), with each container's latency, which the router turns into ModelError,
 ContainerLatency and the per-container metrics.
+
+Traced requests (the router's context comes in traceparent, as to any instance): the front's
+`instance /invocations` span holds one `container.invoke` span per container it calls (its
+ContainerHostname, its place in the chain), and each container's own instance spans continue
+the trace under it, since the hop passes the context on as the router's does.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import json
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from opentelemetry.trace import get_current_span
 
 from tideserve.errors import ModelInvocationError
 from tideserve.serving import instance as single
@@ -45,8 +52,11 @@ from tideserve.serving.instance_client import (
     timed_out,
 )
 from tideserve.serving.routes import Backend
+from tideserve.tracing import SERVER, failed_with, span_under
+from tideserve.tracing.propagation import extract_raw
 
 MAX_INTERMEDIATE_BYTES = 5 * 1024 * 1024
+CONTAINER_SPAN = "container.invoke"
 _REPORT = REPORT_HEADER.lower().encode()
 _PASSED_ON = (  # to every container, lower-cased request name -> name sent
     (b"x-amzn-sagemaker-custom-attributes", "X-Amzn-SageMaker-Custom-Attributes"),
@@ -93,6 +103,16 @@ class FrontApp:
 
     async def invocations(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers: dict[bytes, bytes] = dict(scope["headers"])
+        if single._TRACEPARENT not in headers and single._XRAY not in headers:
+            await self._invocations(scope, receive, send, headers)
+            return
+        parent = extract_raw(headers.get(single._TRACEPARENT), headers.get(single._XRAY))
+        with span_under(parent, single.INSTANCE_SPAN,
+                        {"tideserve.runtime": f"containers ({self.plan.mode})"}, SERVER):
+            await self._invocations(scope, receive, send, headers)
+
+    async def _invocations(self, scope: dict[str, Any], receive: Any, send: Any,
+                           headers: dict[bytes, bytes]) -> None:
         is_async = headers.get(single._INVOCATION_KIND) == b"async"
         limit = self.max_async_payload_bytes if is_async else self.max_payload_bytes
         body = await single._read_body(receive, limit)
@@ -164,11 +184,16 @@ class FrontApp:
                     latencies: list[tuple[str, float]]) -> Reply:
         """One container's answer; raises ContainerFailed for anything but a 2xx."""
         latencies.append((name, 0.0))  # so a timeout meanwhile knows who was running
+        attributes: dict[str, str | int] = {"tideserve.container_hostname": name,
+                                            "tideserve.container_index": len(latencies)}
+        hop = (CONTAINER_SPAN, attributes)
         t0 = time.perf_counter()
         try:
-            reply = await self.client.invoke(self.backends[name], body, headers, track=False)
+            reply = await self.client.invoke(self.backends[name], body, headers, track=False,
+                                             hop_span=hop)
         except (Undelivered, ModelInvocationError) as exc:
             latencies[-1] = (name, (time.perf_counter() - t0) * 1e6)
+            failed_with(get_current_span(), "ModelError", str(exc))
             detail = f"the container gave no answer: {exc}"
             raise ContainerFailed(
                 ContainerReport(tuple(latencies), name, 0, failure_message(0, detail, name)),

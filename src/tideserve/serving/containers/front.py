@@ -7,7 +7,12 @@ container, all of them processes of this one instance.
 The containers come in the environment (plan.py, `TIDESERVE_CONTAINERS`). Each is started as
 `python -m tideserve.serving.instance` (or its own TIDESERVE_SERVE_COMMAND) on a loopback
 port of its own, with its own Environment, `SAGEMAKER_BIND_TO_PORT` and token; its output
-goes to this instance's log, each line prefixed with `[hostname]`. The front opens its port
+goes to a file of its own in the directory the fleet names (`TIDESERVE_CONTAINER_LOG_DIR`,
+ingested as the log stream `<variant>/<instance-id>/<hostname>`, as SageMaker gives each
+pipeline container), else to this instance's log with each line prefixed `[hostname]`.
+The front traces as an instance does (tracing/instance.py) and hands each container the
+same exporter settings, so a container's spans nest under the front's hop to it
+(chain.py). The front opens its port
 only once every container answers /ping, so a 200 from the front's /ping means all are ready,
 and a container that exits before it is ready stops the instance with exit status 1 and a
 last log line naming it (the endpoint's FailureReason).
@@ -48,11 +53,21 @@ import shlex
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
-from tideserve.serving.containers.plan import PLAN_ENV, ContainerPlan, ContainerProcess
+from tideserve.serving.containers.plan import (
+    LOG_DIR_ENV,
+    PLAN_ENV,
+    ContainerPlan,
+    ContainerProcess,
+    container_log,
+)
 from tideserve.serving.instance_token import TOKEN_ENV, new_token, take_token
 from tideserve.serving.routes import Backend
+from tideserve.tracing.instance import ENDPOINT_ENV as TRACES_ENDPOINT_ENV
+from tideserve.tracing.instance import TOKEN_ENV as TRACES_TOKEN_ENV
+from tideserve.tracing.instance import setup_instance_tracing
 
 log = logging.getLogger("tideserve.front")
 
@@ -85,9 +100,11 @@ def _free_port(host: str) -> int:
 class Container:
     """One container's process, its port, token and log lines."""
 
-    def __init__(self, spec: ContainerProcess, host: str) -> None:
+    def __init__(self, spec: ContainerProcess, host: str,
+                 shared_env: dict[str, str] | None = None) -> None:
         self.spec = spec
         self.host = host
+        self.shared_env = shared_env or {}  # what the front took out of its environment
         self.port = _free_port(host)
         self.token = new_token()
         self.proc: asyncio.subprocess.Process | None = None
@@ -113,8 +130,9 @@ class Container:
         return argv + (["--trust-pickle"] if args.trust_pickle else [])
 
     async def start(self, args: argparse.Namespace) -> None:
-        env = {**os.environ, **self.spec.environment, "SAGEMAKER_BIND_TO_PORT": str(self.port),
-               TOKEN_ENV: self.token, "TIDESERVE_CONTAINER_HOSTNAME": self.name}
+        env = {**os.environ, **self.shared_env, **self.spec.environment,
+               "SAGEMAKER_BIND_TO_PORT": str(self.port), TOKEN_ENV: self.token,
+               "TIDESERVE_CONTAINER_HOSTNAME": self.name}
         self.proc = await asyncio.create_subprocess_exec(
             *self.command(args), cwd=self.spec.model_dir, env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -123,10 +141,24 @@ class Container:
 
     async def _copy_output(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        prefix = f"[{self.name}] ".encode()
+        log_dir = os.environ.get(LOG_DIR_ENV)
+        if log_dir:  # its own file, its own log stream: no prefix needed
+            os.makedirs(log_dir, exist_ok=True)
+            out: Any = open(container_log(Path(log_dir), self.name), "ab")  # noqa: SIM115
+            prefix = b""
+        else:
+            out, prefix = sys.stdout.buffer, f"[{self.name}] ".encode()
+        try:
+            await self._copy_lines(out, prefix)
+        finally:
+            if log_dir:
+                out.close()
+
+    async def _copy_lines(self, out: Any, prefix: bytes) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
         while line := await self.proc.stdout.readline():
-            sys.stdout.buffer.write(prefix + line)
-            sys.stdout.buffer.flush()
+            out.write(prefix + line)
+            out.flush()
             text = line.decode(errors="replace").strip()
             if "error" in text.lower():  # for the FailureReason, less the log's timestamp
                 self.last_error = _TIMESTAMP.sub("", text)[:400]
@@ -206,19 +238,23 @@ async def first_exit(containers: list[Container]) -> Container:
     return waits[next(iter(done))]
 
 
-async def run(plan: ContainerPlan, args: argparse.Namespace, token: str | None) -> int:
+async def run(plan: ContainerPlan, args: argparse.Namespace, token: str | None,
+              shared_env: dict[str, str] | None = None) -> int:
     import uvicorn
 
     from tideserve.serving.containers.chain import FrontApp
     from tideserve.serving.instance_client import InstanceClient
 
-    containers = [Container(spec, args.host) for spec in plan.containers]
+    containers = [Container(spec, args.host, shared_env) for spec in plan.containers]
     try:
         await start_all(containers, args)
     except StartFailed as exc:
         log.error("cannot start the instance: %s", exc)
         await asyncio.gather(*(c.stop(2.0) for c in containers))
         return 1
+    # Only now, with every container started: the exporter's thread and its fork hooks
+    # must not be there while a container's process forks (its preexec_fn would hang).
+    setup_instance_tracing({**os.environ, **(shared_env or {})})
     client = InstanceClient(HOP_TIMEOUT_SECONDS)
     app = FrontApp(plan, {c.name: c.backend for c in containers}, client, args.threads,
                    int(args.max_payload_mb * 2**20), int(args.max_async_payload_mb * 2**20),
@@ -279,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = ContainerPlan.decode(raw)
     token = take_token()
+    # The exporter's settings: the containers get them, and the front's own provider once
+    # they have started (run()).
+    tracing_env = {k: os.environ.pop(k) for k in (TRACES_ENDPOINT_ENV, TRACES_TOKEN_ENV)
+                   if k in os.environ}
     # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler makes that a
     # clean return (as serving/instance.py does).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
@@ -289,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         runner = uvloop.run
     except ImportError:
         pass
-    return int(runner(run(plan, args, token)))
+    return int(runner(run(plan, args, token, tracing_env)))
 
 
 if __name__ == "__main__":

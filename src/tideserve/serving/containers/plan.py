@@ -12,6 +12,15 @@ from pathlib import Path
 from typing import Any
 
 PLAN_ENV = "TIDESERVE_CONTAINERS"
+# Where the front writes each container's output, one file per container (container_log);
+# unset, the front prefixes each line with `[hostname]` in its own output.
+LOG_DIR_ENV = "TIDESERVE_CONTAINER_LOG_DIR"
+
+
+def container_log(log_dir: Path, hostname: str) -> Path:
+    """The file the front writes container `hostname`'s stdout and stderr to (the fleet
+    ingests it into the container's own log stream)."""
+    return log_dir / f"{hostname}.log"
 
 
 @dataclass(frozen=True)
