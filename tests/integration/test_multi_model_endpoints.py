@@ -28,7 +28,7 @@ MODELS = 50
 PER_INSTANCE = 15  # the cache budget holds about this many of the 50 models
 
 
-def _skopstar_gz(model) -> bytes:
+def _skops_archive(model) -> bytes:
     import skops.io
 
     return tar_gz({"model.skops": skops.io.dumps(model)})
@@ -67,7 +67,7 @@ def test_one_variant_serves_fifty_models_and_a_fifty_first(server: RunningServer
     sm, rt = server.client("sagemaker"), server.client("sagemaker-runtime")
     s3, cw = server.client("s3"), server.client("cloudwatch")
     s3.create_bucket(Bucket=BUCKET)
-    archives = {name: _skopstar_gz(m) for name, m in models.items()}
+    archives = {name: _skops_archive(m) for name, m in models.items()}
     for name in list(archives)[:MODELS]:
         s3.put_object(Bucket=BUCKET, Key=PREFIX + name, Body=archives[name])
     s3.put_object(Bucket=BUCKET, Key=PREFIX + "broken.tar.gz", Body=b"\x1f\x8b not a tar")
