@@ -64,6 +64,9 @@ dependency across packages needs its line changed here first).
     schema       creates every package's tables (wiring)
                  -> access asyncinf audit autoscaling control cost db logs metrics
                     training transform
+    cluster      more than one server on one database: Alembic migrations, the leader lock,
+                 a follower's routes, `tideserve db upgrade`
+                 -> control db schema serving
     trust        wiring for keys, permissions and the audit trail
                  -> *
     server       wiring for `tideserve up`

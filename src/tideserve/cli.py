@@ -17,6 +17,7 @@ import yaml
 from tideserve.access.cli import add_keys_parser, run_keys
 from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
 from tideserve.client import URL_ENV, client, default_url
+from tideserve.cluster.cli import add_db_parser, run_db
 from tideserve.cost.cli import add_costs_parser, run_costs
 from tideserve.errors import ValidationError
 from tideserve.objectstore.remote import OPTIONS_ENV, options_from_env
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     add_jobs_parser(sub)
     add_spot_parser(sub)
     add_traces_parser(sub)
+    add_db_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -287,7 +289,8 @@ run_all_jobs = partial(run_jobs, sources=(transform_job_rows, training_job_rows)
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "deploy": deploy, "invoke": invoke, "endpoints": endpoints, "metrics": metrics,
     "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
-    "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces}
+    "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces,
+    "db": run_db}
 
 if __name__ == "__main__":
     sys.exit(main())
