@@ -6,7 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from tideserve.schema import metadata
+import tideserve.schema  # noqa: F401 - every package's tables onto db.metadata
+from tideserve.db import metadata
 
 MIGRATION_LOCK = 0x7469_6465_6D69  # "tidemi": any constant both servers agree on
 

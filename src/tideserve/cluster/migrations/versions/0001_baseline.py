@@ -13,7 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from tideserve.schema import metadata
+import tideserve.schema  # noqa: F401 - every package's tables onto db.metadata
+from tideserve.db import metadata
 
 revision = "0001"
 down_revision = None
