@@ -204,6 +204,8 @@ class Server:
         watch = EndpointWatch(self.store, self.controller.notify)
         while True:
             try:
+                if self.leadership.shared and self.asyncinf is not None:
+                    await asyncio.to_thread(self.asyncinf.endpoints.reload)
                 if self.leadership.is_leader:
                     if not await asyncio.to_thread(self.leadership.still_held):
                         log.error("lost the leader lock: stopping")
