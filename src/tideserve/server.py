@@ -213,6 +213,7 @@ class Server:
                         return
                     if self.leadership.shared:  # alone on SQLite, its own API wakes it
                         await asyncio.to_thread(watch.poll)
+                        self._adopt_jobs()
                 elif await asyncio.to_thread(self.leadership.try_acquire):
                     log.info("took the leader lock: running the controller")
                     await self._start_leading()
@@ -222,6 +223,12 @@ class Server:
             except Exception:
                 log.exception("leader poll failed")
             await asyncio.sleep(poll)
+
+    def _adopt_jobs(self) -> None:
+        """Jobs another server's API created are this leader's to run."""
+        for jobs in (self.training, self.transform):
+            if jobs is not None:
+                jobs.adopt()
 
     async def _periods(self) -> None:
         """Once per metric period: sample instances, publish zeros for idle variants (AWS does,
