@@ -44,7 +44,7 @@ bench: install
 	$(BIN)/python bench/serving.py
 
 bench-cluster: install postgres
-	$(BIN)/python bench/cluster.py
+	PYTHONPATH=src $(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) .tideserve

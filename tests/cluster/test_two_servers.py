@@ -38,7 +38,7 @@ def test_the_other_server_takes_over_with_nothing_lost(tmp_path, postgres_url):
     try:
         sm_a, sm_b = a.client("sagemaker"), b.client("sagemaker")
         deploy(sm_a, "shared", str(archive))
-        deploy_async(sm_a, "queued", str(archive), max_concurrent=1, sleep=0.25)
+        deploy_async(sm_a, "queued", str(archive), max_concurrent=1, sleep=0.2)
         wait_in_service(sm_b, "shared")
         wait_in_service(sm_b, "queued")
 
@@ -68,7 +68,7 @@ def test_the_other_server_takes_over_with_nothing_lost(tmp_path, postgres_url):
 
         rt_b_async = b.client("sagemaker-runtime")
         outputs = []
-        for i in range(16):
+        for i in range(10):
             location = put_input(b, f"queued/{i}.csv", csv_rows(X[i:i + 1]))
             outputs.append(rt_b_async.invoke_endpoint_async(
                 EndpointName="queued", InputLocation=location, ContentType="text/csv",
@@ -81,7 +81,8 @@ def test_the_other_server_takes_over_with_nothing_lost(tmp_path, postgres_url):
         os.kill(a.proc.pid, signal.SIGKILL)  # the leader crashes; its instances die with it
         killed = time.monotonic()
         a.proc.wait(timeout=10)
-        assert sum(object_path(a, u).exists() for u in outputs) < 16, "nothing left to test"
+        written = sum(object_path(a, u).exists() for u in outputs)
+        assert written < len(outputs), "the queue was done before the kill: nothing tested"
         while not took_lead(b):
             assert time.monotonic() - killed < 2 * PERIOD, "no takeover in two periods"
             time.sleep(0.05)

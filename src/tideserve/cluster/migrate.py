@@ -7,6 +7,7 @@ step by step and check before they alter, so a database that gained a column ano
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -28,6 +29,7 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`: idempotent, and safe for two servers starting at once
     on PostgreSQL (env.py takes an advisory lock for the duration)."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # no "Context impl" per start
     command.upgrade(alembic_config(engine), revision)
 
 
