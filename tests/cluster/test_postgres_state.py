@@ -81,6 +81,8 @@ def test_the_leader_lock_is_one_servers_and_passes_on_when_its_connection_closes
     try:
         assert first.try_acquire() and first.still_held()
         assert not second.try_acquire()
+        # A vanished host's session is found by keepalive in seconds, not hours.
+        assert first._conn.execute(text("SHOW tcp_keepalives_idle")).scalar() == "4"
         first.release()  # as a killed server's connection closes
         # The server ends the closed session a moment later: a follower asks each poll.
         deadline = time.monotonic() + 5

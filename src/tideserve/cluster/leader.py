@@ -22,6 +22,9 @@ from sqlalchemy import Engine, text
 log = logging.getLogger("tideserve.leader")
 
 LEADER_LOCK = 0x7469_6465_6C65  # "tidele": the advisory lock's key, the same on every server
+# About 10 s from a silent host to a free lock.
+KEEPALIVE = {"tcp_keepalives_idle": 4, "tcp_keepalives_interval": 2,
+             "tcp_keepalives_count": 3}
 
 
 class Leadership:
@@ -79,6 +82,11 @@ class Leadership:
             # A connection of its own, outside the pool: the lock lives as long as it does.
             self._conn = self.engine.connect()
             self._conn.detach()  # closing it ends the session (and the lock), not pooled
+            # A leader whose host vanishes closes nothing: the database server finds the dead
+            # TCP session by keepalive (default: after two hours), then frees the lock. These
+            # are per-session settings (ignored over a unix socket).
+            for name, value in KEEPALIVE.items():
+                self._conn.execute(text(f"SET {name} = {int(value)}"))
         try:
             got = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
                                           {"k": LEADER_LOCK}).scalar())
