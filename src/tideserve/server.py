@@ -64,6 +64,7 @@ from tideserve.metrics.store import MetricStore
 from tideserve.metrics.system import InstanceSampler
 from tideserve.objectstore.remote import FsspecObjects
 from tideserve.objectstore.s3_api import S3App
+from tideserve.schema import create_all
 from tideserve.serverless.config import keep_alive_seconds
 from tideserve.serverless.kind import ServerlessKind
 from tideserve.serverless.manager import ServerlessManager
@@ -304,6 +305,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         create_sqlite_files(state)
     engine = make_engine(settings.database_url or sqlite_url(state))
     upgrade(engine)  # Alembic: creates or migrates the schema, keeping the data
+    create_all(engine)  # and any table a package declares that no migration makes yet
     store = ControlStore(engine)
     keys = AccessKeys(engine, SecretBox.from_key_file(settings.secret_key_file or
                                                       state / "secret.key"))
