@@ -82,6 +82,9 @@ dependency across packages needs its line changed here first).
     schema       creates every package's tables (wiring)
                  -> access asyncinf audit autoscaling budgets control cost db logs metrics
                     stacks training transform
+    cluster      more than one server on one database: Alembic migrations, the leader lock,
+                 a follower's routes, `tideserve db upgrade`
+                 -> control db schema serving
     trust        wiring for keys, permissions and the audit trail
                  -> *
     budgets_wiring  wiring for budgets: its API, its actions' targets, the CreateEndpoint guard

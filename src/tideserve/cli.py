@@ -18,6 +18,7 @@ from tideserve.access.cli import add_keys_parser, run_keys
 from tideserve.autoscaling.cli import add_scaling_parser, run_scaling
 from tideserve.budgets.cli import add_budgets_parser, run_budgets
 from tideserve.client import URL_ENV, client, default_url
+from tideserve.cluster.cli import add_db_parser, run_db
 from tideserve.cost.cli import add_costs_parser, run_costs
 from tideserve.cost.rightsize_cli import add_rightsize_parser, run_rightsize
 from tideserve.errors import ValidationError
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     add_rightsize_parser(sub)  # cost advice (cost/rightsize_cli.py, budgets/cli.py)
     add_budgets_parser(sub)
     add_recommend_parser(sub)
+    add_db_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "up":
@@ -299,7 +301,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
     "costs": run_costs, "scaling": run_scaling, "simulate": run_simulate, "keys": run_keys,
     "jobs": run_all_jobs, "spot": run_spot, "traces": run_traces,
     "stack": run_stack, "rightsize": run_rightsize, "budgets": run_budgets,
-    "recommend": run_recommend, "tune": run_tune}
+    "recommend": run_recommend, "tune": run_tune,
+    "db": run_db}
 
 if __name__ == "__main__":
     sys.exit(main())

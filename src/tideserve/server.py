@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import uvicorn
 
@@ -32,6 +33,9 @@ from tideserve.autoscaling.store import ScalingStore
 from tideserve.budgets.service import Budgets
 from tideserve.budgets_wiring import build_budgets, cost_advice
 from tideserve.clock import Clock, WallClock
+from tideserve.cluster.follow import EndpointWatch, refresh_routes
+from tideserve.cluster.leader import Leadership, leader_poll_seconds
+from tideserve.cluster.migrate import upgrade
 from tideserve.control.access_keys import AccessKeys, ensure_credentials
 from tideserve.control.capacity import EndpointCapacity
 from tideserve.control.controller import Controller
@@ -141,32 +145,26 @@ class Server:
     training: TrainingJobs | None = None
     logs: Logs | None = None
     budgets: Budgets | None = None
+    leadership: Leadership | None = None
+    _leader_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
-        for row in self.store.recorded_instances():
-            kill_orphan(row.pid)
-            self.store.forget_instance(row.instance_id)
-        self.ledger.recover()  # bill a crashed run's instances until its last sign of life
-        await self.controller.start()
-        if self.training is not None:  # after ledger.recover: it reads the last heartbeat
-            await self.training.start()
+        # Every server serves the API and routes; the one holding the leader lock also runs
+        # the controller and the background loops (cluster/leader.py). Alone on SQLite, that
+        # is this one, at once.
         tasks = [asyncio.create_task(self._periods()), asyncio.create_task(self._health()),
-                 asyncio.create_task(self.scaling.run_forever()),
                  asyncio.create_task(self._sample_concurrency())]
-        tasks.append(asyncio.create_task(self.serverless.run_forever()))
-        if self.asyncinf is not None:
-            tasks.append(asyncio.create_task(self.asyncinf.dispatcher.run_forever()))
-        if self.transform is not None:
-            await self.transform.start()  # resumes the jobs a previous run left InProgress
-        if self.logs is not None:  # instance output into CloudWatch Logs; retention
-            tasks.append(asyncio.create_task(self.logs.run_forever(self.settings.period)))
+        if self.leadership is None or await asyncio.to_thread(self.leadership.try_acquire):
+            await self._start_leading()
+        if self.leadership is not None:
+            tasks.append(asyncio.create_task(self._follow_or_lead()))
         try:
             yield
         finally:
-            for task in tasks:
+            for task in tasks + self._leader_tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *self._leader_tasks, return_exceptions=True)
             if self.transform is not None:
                 await self.transform.shutdown()
             if self.training is not None:
@@ -176,6 +174,68 @@ class Server:
             await self.router.close()
             self.provider.stop_all_now()
             self._flush(self.clock.now() + self.settings.period)
+            if self.leadership is not None:
+                self.leadership.release()
+
+    @property
+    def leading(self) -> bool:
+        return self.leadership is None or self.leadership.is_leader
+
+    async def _start_leading(self) -> None:
+        """What only one server may run: the previous leader's instances (orphans on this
+        machine) are stopped and its endpoints restored with their instance count."""
+        self.router.routes.endpoints.clear()  # a follower's view of the old leader's fleet
+        for row in self.store.recorded_instances():
+            kill_orphan(row.pid)
+            self.store.forget_instance(row.instance_id)
+        self.ledger.recover()  # bill a crashed run's instances until its last sign of life
+        await self.controller.start()
+        if self.training is not None:  # after ledger.recover: it reads the last heartbeat
+            await self.training.start()
+        tasks = self._leader_tasks
+        tasks.append(asyncio.create_task(self.scaling.run_forever()))
+        tasks.append(asyncio.create_task(self.serverless.run_forever()))
+        if self.asyncinf is not None:
+            tasks.append(asyncio.create_task(self.asyncinf.dispatcher.run_forever()))
+        if self.transform is not None:
+            await self.transform.start()  # resumes the jobs a previous run left InProgress
+        if self.logs is not None:  # instance output into CloudWatch Logs; retention
+            tasks.append(asyncio.create_task(self.logs.run_forever(self.settings.period)))
+
+    async def _follow_or_lead(self) -> None:
+        """A follower routes from the shared instance table and asks for the lock each poll;
+        a leader notices the changes other servers' APIs made, and stops if it lost the lock
+        (it can no longer know that it alone acts)."""
+        assert self.leadership is not None
+        poll = leader_poll_seconds(self.settings.period)
+        watch = EndpointWatch(self.store, self.controller.notify)
+        while True:
+            try:
+                if self.leadership.shared and self.asyncinf is not None:
+                    await asyncio.to_thread(self.asyncinf.endpoints.reload)
+                if self.leadership.is_leader:
+                    if not await asyncio.to_thread(self.leadership.still_held):
+                        log.error("lost the leader lock: stopping")
+                        os.kill(os.getpid(), signal.SIGTERM)
+                        return
+                    if self.leadership.shared:  # alone on SQLite, its own API wakes it
+                        await asyncio.to_thread(watch.poll)
+                        self._adopt_jobs()
+                elif await asyncio.to_thread(self.leadership.try_acquire):
+                    log.info("took the leader lock: running the controller")
+                    await self._start_leading()
+                    await asyncio.to_thread(watch.poll)
+                else:
+                    await asyncio.to_thread(refresh_routes, self.router.routes, self.store)
+            except Exception:
+                log.exception("leader poll failed")
+            await asyncio.sleep(poll)
+
+    def _adopt_jobs(self) -> None:
+        """Jobs another server's API created are this leader's to run."""
+        for jobs in (self.training, self.transform):
+            if jobs is not None:
+                jobs.adopt()
 
     async def _periods(self) -> None:
         """Once per metric period: sample instances, publish zeros for idle variants (AWS does,
@@ -188,16 +248,18 @@ class Server:
                 self._publish_zeros()
                 self.sampler.sample(self.controller.instance_pids())
                 publish_loaded_model_counts(self.router.routes, self.metrics)
-                self.serverless.on_period(self.clock.now())
+                if self.leading:
+                    self.serverless.on_period(self.clock.now())
                 self._flush(self.clock.now())
                 self.metrics.forget_endpoints_except(
                     {row.name.lower() for row in self.store.list_endpoints()}, OUR_NAMESPACES)
-                publish_cost_metrics(self.metrics, self.ledger,
-                                     invocations_from_metrics(self.metric_store),
-                                     self.clock.now(), self.settings.period)
-                self.ledger.heartbeat()
-                if self.budgets is not None:  # alerts and budget actions, once a period
-                    self.budgets.evaluate()
+                if self.leading:  # billing is the leader's: one server's ledger meters
+                    publish_cost_metrics(self.metrics, self.ledger,
+                                         invocations_from_metrics(self.metric_store),
+                                         self.clock.now(), self.settings.period)
+                    self.ledger.heartbeat()
+                    if self.budgets is not None:  # alerts and budget actions, once a period
+                        self.budgets.evaluate()
             except Exception:
                 log.exception("metric period failed")
 
@@ -236,6 +298,8 @@ class Server:
     async def _health(self) -> None:
         while True:
             await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+            if not self.leading:
+                continue
             try:
                 await self.controller.check_health()
             except Exception:
@@ -248,7 +312,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     if settings.database_url is None:
         create_sqlite_files(state)
     engine = make_engine(settings.database_url or sqlite_url(state))
-    create_all(engine)
+    upgrade(engine)  # Alembic: creates or migrates the schema, keeping the data
+    create_all(engine)  # and any table a package declares that no migration makes yet
     store = ControlStore(engine)
     keys = AccessKeys(engine, SecretBox.from_key_file(settings.secret_key_file or
                                                       state / "secret.key"))
@@ -360,6 +425,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("sagemaker", op, fn)
     for op, fn in recommender.tideserve_operations().items():
         registry.register("tideserve", op, fn)
+    server.leadership = Leadership(engine, state / "leader.lock")
     trust.attach(app)  # after every route is mounted: each is authorised after SigV4
     app.lifespan = server.lifespan
     return server

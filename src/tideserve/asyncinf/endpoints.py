@@ -1,7 +1,7 @@
 """Which endpoints are asynchronous, with their AsyncInferenceConfig. The control plane binds
 an endpoint when it is created (or updated) from a config that has one; the data plane asks
-`get` on every request, so the table is mirrored in a dict (one server process owns the
-database, and every write goes through here)."""
+`get` on every request, so the table is mirrored in a dict; servers that share the database
+reload it (`reload`, each leader poll) to see the endpoints another server's API bound."""
 
 from __future__ import annotations
 
@@ -24,8 +24,13 @@ class AsyncEndpoints:
         self._configs: dict[str, AsyncConfig] = {}
         self._raw: dict[str, dict[str, Any]] = {}
         self._names: dict[str, str] = {}
-        with engine.connect() as conn:
-            for row in conn.execute(select(t)):
+        self.reload()
+
+    def reload(self) -> None:
+        with self._lock, self.engine.connect() as conn:  # not between a _set's write and cache
+            rows = list(conn.execute(select(t)))
+            self._configs, self._raw, self._names = {}, {}, {}
+            for row in rows:
                 self._remember(row.name, row.config)
 
     def _remember(self, name: str, spec: dict[str, Any]) -> None:

@@ -121,6 +121,7 @@ class InstanceRunner:
         self.store.record_instance(
             instance_id=spec.instance_id, endpoint_name=endpoint,
             variant_name=inst.variant, pid=handle.pid, url=handle.url, start_time=requested,
+            token=handle.token,
         )
         try:
             await self._wait_ready(inst)
@@ -128,6 +129,7 @@ class InstanceRunner:
             await self.stop(inst, into, grace=2.0)
             raise
         inst.state, inst.ready_at = "InService", self.clock.now()
+        self.store.instance_serving(spec.instance_id)
         self.hooks.on_ready(InstanceReady(
             endpoint, inst.variant, inst.instance_id, spec.instance_type.name,
             inst.ready_at - requested,

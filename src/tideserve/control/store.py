@@ -259,6 +259,12 @@ class ControlStore:
         with self.engine.begin() as conn:
             conn.execute(insert(t.instances).values(**values))
 
+    def instance_serving(self, instance_id: str) -> None:
+        """It passed its ping check: servers that share this database route to it too."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.instances).where(t.instances.c.instance_id == instance_id)
+                         .values(serving=True))
+
     def forget_instance(self, instance_id: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(t.instances).where(t.instances.c.instance_id == instance_id))

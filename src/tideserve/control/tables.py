@@ -4,7 +4,20 @@ was asked for."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Engine, Float, Integer, String, Table, Text, inspect, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+    inspect,
+    text,
+)
 
 from tideserve.db import metadata
 
@@ -79,6 +92,10 @@ instances = Table(
     Column("pid", Integer, nullable=False),
     Column("url", String(256), nullable=False),
     Column("start_time", Float, nullable=False),
+    # What a follower server routes with (cluster/routes.py): the instance token, and True
+    # once the instance passed its ping check and serves.
+    Column("token", String(128)),
+    Column("serving", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 

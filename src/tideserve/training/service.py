@@ -144,6 +144,12 @@ class TrainingJobs:
             if not record.terminal:
                 self._launch(record.name)
 
+    def adopt(self) -> None:
+        """Run the active jobs this process does not run yet: those another server's API
+        created (servers sharing a database; only the leader calls this)."""
+        for record in self.ctx.store.active():
+            self._launch(record.name)
+
     async def shutdown(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:

@@ -92,6 +92,13 @@ class TransformService:
             log.info("resuming transform job %s (%s)", row.name, row.status)
             self._launch(row)
 
+    def adopt(self) -> None:
+        """Run the unfinished jobs this process does not run yet: those another server's API
+        created (servers sharing a database; only the leader calls this)."""
+        for row in self.jobs.unfinished():
+            if row.name.lower() not in self.tasks:
+                self._launch(row)
+
     async def shutdown(self) -> None:
         """The server stops: runs end here and resume on the next start (their jobs stay
         InProgress); their instances are stopped by the runs' own cleanup."""
