@@ -2,7 +2,7 @@
 2 s: an AWS day is 2,880 s, an hour 120 s, SchedulingBufferTime 300 s is 10 s).
 
 Two days of a periodic load are written with PutMetricData (old timestamps, as CloudWatch
-allows up to two weeks back) before the policy is put: a quiet 5 per period, and 200 per
+allows up to two weeks back) before the policy is put: a quiet 5 per period, and 150 per
 period for 400 s of each day, the next rise 14 s after the policy is put. The predictive policy
 scales out ahead of it; the target-tracking alarm on the same metric only goes to ALARM after
 the load has arrived."""
@@ -27,7 +27,7 @@ METRIC = {"Namespace": "Custom/Predict", "MetricName": "Load",
 
 
 def load_at(t: float, rise: float) -> float:
-    return 200.0 if (t - rise) % DAY < 400 else 5.0
+    return 150.0 if (t - rise) % DAY < 400 else 5.0
 
 
 def put_load(cw, stamps: list[float], rise: float) -> None:
@@ -78,9 +78,14 @@ def test_predictive_policy_scales_out_before_the_load_and_ahead_of_the_alarm(
     assert described["PolicyType"] == "PredictiveScaling"
     assert described["PredictiveScalingPolicyConfiguration"]["Mode"] == "ForecastAndScale"
 
-    # The live load: the current period's datapoint, every second, until the alarm fires.
+    # The live load: one datapoint for each period as it begins, until the alarm fires.
+    written = {now_bin}
+
     def alarm_fired() -> bool:
-        put_load(cw, [time.time()], rise)
+        current = (time.time() // PERIOD) * PERIOD
+        if current not in written:
+            written.add(current)
+            put_load(cw, [current], rise)
         state = cw.describe_alarms(AlarmNames=[high])["MetricAlarms"][0]["StateValue"]
         return state == "ALARM"
 
@@ -88,10 +93,23 @@ def test_predictive_policy_scales_out_before_the_load_and_ahead_of_the_alarm(
              40, "the predictive scale-out")
     scaled_at = time.time()
     assert scaled_at < rise, f"scaled {scaled_at - rise:.1f} s after the rise"
+    # The forecast it acted on (remade every 120 s, so read now, while it still covers the
+    # rise): 2 instances from the rise, 1 before it (the fit may put the edge a period early).
+    forecast = aas.get_predictive_scaling_forecast(
+        **target, PolicyName="forecast", StartTime=datetime.fromtimestamp(start, UTC),
+        EndTime=datetime.fromtimestamp(start, UTC) + timedelta(seconds=120))
+    stamps = [t.timestamp() for t in forecast["CapacityForecast"]["Timestamps"]]
+    values = dict(zip(stamps, forecast["CapacityForecast"]["Values"], strict=True))
+    assert values[rise] == 2.0 and values[rise + 100] == 2.0
+    early = [v for t, v in values.items() if t < rise - PERIOD]
+    assert early and early == [1.0] * len(early)
+    assert len(forecast["LoadForecast"][0]["Values"]) == len(stamps)
+    assert forecast["LoadForecast"][0]["MetricSpecification"]["TargetValue"] == 100.0
+    assert forecast["UpdateTime"].timestamp() < scaled_at
+
     wait_for(alarm_fired, 30, "the reactive alarm")
     alarm_at = cw.describe_alarms(AlarmNames=[high])["MetricAlarms"][0][
         "StateUpdatedTimestamp"].timestamp()
-
     activities = aas.describe_scaling_activities(ServiceNamespace="sagemaker",
                                                  ResourceId=resource)["ScalingActivities"]
     predicted = [a for a in activities if a["Cause"].startswith("predictive scaling policy")]
@@ -102,15 +120,6 @@ def test_predictive_policy_scales_out_before_the_load_and_ahead_of_the_alarm(
     scalable = aas.describe_scalable_targets(ServiceNamespace="sagemaker",
                                              ResourceIds=[resource])["ScalableTargets"][0]
     assert scalable["PredictedCapacity"] == 2
-
-    forecast = aas.get_predictive_scaling_forecast(
-        **target, PolicyName="forecast", StartTime=datetime.fromtimestamp(start, UTC),
-        EndTime=datetime.fromtimestamp(start, UTC) + timedelta(seconds=120))
-    stamps = [t.timestamp() for t in forecast["CapacityForecast"]["Timestamps"]]
-    values = dict(zip(stamps, forecast["CapacityForecast"]["Values"], strict=True))
-    assert values[rise] == 2.0 and values[rise - PERIOD] == 1.0  # the rise it acted on
-    assert len(forecast["LoadForecast"][0]["Values"]) == len(stamps)
-    assert forecast["LoadForecast"][0]["MetricSpecification"]["TargetValue"] == 100.0
 
 
 @pytest.mark.parametrize("change, message", [

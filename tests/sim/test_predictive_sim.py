@@ -26,6 +26,7 @@ from tideserve.sim.endpoint import SimEndpoint
 from tideserve.sim.engine_adapter import build_world
 from tideserve.sim.loop import EndpointLoop
 from tideserve.sim.predictive import TraceLoad, split_history
+from tideserve.sim.run import simulate
 
 DAY_MINUTES = 1440
 EVALUATED_MINUTES = 180
@@ -123,3 +124,25 @@ def test_the_simulator_and_the_live_driver_make_the_same_predictive_decisions(tm
     assert first.cause == "predictive scaling policy forecast forecasted capacity 2"
     assert first.start_time == t0 + 56 * 60 + 2  # 01:01's bin, 300 s ahead, at the slot
     assert max(a.desired for a in sim_activities) == 10  # HonorMaxCapacity
+
+
+def test_a_serverless_variant_forecasts_its_provisioned_concurrency(tmp_path):
+    """The same policy on a serverless variant's provisioned concurrency: TargetValue is
+    invocations per minute per provisioned worker (1,250 at the peak / 400 → 4, its max)."""
+    policy = {**PREDICTIVE["put_scaling_policy"][0]}
+    config = policy["PredictiveScalingPolicyConfiguration"]
+    spec = {**config["MetricSpecifications"][0], "TargetValue": 400.0}
+    policy["PredictiveScalingPolicyConfiguration"] = {**config, "MetricSpecifications": [spec]}
+    serverless = {"name": "pc", "kind": "serverless",
+                  "serverless": {"memory_size_mb": 2048, "max_concurrency": 8,
+                                 "provisioned_concurrency": 1, "cold_start_seconds": 5},
+                  "register_scalable_target": {"MinCapacity": 1, "MaxCapacity": 4},
+                  "put_scaling_policy": [policy]}
+    raw = scenario(write_minutes(tmp_path / "trace.csv"), serverless,
+                   simulation={"step_seconds": 60, "metric_period": 60,
+                               "history_seconds": 2 * 86400})
+    run = simulate(scenario_from_dict(raw)).runs[0]
+    predicted = [a for a in run.activities if a.cause.startswith("predictive scaling policy")]
+    assert predicted and predicted[0].description.startswith(
+        "Setting desired provisioned concurrency to")
+    assert max(a.desired for a in predicted) == 4

@@ -196,9 +196,16 @@ def _do_show(aas: Any, args: argparse.Namespace) -> int:
         print(f"{ids['ResourceId']} is not registered")
         return 1
     t = found[0]
-    print(f"{t['ResourceId']}: min {t['MinCapacity']}, max {t['MaxCapacity']}")
+    predicted = f", predicted {t['PredictedCapacity']}" if "PredictedCapacity" in t else ""
+    print(f"{t['ResourceId']}: min {t['MinCapacity']}, max {t['MaxCapacity']}{predicted}")
     for p in aas.describe_scaling_policies(ServiceNamespace="sagemaker",
                                            ResourceId=ids["ResourceId"])["ScalingPolicies"]:
+        pred = p.get("PredictiveScalingPolicyConfiguration")
+        if pred is not None:
+            spec = pred["MetricSpecifications"][0]
+            print(f"  policy {p['PolicyName']} ({p['PolicyType']}, {pred['Mode']}) target "
+                  f"{spec.get('TargetValue')}, buffer {pred['SchedulingBufferTime']} s")
+            continue
         tt = p.get("TargetTrackingScalingPolicyConfiguration", {})
         print(f"  policy {p['PolicyName']} ({p['PolicyType']}) target {tt.get('TargetValue')}")
     for s in aas.describe_scheduled_actions(ServiceNamespace="sagemaker",

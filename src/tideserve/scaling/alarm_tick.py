@@ -105,8 +105,8 @@ def _firings(
     out: dict[TargetKey, list[Firing]] = defaultdict(list)
     for record, evaluation, arn in fired:
         policy = by_arn.get(policy_arn_of_action(arn))
-        if policy is None or arn != policy.action_arn:
-            continue
+        if policy is None or arn != policy.action_arn or policy.predictive is not None:
+            continue  # a predictive policy is driven by its forecast, never by an alarm
         out[policy.key].append(Firing(policy, record.alarm, evaluation))
     for firings in out.values():
         firings.sort(key=lambda f: (f.policy.name, f.alarm.name))

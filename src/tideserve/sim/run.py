@@ -44,9 +44,9 @@ def simulate(scenario: Scenario, only: str | None = None) -> SimResult:
 def run_candidate(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray,
                   history: np.ndarray | None = None) -> PolicyRun:
     """One policy set, on the endpoint kind it names. `history`: arrivals before the first
-    step, for predictive policies (real-time endpoints; the other kinds ignore it)."""
+    step, for predictive policies (real-time and serverless; async ignores it)."""
     if policy_set.serverless is not None:
-        return run_serverless(scenario, policy_set, arrivals)
+        return run_serverless(scenario, policy_set, arrivals, history)
     if policy_set.asynchronous is not None:
         return run_async(scenario, policy_set, arrivals)
     if policy_set.extension is not None:

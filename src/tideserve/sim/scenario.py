@@ -13,7 +13,8 @@ validators, through engine_adapter.build_world) into frozen objects.
               overhead_seconds: 0, memory_percent: null}
     slo: {latency_seconds: 2.0, percentile: 99}
     simulation: {step_seconds: 1, metric_period: 60, mode: fluid, seed: 0,
-                 start_time: "2024-01-01T00:00:00Z"}
+                 start_time: "2024-01-01T00:00:00Z",
+                 history_seconds: 0}   # the trace's first part: history only, not scored
     policy_sets:
       - name: aws-default
         register_scalable_target: {MinCapacity: 1, MaxCapacity: 8}

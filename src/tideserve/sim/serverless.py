@@ -47,14 +47,17 @@ from tideserve.sim.serverless_workers import RequestWorkers, Tally
 PERCENTS = (50.0, 90.0, 99.0)
 
 
-def run_serverless(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray) -> PolicyRun:
+def run_serverless(scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray,
+                   history: np.ndarray | None = None) -> PolicyRun:
+    """`history`: arrivals before the first step, for a predictive provisioned-concurrency
+    policy."""
     spec = policy_set.serverless
     assert spec is not None, policy_set.name
     opts = scenario.options
     # Latencies reach the cold start: widen the percentile grid's range to it.
     profile = replace(scenario.profile, timeout_seconds=max(scenario.profile.timeout_seconds,
                                                             spec.cold_start_seconds))
-    loop = ServerlessLoop(scenario, policy_set, arrivals)
+    loop = ServerlessLoop(scenario, policy_set, arrivals, history)
     loop.run()
     log, tally = loop.log, loop.workers.tally
     if isinstance(loop.workers, RequestWorkers):

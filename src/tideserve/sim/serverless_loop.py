@@ -178,12 +178,13 @@ def _counted_ones(stat: str, count: np.ndarray) -> np.ndarray:
 class ServerlessLoop(EndpointLoop):
     """The event loop with the serverless variant as its endpoint and serving model."""
 
-    def __init__(self, scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray) -> None:
+    def __init__(self, scenario: Scenario, policy_set: PolicySet, arrivals: np.ndarray,
+                 history: np.ndarray | None = None) -> None:
         spec = policy_set.serverless
         assert spec is not None, policy_set.name
         self.spec: ServerlessSpec = spec
         super().__init__(scenario, policy_set, arrivals,
-                         initial_instances=spec.provisioned_concurrency)
+                         initial_instances=spec.provisioned_concurrency, history=history)
         self.endpoint = ProvisionedEndpoint(scenario.endpoint.resource_id, self.workers)
 
     def make_model(self) -> ServingModel:
