@@ -8,8 +8,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.support import RunningServer
@@ -262,3 +264,33 @@ def test_tideserve_stack_deploy_and_delete_print_the_events(server: RunningServe
     deleted = tideserve(server, "stack", "delete", "alarms")
     assert deleted.returncode == 0 and "DELETE_COMPLETE" in deleted.stdout
     assert cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"] == []
+
+
+def test_a_stack_acts_with_its_callers_permissions(server: RunningServer, trained):
+    """CloudFormation makes resources with its caller's credentials: a key that may only use
+    cloudformation gets its stack rolled back on the first SageMaker call it was not given."""
+    _, _, archive, _ = trained
+    iam, sm = server.client("iam"), server.client("sagemaker")
+    iam.create_user(UserName="stacker")
+    iam.put_user_policy(UserName="stacker", PolicyName="cfn", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "cloudformation:*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="stacker")["AccessKey"]
+    cfn = boto3.client("cloudformation", endpoint_url=server.url, region_name="us-east-1",
+                       aws_access_key_id=key["AccessKeyId"],
+                       aws_secret_access_key=key["SecretAccessKey"])
+    body = TEMPLATE.split("  Config:")[0]  # the parameters and the model alone
+    cfn.create_stack(StackName="no-rights", TemplateBody=body,
+                     Parameters=[{"ParameterKey": "ModelData", "ParameterValue": str(archive)}])
+    deadline = time.monotonic() + 30  # (boto3's stack_rollback_complete is for updates)
+    while (status := cfn.describe_stacks(StackName="no-rights")["Stacks"][0]["StackStatus"]
+           ).endswith("IN_PROGRESS") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="no-rights")["StackEvents"]
+    failed = next(e for e in events if e["ResourceStatus"] == "CREATE_FAILED")
+    assert "not authorized to perform: sagemaker:CreateModel" in failed["ResourceStatusReason"]
+    assert not made_by(sm.list_models()["Models"], "ModelName", "no-rights-")
+    cfn.delete_stack(StackName="no-rights")
+    cfn.get_waiter("stack_delete_complete").wait(StackName="no-rights",
+                                                 WaiterConfig={"Delay": 0.2})

@@ -21,6 +21,7 @@ import logging
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
@@ -69,6 +70,20 @@ class CallGuard:
 
 
 _UNGUARDED = CallGuard()
+
+# Who the RPC call being served acts for, with the gate that judged it. Work that a handler
+# starts (a stack's resource calls, in tasks that inherit this context) is judged for the same
+# caller, as CloudFormation acts with its caller's credentials; unset, it is the server's own.
+_ACTING: ContextVar[tuple[str, AccessPort, str] | None] = ContextVar("acting", default=None)
+
+
+def authorize_as_caller(service: str, operation: str, params: Mapping[str, Any]) -> None:
+    """Raise AccessDeniedError unless the caller of the RPC call that started this work may
+    call `operation` of `service` with `params` (nothing to check for the server's own work)."""
+    acting = _ACTING.get()
+    if acting is not None:
+        key_id, access, source_ip = acting
+        access.authorize(key_id, service, operation, params, source_ip)
 
 
 class OperationRegistry:
@@ -128,7 +143,12 @@ async def handle_rpc(
         if guard.access is not None and caller is not None:
             await run_in_threadpool(guard.access.authorize, caller.access_key_id, service,
                                     operation.name, params, _client_ip(request))
-        result = await _call(registration, params, caller)
+        acting = _ACTING.set(None if guard.access is None or caller is None
+                             else (caller.access_key_id, guard.access, _client_ip(request)))
+        try:
+            result = await _call(registration, params, caller)
+        finally:
+            _ACTING.reset(acting)  # tasks the handler started keep their copy
         response = _success(protocol, operation, result, request_id)
         await _audit(guard, request, service, operation.name, caller, who, params, result,
                      None, request_id)

@@ -327,10 +327,15 @@ class CloudFormationApi:
         text = self._template_text(p, previous)
         stack_id = stack.stack_id if stack else self._stack_arn(name)
         evaluated = self._evaluate(text, self._given(p, previous), name, stack_id)
-        if any(cs.name == p["ChangeSetName"] for cs in
-               (self.store.change_sets(stack.stack_id) if stack else [])):
-            raise AlreadyExistsError(f"ChangeSet {p['ChangeSetName']} already exists",
-                                     code="AlreadyExistsException")
+        for old in self.store.change_sets(stack.stack_id) if stack else []:
+            if old.name != p["ChangeSetName"]:
+                continue
+            if old.execution_status != "EXECUTE_COMPLETE":
+                raise AlreadyExistsError(f"ChangeSet {p['ChangeSetName']} already exists",
+                                         code="AlreadyExistsException")
+            # An executed one is history: the CLI names its change sets by the second, and a
+            # deploy right after a quick update may ask for the same name again.
+            self.store.drop_change_set(old.change_set_id)
         if stack is None:
             stack = StackRecord(stack_id, name, "REVIEW_IN_PROGRESS", self.clock.now(),
                                 description=evaluated.template.description)

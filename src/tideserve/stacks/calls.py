@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from botocore.model import Shape
 
 from tideserve.api import validation
-from tideserve.api.rpc import OperationRegistry
+from tideserve.api.rpc import OperationRegistry, authorize_as_caller
 from tideserve.api.shapes import find_operation, rpc_model
 from tideserve.errors import ValidationError
 
@@ -35,6 +35,8 @@ class RegistryServices:
             raise ValidationError(f"{service}:{operation} is not available to stacks")
         params = coerce(model.input_shape, params) if model.input_shape is not None else params
         validation.check(model.input_shape, params)
+        # With the stack's caller's permissions, as CloudFormation without a service role.
+        await asyncio.to_thread(authorize_as_caller, service, operation, params)
         if registration.is_async:
             result = await registration.handler(params)  # type: ignore[misc]
         else:
