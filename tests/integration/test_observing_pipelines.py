@@ -101,13 +101,21 @@ def test_a_pipeline_request_is_a_span_per_container_and_each_container_logs_alon
     trace_id = "0af7651916cd43dd8448eb211c80319c"
     traced(server, trace_id).invoke_endpoint(
         EndpointName="pipe-observed", Body=csv(raw[:5], sites[:5]), ContentType="text/csv")
-    trace = wait_for_trace(server, trace_id, lambda n: "predict" in n and "decode" in n)
-    hops = [s for s in trace["Spans"] if s["Name"] == "container.invoke"]
+    # The containers' spans and the front's hops arrive in separate exports: wait for both.
+    deadline = time.monotonic() + 15
+    while True:
+        trace = wait_for_trace(server, trace_id, lambda n: {"predict", "decode",
+                                                            "container.invoke"} <= n)
+        hops = [s for s in trace["Spans"] if s["Name"] == "container.invoke"]
+        fronts = [s for s in trace["Spans"] if s["Name"] == "instance /invocations"
+                  and s["Attributes"].get("tideserve.runtime") == "containers (Serial)"]
+        if (len(hops) == 2 and fronts) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert [h["Attributes"]["tideserve.container_hostname"] for h in
             sorted(hops, key=lambda h: h["Attributes"]["tideserve.container_index"])] == [
         "pre", "xgb"]
-    front = next(s for s in trace["Spans"] if s["Name"] == "instance /invocations"
-                 and s["Attributes"]["tideserve.runtime"] == "containers (Serial)")
+    (front,) = fronts
     assert all(h["ParentSpanId"] == front["SpanId"] for h in hops)
     # Each container's own instance span (and its predict) under the hop to it.
     under = {s["ParentSpanId"]: s for s in trace["Spans"] if s["Name"] == "instance /invocations"}
