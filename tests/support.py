@@ -76,6 +76,19 @@ def tar_gz(files: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def cost_by_purchase_type(server: RunningServer, tag: str, value: str) -> dict[str, float]:
+    """Today's UnblendedCost of what carries tag `tag`=`value`, by purchase type ("On Demand
+    Instances", "Spot Instances"), through Cost Explorer."""
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    costs = server.client("ce").get_cost_and_usage(
+        TimePeriod={"Start": today, "End": tomorrow}, Granularity="DAILY",
+        Metrics=["UnblendedCost"], GroupBy=[{"Type": "DIMENSION", "Key": "PURCHASE_TYPE"}],
+        Filter={"Tags": {"Key": tag, "Values": [value]}})
+    return {g["Keys"][0]: float(g["Metrics"]["UnblendedCost"]["Amount"])
+            for r in costs["ResultsByTime"] for g in r["Groups"]}
+
+
 def csv_rows(X: Any) -> str:
     return "\n".join(",".join(repr(float(v)) for v in row) for row in X)
 

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.test_realtime_endpoints import wait_in_service
 from tests.integration.test_sagemaker_sdk import sdk_session  # noqa: F401 - a fixture
-from tests.support import RunningServer, start_server, stop_server
+from tests.support import RunningServer, cost_by_purchase_type, start_server, stop_server
 from tideserve.cli import main
 from tideserve.training.rows import training_job_rows
 
@@ -262,16 +262,8 @@ def test_spot_job_interrupted_twice_resumes_and_its_model_serves(
     assert predictions.shape == (2,) and set(predictions) <= {0.0, 1.0, 2.0}
 
     # Billed at the spot rate in the cost ledger, under the job's tags (Cost Explorer).
-    ce = server.client("ce")
-    today = time.strftime("%Y-%m-%d", time.gmtime())
-    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
-    costs = ce.get_cost_and_usage(
-        TimePeriod={"Start": today, "End": tomorrow}, Granularity="DAILY",
-        Metrics=["UnblendedCost"], GroupBy=[{"Type": "DIMENSION", "Key": "PURCHASE_TYPE"}],
-        Filter={"Tags": {"Key": "team", "Values": ["forecasting"]}})  # the job's own tag
-    groups = {g["Keys"][0]: g for r in costs["ResultsByTime"] for g in r["Groups"]}
-    assert set(groups) == {"Spot Instances"}
-    assert float(groups["Spot Instances"]["Metrics"]["UnblendedCost"]["Amount"]) > 0
+    costs = cost_by_purchase_type(server, "team", "forecasting")  # the job's own tag
+    assert set(costs) == {"Spot Instances"} and costs["Spot Instances"] > 0
 
 
 def test_script_that_raises_fails_with_the_error(server: RunningServer, iris_channel: str):

@@ -23,7 +23,7 @@ from tests.integration.test_transform_jobs import (
     start_job,
     wait_done,
 )
-from tests.support import RunningServer, csv_rows, pack_skops
+from tests.support import RunningServer, cost_by_purchase_type, csv_rows, pack_skops
 from tideserve.client import tideserve_client
 from tideserve.transform.cli import fetch_progress
 
@@ -98,16 +98,8 @@ def test_a_spot_transform_interrupted_mid_job_writes_every_row_once(
     assert f"{answer['InstanceId']}: reclaimed; its unfinished object goes back" in data_log
 
     # Billed at the spot rate, under the job's own tag (Cost Explorer).
-    ce = server.client("ce")
-    today = time.strftime("%Y-%m-%d", time.gmtime())
-    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
-    costs = ce.get_cost_and_usage(
-        TimePeriod={"Start": today, "End": tomorrow}, Granularity="DAILY",
-        Metrics=["UnblendedCost"], GroupBy=[{"Type": "DIMENSION", "Key": "PURCHASE_TYPE"}],
-        Filter={"Tags": {"Key": "team", "Values": ["spot-tx"]}})
-    groups = {g["Keys"][0]: g for r in costs["ResultsByTime"] for g in r["Groups"]}
-    assert set(groups) == {"Spot Instances"}
-    assert float(groups["Spot Instances"]["Metrics"]["UnblendedCost"]["Amount"]) > 0
+    costs = cost_by_purchase_type(server, "team", "spot-tx")
+    assert set(costs) == {"Spot Instances"} and costs["Spot Instances"] > 0
 
     # The tag API sees the tag CreateTransformJob stored, and edits it.
     arn = desc["TransformJobArn"]

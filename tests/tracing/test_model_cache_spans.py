@@ -7,26 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
 from tests.serving.test_model_cache import KB, cache_of
 from tideserve.tracing import current_context, run_in, spans
 from tideserve.tracing.store import RecentTraces
-
-
-@pytest.fixture
-def store() -> Iterator[RecentTraces]:
-    kept = RecentTraces()
-    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
-    provider.add_span_processor(kept)
-    spans.use_provider(provider)
-    yield kept
-    spans._tracer = spans.trace.NoOpTracer()  # noqa: SLF001 - back to untraced
 
 
 def traced_lookup(store: RecentTraces, cache, target: str) -> dict[str, dict]:

@@ -3,25 +3,7 @@ trace, naming its records and bytes, with the hop to the instance below it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
-
 from tests.transform.test_runner import Container, put, request, run, world  # noqa: F401
-from tideserve.tracing import spans
-from tideserve.tracing.store import RecentTraces
-
-
-@pytest.fixture
-def store() -> Iterator[RecentTraces]:
-    kept = RecentTraces()
-    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
-    provider.add_span_processor(kept)
-    spans.use_provider(provider)
-    yield kept
-    spans._tracer = spans.trace.NoOpTracer()  # noqa: SLF001 - back to untraced
 
 
 def test_each_object_is_a_trace_of_its_mini_batch_requests(world, store):  # noqa: F811
