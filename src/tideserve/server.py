@@ -28,6 +28,7 @@ from tideserve.asyncinf.service import AsyncInference
 from tideserve.autoscaling.aas_api import AutoScalingApi
 from tideserve.autoscaling.alarms_api import CloudWatchAlarms
 from tideserve.autoscaling.driver import ScalingDriver
+from tideserve.autoscaling.latency_driver import build_latency_policies
 from tideserve.autoscaling.startup_log import StartupLog
 from tideserve.autoscaling.store import ScalingStore
 from tideserve.budgets.service import Budgets
@@ -372,6 +373,11 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
         registry.register("monitoring", op, fn)
     scaling = ScalingDriver(scaling_store, metric_store, trust.audited(capacity), clock, settings,
                             flush=cloudwatch.flush, startups=startups)
+    # tideserve extension: latency-target policies on variants, run by the scaling driver.
+    scaling.latency, latency_ops = build_latency_policies(
+        engine, scaling_store, metric_store, trust.audited(capacity), clock, settings)
+    for op, fn in latency_ops.items():
+        registry.register("tideserve", op, fn)
     for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
         registry.register("ce", op, fn)
     # Cost advice that acts: rightsizing and forecasts in Cost Explorer; AWS Budgets with

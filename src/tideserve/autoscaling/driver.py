@@ -60,6 +60,12 @@ class MetricSeries(Protocol):
     ) -> list[tuple[float, float]]: ...
 
 
+class LatencyRunner(Protocol):
+    """autoscaling.latency_driver.LatencyPolicyRunner: tideserve's latency-target policies."""
+
+    def run(self, now: float) -> Any: ...
+
+
 class ScalingDriver:
     def __init__(
         self,
@@ -72,6 +78,7 @@ class ScalingDriver:
         flush: Callable[[], Any] | None = None,
         tick_seconds: float | None = None,
         startups: StartupLog | None = None,
+        latency: LatencyRunner | None = None,
     ) -> None:
         """`flush` moves closed metric periods into the store before alarms read them (pass
         CloudWatchMetrics.flush). `tick_seconds` is run_forever's cadence: a quarter of the
@@ -79,6 +86,8 @@ class ScalingDriver:
         its instances' start-up times as they happen (else they are read from the metric
         store, where they arrive only when their period closes)."""
         self.startups = startups
+        # tideserve's latency-target policies (beyond AWS), run after the AAS tick.
+        self.latency = latency
         self.store = store
         self.metrics = metric_store
         self.port = capacity_port
@@ -121,6 +130,8 @@ class ScalingDriver:
             before = self.store.load_world()
             result = drive_once(before, self._observe, now, self._apply, self.config)
             self.store.save_world(before, result)
+            if self.latency is not None:
+                self.latency.run(now)
         self._log(result)
         return result
 

@@ -80,3 +80,13 @@ predictive_forecasts = Table(
     Column("update_time", Float, nullable=False),
     Column("forecast", Text, nullable=False),  # Forecast: the one the driver acts on
 )
+
+# tideserve extension (beyond AWS): latency-target policies, one per variant
+# (autoscaling.latency_policies); the record keeps the policy and the engine's state.
+latency_policies = Table(
+    "ts_latency_policies",
+    metadata,
+    Column("resource_id", String(1600), primary_key=True),
+    Column("creation_time", Float, nullable=False),
+    Column("record", Text, nullable=False),  # LatencyPolicyRecord as JSON
+)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from tideserve.scaling.burst import BurstState, decide_burst
-from tideserve.scaling.latency_target import LatencyTargetState, ServiceMeasure, decide
+from tideserve.scaling.latency_policy import PolicyState, evaluate
+from tideserve.scaling.latency_target import ServiceMeasure
 from tideserve.scaling.model import Activity, TargetKey
 from tideserve.scaling.ports import IN_SERVICE
 from tideserve.sim.engine_adapter import PolicySet
@@ -50,9 +50,7 @@ class ExtensionLoop(EndpointLoop):
         self.period = self.scenario.options.metric_period
         self.every = self.period if policy.burst is None else max(
             self.dt, min(self.period, policy.burst.window_seconds / 2))
-        self.lt_state = LatencyTargetState()
-        self.burst_state = BurstState()
-        self.proposal: int | None = None
+        self.state = PolicyState()
         self.changes: list[Activity] = []
         self.key = TargetKey("sagemaker", self.scenario.endpoint.resource_id,
                              "sagemaker:variant:DesiredInstanceCount")
@@ -67,27 +65,20 @@ class ExtensionLoop(EndpointLoop):
         per = int(round(self.period / self.dt))
         on_period = abs((now - self.t0) / self.period - round((now - self.t0) / self.period)) \
             < 1e-9 and self.step >= per
-        reason = ""
-        if on_period or self.proposal is None:
-            last = slice(max(0, self.step - per), self.step)
-            arrived = float(self.log.arrivals[last].sum())
-            over = float(self.log.over[last].sum()) / arrived if arrived > 0 else None
-            span = max(1, self.step - last.start) * self.dt
-            measure = ServiceMeasure(arrived / span, self.service_mean, self.service_tail,
-                                     self.scenario.profile.concurrency, over)
-            d = decide(cfg, self.lt_state, measure, current, now)
-            self.lt_state, self.proposal, reason = d.state, d.desired, d.reason
-        desired = self.proposal
+        last = slice(max(0, self.step - per), self.step)
+        arrived = float(self.log.arrivals[last].sum())
+        over = float(self.log.over[last].sum()) / arrived if arrived > 0 else None
+        span = max(1, self.step - last.start) * self.dt
+        measure = ServiceMeasure(arrived / span, self.service_mean, self.service_tail,
+                                 self.scenario.profile.concurrency, over)
+        rate = 0.0
         if self.policy.burst is not None:
             window = max(1, int(round(self.policy.burst.window_seconds / self.dt)))
             recent = self.log.arrivals[max(0, self.step - window):self.step]
             rate = float(recent.sum()) / (max(1, len(recent)) * self.dt)
-            b = decide_burst(self.policy.burst, self.burst_state, rate, self.service_mean,
-                             self.scenario.profile.concurrency, current, desired, now)
-            self.burst_state = b.state
-            if b.active:
-                desired, reason = b.desired, b.reason
-        desired = max(cfg.min_capacity, min(cfg.max_capacity, desired))
+        # The same composition the live driver runs (scaling.latency_policy).
+        d = evaluate(cfg, self.policy.burst, self.state, measure, on_period, rate, current, now)
+        self.state, desired, reason = d.state, d.desired, d.reason
         if desired != current and ep.status == IN_SERVICE:
             ep.set_desired_capacity(ep.resource_id, desired, now)
             self.changes.append(Activity(f"tideserve-{len(self.changes) + 1}", self.key,
