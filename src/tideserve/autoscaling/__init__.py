@@ -12,4 +12,7 @@ world, tick, alarm_tick and ports are the per-tick step shared with the simulato
                            store load and save, with the metric store and the CapacityPort
     aas_api, alarms_api    the operation handlers
     cli                    `tideserve scaling ...`
+    latency_policies, latency_driver
+                           tideserve extension (beyond AWS): latency-target policies on live
+                           variants (PutLatencyTargetPolicy, ...), run by the driver each tick
 """

@@ -111,7 +111,7 @@ class LatencyPolicyRunner:
         return out
 
     def _evaluate(self, record: LatencyPolicyRecord, now: float) -> Activity | None:
-        policy = record.policy
+        policy, before = record.policy, record
         key = TargetKey("sagemaker", policy.resource_id, DIMENSION)
         target_record = self.scaling.target(key)
         capacity = self.port.capacity(policy.resource_id)
@@ -145,7 +145,8 @@ class LatencyPolicyRunner:
                      f"(p{policy.percentile:g} {policy.metric_name} ≤ "
                      f"{policy.latency_bound_ms:g} ms): {d.reason}")
             activity = self._set(key, desired, cause, now)
-        self.policies.put(record)
+        if record != before:  # the driver ticks several times a period: write on change only
+            self.policies.put(record)
         return activity
 
     def _set(self, key: TargetKey, desired: int, cause: str, now: float) -> Activity:
