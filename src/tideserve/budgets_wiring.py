@@ -67,8 +67,7 @@ def build_budgets(engine: Engine, settings: Settings, ledger: Ledger, clock: Clo
     effects = Effects(targets, audit, settings.account, settings.region)
     budgets = Budgets(BudgetStore(engine), ledger, tags_from_store(sagemaker.store), clock,
                       settings.account, effects)
-    for op, fn in budgets.operations().items():
-        registry.register("budgets", op, fn)
+    registry.register_all("budgets", budgets.operations())
     create = sagemaker.operations()["CreateEndpoint"]
 
     def guarded_create_endpoint(params: dict[str, Any]) -> dict[str, Any]:

@@ -354,36 +354,30 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     registry = OperationRegistry()
     # Keys, permissions and the audit trail: iam/sts/cloudtrail APIs here, attached below.
     trust = build_trust(engine, keys, settings, clock, registry)
-    for op, fn in sagemaker.operations().items():
-        registry.register("sagemaker", op, fn)
-    for op, fn in EndpointContexts(store, arns).operations().items():
-        registry.register("sagemaker", op, fn)
+    registry.register_all("sagemaker", sagemaker.operations())
+    registry.register_all("sagemaker", EndpointContexts(store, arns).operations())
     # CloudWatch Logs: what instances print goes to /aws/sagemaker/Endpoints/<name>.
     logs = Logs(engine, clock, settings.region, settings.account)
     provider.log_observer = logs.instance_logs
-    for log_op, log_fn in logs.operations().items():
-        registry.register("logs", log_op, log_fn)
-    for op, fn in cloudwatch.operations().items():
-        registry.register("monitoring", op, fn)
+    registry.register_all("logs", logs.operations())
+    registry.register_all("monitoring", cloudwatch.operations())
     scaling_store = ScalingStore(engine)
     capacity = EndpointCapacity(sagemaker)
-    for op, fn in AutoScalingApi(scaling_store, capacity, clock, settings).operations().items():
-        registry.register("application-autoscaling", op, fn)
-    for op, fn in CloudWatchAlarms(scaling_store, clock, settings).operations().items():
-        registry.register("monitoring", op, fn)
+    registry.register_all("application-autoscaling",
+                          AutoScalingApi(scaling_store, capacity, clock, settings).operations())
+    registry.register_all("monitoring",
+                          CloudWatchAlarms(scaling_store, clock, settings).operations())
     scaling = ScalingDriver(scaling_store, metric_store, trust.audited(capacity), clock, settings,
                             flush=cloudwatch.flush, startups=startups)
     # tideserve extension: latency-target policies on variants, run by the scaling driver.
     scaling.latency, latency_ops = build_latency_policies(
         engine, scaling_store, metric_store, trust.audited(capacity), clock, settings)
-    for op, fn in latency_ops.items():
-        registry.register("tideserve", op, fn)
-    for op, fn in CostExplorer(ledger, tags_from_store(store)).operations().items():
-        registry.register("ce", op, fn)
+    registry.register_all("tideserve", latency_ops)
+    registry.register_all("ce", CostExplorer(ledger, tags_from_store(store)).operations())
     # Cost advice that acts: rightsizing and forecasts in Cost Explorer; AWS Budgets with
     # actions on endpoints and jobs (budgets_wiring.py), evaluated in the period loop.
-    for op, fn in cost_advice(metric_store, ledger, catalog, clock, settings, store, arns):
-        registry.register("ce", op, fn)
+    registry.register_all("ce", dict(cost_advice(metric_store, ledger, catalog, clock, settings,
+                                                 store, arns)))
     sampler = InstanceSampler(metrics, catalog)
     app = TideserveApp(router, registry, trust.secret_for, clock, lambda: render(metrics))
     app.regions = settings.signing_regions
@@ -407,16 +401,13 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     spot = SpotCapacity.from_state_dir(settings.state_dir, settings.time_scale)
     server.transform = build_transform(engine, settings, store, models, provider, catalog,
                                        ledger, arns, clock, external, spot)
-    for op, fn in server.transform.operations().items():
-        registry.register("sagemaker", op, fn)
+    registry.register_all("sagemaker", server.transform.operations())
     app.mounts.append(server.transform.route(app.secret_for, lambda: app.regions))
     server.transform.logs = logs
     server.training = build_training_jobs(engine, settings, ledger, catalog, clock, external,
                                           logs, spot)
-    for op, fn in server.training.operations().items():
-        registry.register("sagemaker", op, fn)
-    for op, fn in server.training.tideserve_operations().items():
-        registry.register("tideserve", op, fn)
+    registry.register_all("sagemaker", server.training.operations())
+    registry.register_all("tideserve", server.training.tideserve_operations())
     sagemaker.tags.taggable.update({"training-job": server.training.exists,
                                     "transform-job": server.transform.exists})
     server.budgets = build_budgets(
@@ -427,10 +418,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
     # Inference Recommender: load tests on the same provider, object store and ledger.
     recommender = build_recommender(settings, store, models, provider, catalog, ledger, arns,
                                     clock, external)
-    for op, fn in recommender.operations().items():
-        registry.register("sagemaker", op, fn)
-    for op, fn in recommender.tideserve_operations().items():
-        registry.register("tideserve", op, fn)
+    registry.register_all("sagemaker", recommender.operations())
+    registry.register_all("tideserve", recommender.tideserve_operations())
     server.leadership = Leadership(engine, state / "leader.lock")
     trust.attach(app)  # after every route is mounted: each is authorised after SigV4
     app.lifespan = server.lifespan

@@ -67,6 +67,5 @@ def build_trust(engine: Engine, keys: AccessKeys, settings: Settings, clock: Clo
     for op, caller_fn in SecurityTokenService(settings.account,
                                               trust.principal_of).operations().items():
         registry.register_with_caller("sts", op, caller_fn)
-    for op, lookup_fn in CloudTrailLookup(trail, clock).operations().items():
-        registry.register("cloudtrail", op, lookup_fn)
+    registry.register_all("cloudtrail", CloudTrailLookup(trail, clock).operations())
     return trust

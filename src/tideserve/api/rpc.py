@@ -101,6 +101,11 @@ class OperationRegistry:
             handler, inspect.iscoroutinefunction(handler)
         )
 
+    def register_all(self, service: str, operations: Mapping[str, Handler]) -> None:
+        """Every (name, handler) of one component's `operations()`."""
+        for operation, handler in operations.items():
+            self.register(service, operation, handler)
+
     def register_with_caller(self, service: str, operation: str, handler: CallerHandler) -> None:
         """A (synchronous) handler that is also given the verified signer's Identity."""
         self.register(service, operation, lambda params: None)

@@ -43,6 +43,5 @@ def build_stacks(engine: Engine, registry: OperationRegistry, clock: Clock, regi
 
     stack_engine.recover()
     api = CloudFormationApi(store, stack_engine, clock, region, account, fetch_url)
-    for op, fn in api.operations().items():
-        registry.register("cloudformation", op, fn)
+    registry.register_all("cloudformation", api.operations())
     return api
