@@ -367,11 +367,12 @@ def build(settings: Settings, clock: Clock | None = None) -> Server:
                           AutoScalingApi(scaling_store, capacity, clock, settings).operations())
     registry.register_all("monitoring",
                           CloudWatchAlarms(scaling_store, clock, settings).operations())
-    scaling = ScalingDriver(scaling_store, metric_store, trust.audited(capacity), clock, settings,
+    audited_capacity = trust.audited(capacity)  # the autoscaler's changes, in the trail as AAS's
+    scaling = ScalingDriver(scaling_store, metric_store, audited_capacity, clock, settings,
                             flush=cloudwatch.flush, startups=startups)
     # tideserve extension: latency-target policies on variants, run by the scaling driver.
     scaling.latency, latency_ops = build_latency_policies(
-        engine, scaling_store, metric_store, trust.audited(capacity), clock, settings)
+        engine, scaling_store, metric_store, audited_capacity, clock, settings)
     registry.register_all("tideserve", latency_ops)
     registry.register_all("ce", CostExplorer(ledger, tags_from_store(store)).operations())
     # Cost advice that acts: rightsizing and forecasts in Cost Explorer; AWS Budgets with
