@@ -20,7 +20,7 @@ class AlarmType(Provider):
     replaced_by = frozenset({"AlarmName"})
 
     async def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Made:
-        name = props.get("AlarmName") or ctx.generated_name(ALARM_NAME_LIMIT)
+        name = self.physical_name(ctx, props, ALARM_NAME_LIMIT)
         return await self._put(ctx, name, props)
 
     async def update(self, ctx: ResourceContext, current: Made, old: dict[str, Any],
@@ -53,7 +53,7 @@ class BucketType(Provider):
         self.buckets = buckets
 
     async def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Made:
-        name = props.get("BucketName") or ctx.generated_name(BUCKET_NAME_LIMIT, lower=True)
+        name = self.physical_name(ctx, props, BUCKET_NAME_LIMIT, lower=True)
         await asyncio.to_thread(self.buckets.create_bucket, name, ctx.region)
         return Made(name, {
             "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",

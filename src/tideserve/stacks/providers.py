@@ -70,6 +70,11 @@ class Provider:
     def custom_name(self, props: Mapping[str, Any]) -> str | None:
         return props.get(self.name_property) if self.name_property else None
 
+    def physical_name(self, ctx: ResourceContext, props: Mapping[str, Any], limit: int,
+                      lower: bool = False) -> str:
+        """The custom name the template gives, else one CloudFormation would generate."""
+        return self.custom_name(props) or ctx.generated_name(limit, lower=lower)
+
     async def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Made:
         raise NotImplementedError
 

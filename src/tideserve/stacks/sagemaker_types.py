@@ -26,7 +26,7 @@ class ModelType(Provider):
     replaced_by = EVERY_PROPERTY
 
     async def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Made:
-        name = props.get("ModelName") or ctx.generated_name(SAGEMAKER_NAME_LIMIT)
+        name = self.physical_name(ctx, props, SAGEMAKER_NAME_LIMIT)
         out = await ctx.services.call("sagemaker", "CreateModel", {**props, "ModelName": name})
         return Made(out["ModelArn"], {"ModelName": name})
 
@@ -40,7 +40,7 @@ class EndpointConfigType(Provider):
     replaced_by = EVERY_PROPERTY
 
     async def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Made:
-        name = props.get("EndpointConfigName") or ctx.generated_name(SAGEMAKER_NAME_LIMIT)
+        name = self.physical_name(ctx, props, SAGEMAKER_NAME_LIMIT)
         out = await ctx.services.call("sagemaker", "CreateEndpointConfig",
                                       {**props, "EndpointConfigName": name})
         return Made(out["EndpointConfigArn"], {"EndpointConfigName": name})
@@ -56,7 +56,7 @@ class EndpointType(Provider):
     replaced_by = frozenset({"EndpointName"})
 
     async def create(self, ctx: ResourceContext, props: dict[str, Any]) -> Made:
-        name = props.get("EndpointName") or ctx.generated_name(SAGEMAKER_NAME_LIMIT)
+        name = self.physical_name(ctx, props, SAGEMAKER_NAME_LIMIT)
         params = {**pick(props, "EndpointConfigName", "DeploymentConfig", "Tags"),
                   "EndpointName": name}
         out = await ctx.services.call("sagemaker", "CreateEndpoint", params)
