@@ -97,6 +97,27 @@ class FsspecObjects:
     def open(self, uri: str) -> BinaryIO:
         return cast(BinaryIO, self.fs.open(self.path(uri), "rb"))
 
+    def list_prefix(self, uri: str) -> list[tuple[str, int]]:
+        """(s3:// URI, size) of every object whose key starts with `uri`'s key, in S3's key
+        order (UTF-8 bytes); [] when there is none. Folder markers are no objects."""
+        bucket, prefix = parse_uri(uri)
+        raw = self.path(f"s3://{bucket}/x")[:-1]  # "<root>/<bucket>/"
+        base = raw.lstrip("/")  # fsspec may answer paths with or without the leading "/"
+        folder = raw + (prefix.rsplit("/", 1)[0] if "/" in prefix else "")
+        try:
+            found = self.fs.find(folder.rstrip("/"), detail=True)
+        except FileNotFoundError:
+            return []
+        out = []
+        for path, info in found.items():
+            path = path.lstrip("/")
+            if not path.startswith(base):
+                continue
+            key = path[len(base):]
+            if key.startswith(prefix) and info.get("type") == "file" and not key.endswith("/"):
+                out.append((f"s3://{bucket}/{key}", int(info.get("size") or 0)))
+        return sorted(out, key=lambda item: item[0].encode("utf-8", "surrogatepass"))
+
     def put_bytes(self, uri: str, data: bytes) -> None:
         with self.writer(uri) as out:
             out.write(data)

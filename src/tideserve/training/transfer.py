@@ -71,15 +71,7 @@ class ExternalObjects:
         self.objects = objects
 
     def keys(self, uri: str) -> list[str]:
-        bucket, prefix = parse_uri(uri)
-        base = self.objects.path(f"s3://{bucket}/x")[:-1]  # <root>/<bucket>/
-        folder = base + posixpath.dirname(prefix)
-        fs = self.objects.fs
-        if not fs.exists(folder):
-            return []
-        found = fs.find(folder)
-        return sorted(f"s3://{bucket}/{p[len(base):]}" for p in found
-                      if p.startswith(base + prefix))
+        return [found for found, _ in self.objects.list_prefix(uri)]
 
     def download(self, uri: str, dest: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)

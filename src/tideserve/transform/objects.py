@@ -96,23 +96,8 @@ class ExternalObjects:
         self.staging = staging
 
     def list(self, uri: str) -> list[tuple[str, int]]:
-        bucket, prefix = parse_s3_uri(uri, allow_empty_key=True)
-        raw = self.remote.path(f"s3://{bucket}/x")[:-1]  # "<root>/<bucket>/"
-        base = raw.lstrip("/")  # fsspec may answer paths with or without the leading "/"
-        folder = raw + (prefix.rsplit("/", 1)[0] if "/" in prefix else "")
-        try:
-            found = self.remote.fs.find(folder.rstrip("/"), detail=True)
-        except FileNotFoundError:
-            return []
-        out = []
-        for path, info in found.items():
-            path = path.lstrip("/")
-            if not path.startswith(base):
-                continue
-            key = path[len(base):]
-            if key.startswith(prefix) and info.get("type") == "file" and not key.endswith("/"):
-                out.append((f"s3://{bucket}/{key}", int(info.get("size") or 0)))
-        return sorted(out, key=lambda item: item[0].encode("utf-8", "surrogatepass"))
+        parse_s3_uri(uri, allow_empty_key=True)  # the job's own URI rules
+        return self.remote.list_prefix(uri)
 
     def size(self, uri: str) -> int | None:
         return self.remote.size(uri) if self.remote.exists(uri) else None
